@@ -1,0 +1,58 @@
+"""Per-step stdout/stderr capture that is safe with concurrent steps.
+
+The seed swapped ``sys.stdout`` for each step, which mixes or loses output as soon as two steps
+run at once. Here ``sys.stdout``/``sys.stderr`` are wrapped once by a tee that writes through to
+the real stream and, when the current thread or task is capturing, also to its own buffer
+(a ``ContextVar``, so threads and asyncio tasks each see their own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import io
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+_buffer: contextvars.ContextVar[io.StringIO | None] = contextvars.ContextVar("flowyml_capture", default=None)
+_install_lock = threading.Lock()
+
+
+class _Tee:
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        buf = _buffer.get()
+        if buf is not None:
+            buf.write(text)
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _install() -> None:
+    with _install_lock:
+        if not isinstance(sys.stdout, _Tee):
+            sys.stdout = _Tee(sys.stdout)  # type: ignore[assignment]
+        if not isinstance(sys.stderr, _Tee):
+            sys.stderr = _Tee(sys.stderr)  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
+def capture_output() -> Iterator[io.StringIO]:
+    """Collect what the current thread/task prints, while still printing it."""
+    if not isinstance(sys.stdout, _Tee) or not isinstance(sys.stderr, _Tee):
+        _install()
+    buf = io.StringIO()
+    token = _buffer.set(buf)
+    try:
+        yield buf
+    finally:
+        _buffer.reset(token)

@@ -1,0 +1,91 @@
+"""The dependency graph between steps, built from their declared inputs and outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from flowyml.core.errors import PipelineDefinitionError
+from flowyml.core.step import Step
+
+
+class DAG:
+    """Steps as nodes; an edge from the step producing an output to each step consuming it."""
+
+    def __init__(self, steps: Sequence[Step], external_inputs: Iterable[str] = ()) -> None:
+        self.steps: dict[str, Step] = {}
+        for s in steps:
+            if s.name in self.steps:
+                raise PipelineDefinitionError(f"two steps are named {s.name!r}; step names must be unique")
+            self.steps[s.name] = s
+        self.producers: dict[str, str] = {}
+        for s in steps:
+            for out in s.outputs:
+                if out in self.producers:
+                    raise PipelineDefinitionError(
+                        f"output {out!r} is produced by both {self.producers[out]!r} and {s.name!r}; "
+                        "each output name must come from exactly one step"
+                    )
+                self.producers[out] = s.name
+        external = set(external_inputs)
+        self._deps: dict[str, list[str]] = {}
+        for s in steps:
+            deps: list[str] = []
+            for name in s.inputs:
+                producer = self.producers.get(name)
+                if producer is None:
+                    if name in external:
+                        continue
+                    available = sorted(set(self.producers) | external)
+                    raise PipelineDefinitionError(
+                        f"step {s.name!r} needs input {name!r}, which no step produces and the run does "
+                        f"not provide; available outputs: {available or 'none'}"
+                    )
+                if producer == s.name:
+                    raise PipelineDefinitionError(f"step {s.name!r} consumes its own output {name!r}")
+                if producer not in deps:
+                    deps.append(producer)
+            self._deps[s.name] = deps
+        self._order = self._topological_order()
+
+    def get_dependencies(self, step_name: str) -> list[str]:
+        """Names of the steps whose outputs ``step_name`` consumes."""
+        try:
+            return list(self._deps[step_name])
+        except KeyError:
+            raise KeyError(f"no step named {step_name!r} in this DAG") from None
+
+    def get_dependents(self, step_name: str) -> list[str]:
+        """Names of the steps that consume an output of ``step_name``."""
+        return [name for name, deps in self._deps.items() if step_name in deps]
+
+    def topological_sort(self) -> list[Step]:
+        """Steps in an order where every step comes after its dependencies (stable: definition order)."""
+        return [self.steps[n] for n in self._order]
+
+    @property
+    def order(self) -> list[str]:
+        return list(self._order)
+
+    def _topological_order(self) -> list[str]:
+        remaining = {name: set(deps) for name, deps in self._deps.items()}
+        order: list[str] = []
+        while remaining:
+            ready = [n for n, deps in remaining.items() if not deps]
+            if not ready:
+                raise PipelineDefinitionError(f"the steps form a cycle: {' -> '.join(self._find_cycle(remaining))}")
+            for n in ready:
+                del remaining[n]
+            for deps in remaining.values():
+                deps.difference_update(ready)
+            order.extend(ready)
+        return order
+
+    def _find_cycle(self, remaining: dict[str, set[str]]) -> list[str]:
+        start = next(iter(remaining))
+        path: list[str] = []
+        node = start
+        while node not in path:
+            path.append(node)
+            node = next(iter(remaining[node]))
+        cycle = path[path.index(node) :] + [node]
+        return list(reversed(cycle))  # producer -> consumer order

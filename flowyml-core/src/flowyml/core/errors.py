@@ -1,0 +1,87 @@
+"""Every error flowyml raises on purpose derives from :class:`FlowymlError`."""
+
+from __future__ import annotations
+
+
+class FlowymlError(Exception):
+    """Base class of flowyml's own errors."""
+
+
+class PipelineDefinitionError(FlowymlError):
+    """The pipeline's steps do not form a valid DAG (cycle, missing input, duplicate output)."""
+
+
+class StepGroupError(PipelineDefinitionError):
+    """An execution group cannot run as one contiguous unit."""
+
+
+class StopExecution(Exception):  # noqa: N818 - public name from the FlowyML docs
+    """Raise inside a step to stop the pipeline on purpose; the step is reported as stopped."""
+
+
+class StepFailedError(FlowymlError):
+    """A step failed; carries the step's name and the original error text with its traceback."""
+
+    def __init__(self, step_name: str, error: str) -> None:
+        super().__init__(f"step {step_name!r} failed: {error}")
+        self.step_name = step_name
+        self.error = error
+
+
+class RunFailedError(FlowymlError):
+    """A run ended FAILED, CANCELLED or TIMED_OUT; carries the status and the remote error."""
+
+    def __init__(self, run_id: str, status: object, message: str | None = None) -> None:
+        text = f"run {run_id!r} ended {getattr(status, 'value', status)}"
+        if message:
+            text += f": {message}"
+        super().__init__(text)
+        self.run_id = run_id
+        self.status = status
+        self.remote_error = message
+
+
+class WaitTimeoutError(FlowymlError, TimeoutError):
+    """``wait_for_completion(timeout=...)`` ran out of time; the run itself goes on."""
+
+
+class ArtifactError(FlowymlError):
+    """An artifact could not be written or read whole."""
+
+
+class ArtifactNotFoundError(ArtifactError, KeyError):
+    """No artifact exists at the URI."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class ArtifactCorruptError(ArtifactError):
+    """An artifact's bytes do not match the checksum in its manifest."""
+
+
+class ArtifactExistsError(ArtifactError):
+    """A create-only write found an object already there."""
+
+
+class ConfigError(FlowymlError):
+    """``flowyml.yaml`` (or a backend's settings) is invalid; names the file and key path."""
+
+
+class PluginError(FlowymlError):
+    """A backend is unknown, failed to load, or is missing its SDK."""
+
+
+class BackendError(FlowymlError):
+    """A backend operation failed for a reason that is not the job's own failure."""
+
+
+class TransientBackendError(BackendError):
+    """The service could not be reached or throttled us, even after retries.
+
+    Never means the job failed: the run's state is simply not known right now.
+    """
+
+
+class RunNotFoundError(BackendError, LookupError):
+    """The backend has no job (or the registry no run) with this id."""

@@ -1,0 +1,342 @@
+"""Running steps: :class:`LocalExecutor` and the :class:`ExecutionResult` it returns."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import threading
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from flowyml.core.capture import capture_output
+from flowyml.core.errors import StopExecution
+from flowyml.core.step import Step
+
+
+@attrs.define
+class ExecutionResult:
+    """What happened when one step ran."""
+
+    step_name: str
+    success: bool
+    output: Any = None
+    error: str | None = None
+    duration_seconds: float = 0.0
+    retries: int = 0
+    cached: bool = False
+    skipped: bool = False
+    artifact_uri: str | None = None
+    stopped: bool = False
+    logs: str = ""
+    artifact_uris: dict[str, str] = attrs.field(factory=dict)
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``cached``, ``skipped``, ``stopped`` or ``failed`` — for summaries."""
+        if self.stopped:
+            return "stopped"
+        if not self.success:
+            return "failed"
+        if self.skipped:
+            return "skipped"
+        return "cached" if self.cached else "ok"
+
+
+def map_outputs(step: Step, value: Any) -> dict[str, Any]:
+    """Name a step's return value by its declared outputs (one value, a tuple, or a dict)."""
+    outs = step.outputs
+    if not outs:
+        return {}
+    if len(outs) == 1:
+        return {outs[0]: value}
+    if isinstance(value, (list, tuple)) and len(value) == len(outs):
+        return dict(zip(outs, value))
+    if isinstance(value, Mapping):
+        return {name: value[name] for name in outs if name in value}
+    return {outs[0]: value}
+
+
+def condition_kwargs(
+    step: Step, inputs: Mapping[str, Any], context_params: Mapping[str, Any], all_outputs: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """What a condition may ask for: context params, every output so far (dict outputs flattened), inputs."""
+    kwargs: dict[str, Any] = dict(context_params)
+    if all_outputs:
+        kwargs.update(all_outputs)
+        for val in all_outputs.values():
+            if isinstance(val, Mapping):
+                kwargs.update({k: v for k, v in val.items() if k not in kwargs and isinstance(k, str)})
+    kwargs.update(inputs)
+    return kwargs
+
+
+def _default_retry_delay() -> float:
+    return float(os.environ.get("FLOWYML_RETRY_BASE_DELAY", "1.0"))
+
+
+class Executor:
+    """Runs steps; subclasses decide where."""
+
+    def execute_step(
+        self,
+        step: Step,
+        inputs: dict[str, Any],
+        context_params: dict[str, Any],
+        cache_store: Any | None = None,
+        artifact_store: Any | None = None,
+        run_id: str | None = None,
+        project_name: str = "default",
+        all_outputs: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        raise NotImplementedError
+
+    def execute_step_group(
+        self,
+        step_group: Any,
+        inputs: dict[str, Any],
+        context: Any | None = None,
+        context_params: dict[str, Any] | None = None,
+        cache_store: Any | None = None,
+        artifact_store: Any | None = None,
+        run_id: str | None = None,
+        project_name: str = "default",
+    ) -> list[ExecutionResult]:
+        raise NotImplementedError
+
+
+class LocalExecutor(Executor):
+    """Runs steps in this process, with conditions, cache, retries, timeouts, capture and artifacts.
+
+    ``retry_base_delay`` is the first retry's wait in seconds (doubling after each attempt);
+    it defaults to ``$FLOWYML_RETRY_BASE_DELAY`` or 1 s. ``capture`` keeps each step's printed
+    output in ``ExecutionResult.logs``.
+    """
+
+    def __init__(self, retry_base_delay: float | None = None, capture: bool = True) -> None:
+        self.retry_base_delay = _default_retry_delay() if retry_base_delay is None else retry_base_delay
+        self.capture = capture
+
+    # -- one step ---------------------------------------------------------------------------
+    def execute_step(
+        self,
+        step: Step,
+        inputs: dict[str, Any],
+        context_params: dict[str, Any],
+        cache_store: Any | None = None,
+        artifact_store: Any | None = None,
+        run_id: str | None = None,
+        project_name: str = "default",
+        all_outputs: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Run one step: condition, cache lookup, attempts with backoff, artifacts, cache write."""
+        start = time.perf_counter()
+        name = step.name
+
+        if step.condition is not None:
+            try:
+                ckw = condition_kwargs(step, inputs, context_params, all_outputs)
+                should_run = step.condition(**_accepted(step.condition, ckw))
+            except Exception as exc:
+                return ExecutionResult(
+                    name, False, error=f"condition check failed: {_format_error(exc)}",
+                    duration_seconds=time.perf_counter() - start,
+                )
+            if not should_run:
+                return ExecutionResult(name, True, skipped=True, duration_seconds=time.perf_counter() - start)
+
+        cache_key = None
+        if cache_store is not None and step.cache:
+            cache_key = step.get_cache_key(inputs, context_params=context_params)
+            hit, value = _cache_lookup(cache_store, cache_key)
+            if hit:
+                return ExecutionResult(
+                    name, True, output=value, cached=True, duration_seconds=time.perf_counter() - start
+                )
+
+        kwargs = step.accepted({**context_params, **inputs})
+        retries = 0
+        logs = ""
+        while True:
+            try:
+                output, logs = self._call(step, kwargs)
+                break
+            except StopExecution as exc:
+                return ExecutionResult(
+                    name, False, error=f"execution stopped by the step: {exc}" if str(exc) else
+                    "execution stopped by the step", stopped=True, retries=retries, logs=logs,
+                    duration_seconds=time.perf_counter() - start,
+                )
+            except Exception as exc:
+                logs = getattr(exc, "_flowyml_logs", logs)
+                if retries < step.retry:
+                    time.sleep(self.retry_base_delay * 2**retries)
+                    retries += 1
+                    continue
+                return ExecutionResult(
+                    name, False, error=_format_error(exc), retries=retries, logs=logs,
+                    duration_seconds=time.perf_counter() - start,
+                )
+
+        result = ExecutionResult(name, True, output=output, retries=retries, logs=logs)
+        try:
+            if artifact_store is not None and run_id:
+                self._materialize(step, output, artifact_store, run_id, project_name, result)
+            if cache_key is not None:
+                cache_store.set_value(cache_key, output, name, step.get_code_hash())
+        except Exception as exc:  # an output that cannot be stored is a failed step, never swallowed
+            result.success = False
+            result.error = _format_error(exc)
+        result.duration_seconds = time.perf_counter() - start
+        return result
+
+    def _call(self, step: Step, kwargs: dict[str, Any]) -> tuple[Any, str]:
+        if not self.capture:
+            return self._invoke(step, kwargs), ""
+        with capture_output() as buf:
+            try:
+                out = self._invoke(step, kwargs)
+            except BaseException as exc:
+                exc._flowyml_logs = buf.getvalue()  # type: ignore[attr-defined]
+                raise
+        return out, buf.getvalue()
+
+    def _invoke(self, step: Step, kwargs: dict[str, Any]) -> Any:
+        if step.timeout is None:
+            return _run_callable(step, kwargs)
+        return _run_with_timeout(step, kwargs, step.timeout)
+
+    def _materialize(
+        self, step: Step, output: Any, store: Any, run_id: str, project_name: str, result: ExecutionResult
+    ) -> None:
+        if output is None:
+            return
+        named = map_outputs(step, output) or {"output": output}
+        for out_name, value in named.items():
+            uri = store.materialize(
+                obj=value, name=out_name, run_id=run_id, step_name=step.name, project_name=project_name
+            )
+            result.artifact_uris[out_name] = uri
+        result.artifact_uri = next(iter(result.artifact_uris.values()), None)
+
+    # -- a group ----------------------------------------------------------------------------
+    def execute_step_group(
+        self,
+        step_group: Any,
+        inputs: dict[str, Any],
+        context: Any | None = None,
+        context_params: dict[str, Any] | None = None,
+        cache_store: Any | None = None,
+        artifact_store: Any | None = None,
+        run_id: str | None = None,
+        project_name: str = "default",
+    ) -> list[ExecutionResult]:
+        """Run a group's steps in ``execution_order``; after a failure the rest are skipped."""
+        results: list[ExecutionResult] = []
+        available = dict(inputs)
+        by_name = {s.name: s for s in step_group.steps}
+        order: Sequence[str] = step_group.execution_order
+        for i, step_name in enumerate(order):
+            step = by_name[step_name]
+            step_inputs = group_inputs(step, available)
+            if context is not None:
+                params = context.inject_params(step.func)
+            else:
+                params = dict(context_params or {})
+            result = self.execute_step(
+                step, step_inputs, params, cache_store=cache_store, artifact_store=artifact_store,
+                run_id=run_id, project_name=project_name, all_outputs=available,
+            )
+            results.append(result)
+            if not result.success:
+                for rest in order[i + 1 :]:
+                    results.append(
+                        ExecutionResult(rest, False, skipped=True, error=f"skipped: {step_name!r} failed")
+                    )
+                break
+            if not result.skipped and result.output is not None:
+                available.update(map_outputs(step, result.output))
+        return results
+
+
+def group_inputs(step: Step, available: Mapping[str, Any]) -> dict[str, Any]:
+    """Map available values to a step's parameters: by name first, then by declared position."""
+    _, _, positional = step.signature_params
+    names, var_kw, _ = step.signature_params
+    mapped: dict[str, Any] = {}
+    for i, input_name in enumerate(step.inputs):
+        if input_name not in available:
+            continue
+        if input_name in names or var_kw:
+            mapped[input_name] = available[input_name]
+        elif i < len(positional) and positional[i] not in mapped:
+            mapped[positional[i]] = available[input_name]
+    for param in positional:
+        if param not in mapped and param in available:
+            mapped[param] = available[param]
+    return mapped
+
+
+def _accepted(func: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    import inspect
+
+    params = inspect.signature(func).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return dict(kwargs)
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def _cache_lookup(cache_store: Any, key: str) -> tuple[bool, Any]:
+    lookup = getattr(cache_store, "lookup", None)
+    if lookup is not None:
+        return lookup(key)
+    value = cache_store.get(key)
+    return (value is not None, value)
+
+
+def _run_callable(step: Step, kwargs: dict[str, Any]) -> Any:
+    if not step.is_async:
+        return step.func(**kwargs)
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(step.func(**kwargs))
+    raise RuntimeError(
+        f"step {step.name!r} is async and an event loop is already running in this thread; "
+        "use `await pipeline.run_async(...)`"
+    )
+
+
+class StepTimeoutError(Exception):
+    """A step ran longer than its ``timeout``."""
+
+
+def _run_with_timeout(step: Step, kwargs: dict[str, Any], timeout: float) -> Any:
+    """Run in a helper thread and stop waiting after ``timeout`` (the thread cannot be killed)."""
+    box: dict[str, Any] = {}
+    ctx = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            box["value"] = ctx.run(_run_callable, step, kwargs)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"flowyml-step-{step.name}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise StepTimeoutError(f"step {step.name!r} timed out after {timeout:g}s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _format_error(exc: BaseException) -> str:
+    """The error with its traceback, so a failure can be debugged from the result alone."""
+    return f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -1,0 +1,142 @@
+"""``@step`` and the :class:`Step` it makes."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, overload
+
+from flowyml.core.resources import ResourceConfig
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def _as_resources(value: ResourceConfig | Mapping[str, Any] | None) -> ResourceConfig | None:
+    if value is None or isinstance(value, ResourceConfig):
+        return value
+    return ResourceConfig(**dict(value))
+
+
+class Step:
+    """A function plus what the pipeline needs to know about it.
+
+    Calling a ``Step`` calls the function, so decorated functions stay testable on their own.
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        inputs: str | Sequence[str] | None = None,
+        outputs: str | Sequence[str] | None = None,
+        cache: bool = True,
+        retry: int = 0,
+        timeout: float | None = None,
+        resources: ResourceConfig | Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        condition: Callable[..., bool] | None = None,
+        execution_group: str | None = None,
+    ) -> None:
+        if not callable(func):
+            raise TypeError(f"@step needs a function, got {func!r}")
+        if retry < 0:
+            raise ValueError(f"retry must be >= 0, got {retry}")
+        self.func = func
+        self.name = name or func.__name__
+        self.inputs = _as_list(inputs)
+        self.outputs = _as_list(outputs)
+        self.cache = cache
+        self.retry = retry
+        self.timeout = timeout
+        self.resources = _as_resources(resources)
+        self.tags = dict(tags or {})
+        self.condition = condition
+        self.execution_group = execution_group
+        self.is_async = inspect.iscoroutinefunction(func)
+        self._code_hash: str | None = None
+        self._params: tuple[frozenset[str], bool, list[str]] | None = None
+        self.__doc__ = func.__doc__
+        self.__wrapped__ = func
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Step({self.name!r}, inputs={self.inputs}, outputs={self.outputs})"
+
+    @property
+    def signature_params(self) -> tuple[frozenset[str], bool, list[str]]:
+        """(parameter names, accepts ``**kwargs``, positional names) — computed once."""
+        if self._params is None:
+            params = [p for p in inspect.signature(self.func).parameters.values() if p.name not in ("self", "cls")]
+            var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+            named = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            self._params = (frozenset(named), var_kw, named)
+        return self._params
+
+    def accepted(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The subset of ``kwargs`` the function can take."""
+        names, var_kw, _ = self.signature_params
+        if var_kw:
+            return dict(kwargs)
+        return {k: v for k, v in kwargs.items() if k in names}
+
+    def get_code_hash(self) -> str:
+        """A hash of the function's source: editing the step invalidates its cache."""
+        if self._code_hash is None:
+            try:
+                source = inspect.getsource(self.func)
+            except (OSError, TypeError):
+                code = getattr(self.func, "__code__", None)
+                source = repr((code.co_code, code.co_consts)) if code else repr(self.func)
+            self._code_hash = hashlib.sha256(source.encode()).hexdigest()[:16]
+        return self._code_hash
+
+    def get_cache_key(self, inputs: Mapping[str, Any], context_params: Mapping[str, Any] | None = None) -> str:
+        """Key from the step's name, code hash, inputs and context parameters."""
+        from flowyml.core.cache import stable_digest
+
+        return stable_digest(
+            (self.name, self.get_code_hash(), sorted(inputs.items()), sorted((context_params or {}).items()))
+        )
+
+
+@overload
+def step(func: Callable[..., Any], /) -> Step: ...
+
+
+@overload
+def step(
+    func: None = None,
+    /,
+    *,
+    name: str | None = None,
+    inputs: str | Sequence[str] | None = None,
+    outputs: str | Sequence[str] | None = None,
+    cache: bool = True,
+    retry: int = 0,
+    timeout: float | None = None,
+    resources: ResourceConfig | Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    condition: Callable[..., bool] | None = None,
+    execution_group: str | None = None,
+) -> Callable[[Callable[..., Any]], Step]: ...
+
+
+def step(func: Callable[..., Any] | None = None, /, **options: Any) -> Step | Callable[[Callable[..., Any]], Step]:
+    """Make a function a pipeline step; use bare (``@step``) or with options (``@step(outputs=[...])``)."""
+    if func is not None:
+        return Step(func, **options)
+
+    def decorate(f: Callable[..., Any]) -> Step:
+        return Step(f, **options)
+
+    return decorate

@@ -1,0 +1,1 @@
+"""Orchestrators: the seed-compatible classes users call, implemented once over the plugin hooks."""

@@ -1,0 +1,225 @@
+"""The data that crosses the plugin contract: job specs, run handles, status reports, log records.
+
+All frozen attrs classes; they turn into JSON (``to_dict``/``from_dict``) only at the edges:
+the run registry, the job spec file the step-runner reads, ``--json`` output.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from flowyml.core.resources import ResourceConfig
+from flowyml.core.status import ExecutionStatus
+
+#: Bumped when a hook is added; plugins may declare the version they were written for.
+CONTRACT_VERSION = 1
+
+
+def _converter():  # noqa: ANN202 - cattrs is imported only when data crosses an edge
+    import cattrs
+
+    conv = cattrs.Converter()
+    conv.register_structure_hook(ExecutionStatus, lambda v, _: ExecutionStatus(v))
+    conv.register_unstructure_hook(ExecutionStatus, lambda v: v.value)
+    return conv
+
+
+_CONV = None
+
+
+def converter():  # noqa: ANN201
+    """The shared cattrs converter for contract types."""
+    global _CONV
+    if _CONV is None:
+        _CONV = _converter()
+    return _CONV
+
+
+class _JsonMixin:
+    def to_dict(self) -> dict[str, Any]:
+        return converter().unstructure(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]):  # noqa: ANN206
+        return converter().structure(dict(data), cls)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str):  # noqa: ANN206
+        return cls.from_dict(json.loads(text))
+
+
+@attrs.define(frozen=True)
+class PipelineRef(_JsonMixin):
+    """How the step-runner finds the pipeline: an importable module (or a file) and an attribute.
+
+    ``attribute`` names a ``Pipeline`` object or a zero-argument function returning one.
+    """
+
+    module: str | None = None
+    path: str | None = None
+    attribute: str = "pipeline"
+
+    def describe(self) -> str:
+        return f"{self.module or self.path}:{self.attribute}"
+
+
+@attrs.define(frozen=True)
+class UnitSpec(_JsonMixin):
+    """One execution unit: the steps one job runs, the units it waits for, its resources."""
+
+    name: str
+    steps: list[str]
+    depends_on: list[str] = attrs.field(factory=list)
+    resources: ResourceConfig = attrs.field(factory=ResourceConfig)
+    #: output name -> producing step, for every input this unit reads from other units
+    inputs: dict[str, str] = attrs.field(factory=dict)
+    #: output name -> producing step, for every output this unit produces
+    outputs: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.define(frozen=True)
+class JobSpec(_JsonMixin):
+    """Everything a backend needs to run a pipeline; serialisable, identical for every backend.
+
+    Backends turn each unit into one native job running ``unit_command(unit)`` with
+    ``unit_env(unit)`` in ``image``, and wire ``depends_on`` into the service's own DAG.
+    """
+
+    run_id: str
+    pipeline_name: str
+    pipeline: PipelineRef
+    units: list[UnitSpec]
+    artifact_root: str
+    image: str | None = None
+    env: dict[str, str] = attrs.field(factory=dict)
+    context: dict[str, Any] = attrs.field(factory=dict)
+    input_names: list[str] = attrs.field(factory=list)
+    stack: str | None = None
+    labels: dict[str, str] = attrs.field(factory=dict)
+    timeout_seconds: float | None = None
+    #: non-secret settings the step-runner needs to open the artifact store (endpoint, region)
+    store_settings: dict[str, str] = attrs.field(factory=dict)
+    #: argv prefix that starts the step-runner inside the container
+    runner_command: list[str] = attrs.field(factory=lambda: ["flowyml", "step-runner"])
+
+    def unit(self, name: str) -> UnitSpec:
+        for u in self.units:
+            if u.name == name:
+                return u
+        raise KeyError(f"job {self.run_id!r} has no unit {name!r}; units: {[u.name for u in self.units]}")
+
+    @property
+    def spec_uri(self) -> str:
+        """Where submit stores this spec for the step-runner to read."""
+        return f"{self.artifact_root.rstrip('/')}/runs/{self.run_id}/job.json"
+
+    def unit_command(self, unit: str) -> list[str]:
+        """The container command for one unit (the same on every backend)."""
+        self.unit(unit)
+        return [*self.runner_command, "--job", self.spec_uri, "--unit", unit]
+
+    def unit_env(self, unit: str) -> dict[str, str]:
+        """The container environment for one unit: the stack's env plus flowyml's own variables."""
+        env = dict(self.env)
+        env.update(
+            {
+                "FLOWYML_RUN_ID": self.run_id,
+                "FLOWYML_PIPELINE_NAME": self.pipeline_name,
+                "FLOWYML_UNIT": unit,
+                "FLOWYML_JOB_SPEC": self.spec_uri,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if self.store_settings:
+            env["FLOWYML_STORE_SETTINGS"] = json.dumps(self.store_settings, sort_keys=True)
+        return env
+
+    def topological_units(self) -> list[UnitSpec]:
+        return list(self.units)  # built in dependency order
+
+
+@attrs.define(frozen=True)
+class RunHandle(_JsonMixin):
+    """What ``submit`` returns: enough to find the run again from any process.
+
+    ``job_id`` is the id users see (a pipeline job's resource name, a Batch job id, ...);
+    ``units`` maps each unit to its native job id where a backend has one per unit.
+    ``config`` is the backend config with secrets removed.
+    """
+
+    backend: str
+    run_id: str
+    job_id: str
+    units: dict[str, str] = attrs.field(factory=dict)
+    metadata: dict[str, Any] = attrs.field(factory=dict)
+    config: dict[str, Any] = attrs.field(factory=dict)
+    artifact_root: str = ""
+    pipeline_name: str = ""
+    submitted_at: float = attrs.field(factory=time.time)
+
+    def evolve(self, **changes: Any) -> RunHandle:
+        return attrs.evolve(self, **changes)
+
+
+@attrs.define(frozen=True)
+class StatusReport(_JsonMixin):
+    """A run's status as the backend sees it now, with the native state and any error message."""
+
+    status: ExecutionStatus
+    native_state: str | None = None
+    message: str | None = None
+    units: dict[str, ExecutionStatus] = attrs.field(factory=dict)
+
+
+@attrs.define(frozen=True)
+class LogRecord(_JsonMixin):
+    """One log line. ``cursor`` resumes right after this record when passed back to ``logs``."""
+
+    timestamp: float
+    message: str
+    severity: str = "INFO"
+    unit: str | None = None
+    cursor: str | None = None
+
+    @property
+    def iso_time(self) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.timestamp)) + f".{int(self.timestamp % 1 * 1000):03d}Z"
+
+    @property
+    def step(self) -> str | None:
+        return self.unit
+
+
+@attrs.define(frozen=True)
+class BackendInfo:
+    """What a plugin registers for each backend it provides (see ``flowyml_register_backends``)."""
+
+    name: str
+    config_class: type
+    description: str = ""
+    #: e.g. {"dag", "cancel", "logs", "gpu", "details"}
+    capabilities: frozenset[str] = attrs.field(factory=frozenset, converter=frozenset)
+    #: the backend's native states and the ExecutionStatus each maps to (its one state table)
+    native_states: Mapping[str, ExecutionStatus] = attrs.field(factory=dict)
+    #: the extra that installs it: pip install "flowyml[<extra>]"
+    extra: str | None = None
+    #: dotted path of the seed-compatible orchestrator class, if any
+    orchestrator: str | None = None
+    contract_version: int = CONTRACT_VERSION
+
+
+@attrs.define(frozen=True)
+class StoreInfo:
+    """What a plugin registers for each artifact URI scheme it can materialize."""
+
+    scheme: str
+    description: str = ""
+    extra: str | None = None
