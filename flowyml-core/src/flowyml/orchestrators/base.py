@@ -324,6 +324,29 @@ class RemoteOrchestrator:
         return {"name": self.name, "type": self.backend_name, **redact_config(self.config),
                 "artifact_store": self.artifact_root}
 
+    # -- async twins (implemented in flowyml.aio) ---------------------------------------------
+    async def run_pipeline_async(self, pipeline: Any, run_id: str | None = None, **kwargs: Any) -> SubmissionResult:
+        """Submit without blocking the event loop (the SDK call runs in a worker thread)."""
+        from flowyml.aio import run_pipeline_async
+
+        return await run_pipeline_async(self, pipeline, run_id=run_id, **kwargs)
+
+    async def get_run_status_async(self, job_id: str) -> ExecutionStatus:
+        from flowyml.aio import get_run_status_async
+
+        return await get_run_status_async(self, job_id)
+
+    async def stop_run_async(self, job_id: str, graceful: bool = True) -> None:
+        from flowyml.aio import stop_run_async
+
+        await stop_run_async(self, job_id, graceful=graceful)
+
+    def stream_logs_async(self, job_id: str, poll_interval: float = 5.0) -> Any:
+        """``async for record in orchestrator.stream_logs_async(job_id)``."""
+        from flowyml.aio import stream_logs_async
+
+        return stream_logs_async(self, job_id, poll_interval=poll_interval)
+
     # -- outputs -----------------------------------------------------------------------------
     def load_output(self, handle: RunHandle, name: str) -> Any:
         from flowyml.artifacts.store import ArtifactStore

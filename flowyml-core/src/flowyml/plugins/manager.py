@@ -198,7 +198,8 @@ class PluginManager:
             msg += " A third-party backend is added by installing its plugin distribution."
         raise PluginError(msg)
 
-    def _call(self, hook: str, backend: str, **kwargs: Any) -> Any:
+    def _call(self, hook: str, target: str, **kwargs: Any) -> Any:
+        backend = target
         self.backend(backend)
         try:
             result = getattr(self.pm.hook, hook)(**kwargs)

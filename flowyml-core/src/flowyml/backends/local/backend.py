@@ -1,0 +1,163 @@
+"""The local backend's submit / status / cancel / details (the supervisor does the running)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import attrs
+
+from flowyml.backends.local.paths import (
+    is_alive,
+    process_start_time,
+    read_json,
+    run_dir,
+    supervisor_pid,
+    write_json,
+)
+from flowyml.backends.local.plugin import LocalConfig
+from flowyml.core.atomic import atomic_write
+from flowyml.core.status import ExecutionStatus
+from flowyml.plugins.types import JobSpec, RunHandle, StatusReport
+
+
+def _handle(spec: JobSpec, directory: Any) -> RunHandle:
+    return RunHandle(
+        backend="local", run_id=spec.run_id, job_id=spec.run_id,
+        units={u.name: u.name for u in spec.units}, metadata={"run_dir": str(directory)},
+        artifact_root=spec.artifact_root, pipeline_name=spec.pipeline_name,
+    )
+
+
+def submit(spec: JobSpec, config: LocalConfig) -> RunHandle:
+    """Start a detached supervisor for the run and return at once (idempotent per run id)."""
+    directory = run_dir(spec.run_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(directory / "submitted", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return _handle(spec, directory)  # a retried submit: the run already exists
+    os.close(fd)
+    atomic_write(directory / "job.json", spec.to_json().encode())
+    write_json(directory / "config.json", attrs.asdict(config))
+    (directory / "logs").mkdir(exist_ok=True)
+    python = config.python or sys.executable
+    with open(directory / "supervisor.log", "ab") as out:
+        proc = subprocess.Popen(
+            [python, "-m", "flowyml.backends.local.supervisor", str(directory)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            cwd=config.workdir or os.getcwd(), start_new_session=True, close_fds=True,
+        )
+    threading.Thread(target=proc.wait, name="flowyml-reaper", daemon=True).start()
+    atomic_write(directory / "supervisor.pid", f"{proc.pid} {process_start_time(proc.pid) or '-'}".encode())
+    return _handle(spec, directory)
+
+
+def _final(directory: Any, status: ExecutionStatus, message: str) -> dict[str, Any]:
+    state = read_json(directory / "state.json") or {"units": {}}
+    units = {
+        k: (v if ExecutionStatus(v).is_finished else ExecutionStatus.CANCELLED.value)
+        for k, v in state.get("units", {}).items()
+    }
+    state.update(status=status.value, message=message, units=units, finished_at=time.time())
+    write_json(directory / "state.json", state)
+    return state
+
+
+def _report(state: dict[str, Any], stopping: bool = False) -> StatusReport:
+    status = ExecutionStatus(state["status"])
+    if stopping and not status.is_finished:
+        status = ExecutionStatus.STOPPING
+    return StatusReport(
+        status=status, native_state=state["status"], message=state.get("message"),
+        units={k: ExecutionStatus(v) for k, v in state.get("units", {}).items()},
+    )
+
+
+def status(handle: RunHandle) -> StatusReport:
+    """Reconcile the recorded state with the supervisor process, every time."""
+    directory = run_dir(handle.run_id)
+    if not (directory / "submitted").exists():
+        from flowyml.core.errors import RunNotFoundError
+
+        raise RunNotFoundError(f"local run {handle.run_id!r} not found under {directory}")
+    state = read_json(directory / "state.json")
+    if state and ExecutionStatus(state["status"]).is_finished:
+        return _report(state)
+    pid = supervisor_pid(directory)
+    cancel = read_json(directory / "cancel.json")
+    if pid is None:
+        return StatusReport(ExecutionStatus.PENDING, native_state="PENDING")
+    alive = is_alive(*pid)
+    if not alive:
+        state = read_json(directory / "state.json")  # it may have finished just now
+        if state and ExecutionStatus(state["status"]).is_finished:
+            return _report(state)
+        _kill_group(pid[0], signal.SIGKILL)  # leave no orphaned step process behind
+        if cancel:
+            return _report(_final(directory, ExecutionStatus.CANCELLED, "cancelled"))
+        tail = _tail(directory / "supervisor.log")
+        return _report(_final(
+            directory, ExecutionStatus.FAILED,
+            f"the local supervisor (pid {pid[0]}) died unexpectedly" + (f": {tail}" if tail else ""),
+        ))
+    if cancel and time.time() - cancel["requested_at"] > cancel["grace_period"] + 5:
+        _kill_group(pid[0], signal.SIGKILL)  # the supervisor did not stop in time: escalate
+    if state is None:
+        return StatusReport(ExecutionStatus.PENDING, native_state="PENDING",
+                            units={u: ExecutionStatus.PENDING for u in handle.units})
+    return _report(state, stopping=bool(cancel))
+
+
+def cancel(handle: RunHandle, config: LocalConfig, graceful: bool) -> bool:
+    """SIGTERM the run's process group (SIGKILL if not graceful); the status reads STOPPING until it ends."""
+    directory = run_dir(handle.run_id)
+    state = read_json(directory / "state.json")
+    if state and ExecutionStatus(state["status"]).is_finished:
+        return False
+    if read_json(directory / "cancel.json") is None:
+        write_json(directory / "cancel.json", {"requested_at": time.time(), "grace_period": config.grace_period})
+    pid = supervisor_pid(directory)
+    if pid is not None and is_alive(*pid):
+        _kill_group(pid[0], signal.SIGTERM if graceful else signal.SIGKILL)
+    return True
+
+
+def details(handle: RunHandle) -> dict[str, Any]:
+    directory = run_dir(handle.run_id)
+    state = read_json(directory / "state.json") or {}
+    pid = supervisor_pid(directory)
+    return {
+        "run_id": handle.run_id,
+        "job_id": handle.job_id,
+        "platform": "local",
+        "state": state.get("status", "PENDING"),
+        "units": state.get("units", {}),
+        "unit_exit_codes": state.get("exit_codes", {}),
+        "message": state.get("message"),
+        "started_at": state.get("started_at"),
+        "finished_at": state.get("finished_at"),
+        "supervisor_pid": pid[0] if pid else None,
+        "run_dir": str(directory),
+        "logs_dir": str(directory / "logs"),
+    }
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone
+
+
+def _tail(path: Any, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        return ""
+    return " | ".join(text[-lines:])

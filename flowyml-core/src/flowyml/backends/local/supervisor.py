@@ -1,0 +1,189 @@
+"""The detached process that runs one local run: each unit through the step-runner, in DAG order.
+
+Started by ``submit`` in its own session (so it survives the submitting process and can be
+stopped as one process group). It alone writes ``state.json``; each unit's stdout/stderr become
+timestamped JSON lines in ``logs/<unit>.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from flowyml.backends.local.paths import read_json, write_json
+from flowyml.core.status import ExecutionStatus
+from flowyml.plugins.types import JobSpec
+
+POLL = 0.02
+S = ExecutionStatus
+
+
+class _LogPump(threading.Thread):
+    """Copies one child stream into the unit's JSON-lines log, one record per line."""
+
+    def __init__(self, stream: IO[bytes], sink: IO[str], lock: threading.Lock, unit: str, severity: str) -> None:
+        super().__init__(daemon=True, name=f"flowyml-log-{unit}")
+        self.stream, self.sink, self.lock, self.unit, self.severity = stream, sink, lock, unit, severity
+
+    def run(self) -> None:
+        for raw in iter(self.stream.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\n")
+            record = {"t": time.time(), "s": self.severity, "u": self.unit, "m": line}
+            if line.startswith("{"):
+                try:
+                    parsed = json.loads(line)
+                except ValueError:
+                    parsed = None
+                if isinstance(parsed, dict) and "message" in parsed and "severity" in parsed:
+                    record.update(t=parsed.get("ts", record["t"]), s=parsed["severity"], m=parsed["message"])
+            with self.lock:
+                self.sink.write(json.dumps(record) + "\n")
+                self.sink.flush()
+
+
+class Supervisor:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.spec = JobSpec.from_json((directory / "job.json").read_text())
+        config = read_json(directory / "config.json") or {}
+        self.max_parallel = int(config.get("max_parallel") or os.cpu_count() or 1)
+        self.grace = float(config.get("grace_period", 10.0))
+        self.python = config.get("python") or sys.executable
+        self.units = {u.name: S.PENDING for u in self.spec.units}
+        self.exit_codes: dict[str, int] = {}
+        self.running: dict[str, tuple[subprocess.Popen[bytes], list[_LogPump], IO[str]]] = {}
+        self.stop_signal = False
+        self.started = time.time()
+        self.message: str | None = None
+
+    def write_state(self, status: ExecutionStatus, finished: bool = False) -> None:
+        doc: dict[str, Any] = {
+            "status": status.value, "units": {k: v.value for k, v in self.units.items()},
+            "exit_codes": self.exit_codes, "started_at": self.started, "pid": os.getpid(),
+            "message": self.message,
+        }
+        if finished:
+            doc["finished_at"] = time.time()
+        write_json(self.dir / "state.json", doc)
+
+    def command(self, unit: str) -> list[str]:
+        argv = self.spec.unit_command(unit)[len(self.spec.runner_command):]
+        return [self.python, "-m", "flowyml.runner", *argv]
+
+    def start(self, unit: str) -> None:
+        env = {**os.environ, **self.spec.unit_env(unit)}
+        proc = subprocess.Popen(self.command(unit), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+        sink = open(self.dir / "logs" / f"{unit}.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        lock = threading.Lock()
+        pumps = [_LogPump(proc.stdout, sink, lock, unit, "INFO"), _LogPump(proc.stderr, sink, lock, unit, "ERROR")]
+        for p in pumps:
+            p.start()
+        self.running[unit] = (proc, pumps, sink)
+        self.units[unit] = S.RUNNING
+
+    def reap(self) -> bool:
+        changed = False
+        for unit, (proc, pumps, sink) in list(self.running.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            for p in pumps:
+                p.join(timeout=5)
+            sink.close()
+            del self.running[unit]
+            self.exit_codes[unit] = code
+            self.units[unit] = S.COMPLETED if code == 0 else S.FAILED
+            if code != 0 and not self.stop_signal:
+                self.message = self.message or self.unit_error(unit, code)
+            changed = True
+        return changed
+
+    def unit_error(self, unit: str, code: int) -> str:
+        from flowyml.artifacts.store import ArtifactStore
+        from flowyml.runner import unit_result_key
+
+        try:
+            doc = ArtifactStore(self.spec.artifact_root, self.spec.store_settings).read_json(
+                unit_result_key(self.spec.run_id, unit))
+            if doc.get("error"):
+                return f"unit {unit!r}: {doc['error']}"
+        except Exception as exc:  # no result doc: fall back to the exit code
+            return f"unit {unit!r} exited with code {code} ({type(exc).__name__} reading its result)"
+        return f"unit {unit!r} exited with code {code}"
+
+    def blocked(self, unit: str) -> bool:
+        deps = self.spec.unit(unit).depends_on
+        return any(self.units[d] in (S.FAILED, S.CANCELLED) for d in deps)
+
+    def ready(self, unit: str) -> bool:
+        return all(self.units[d] is S.COMPLETED for d in self.spec.unit(unit).depends_on)
+
+    def terminate_all(self) -> None:
+        for proc, _, _ in self.running.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.time() + self.grace
+        while time.time() < deadline and any(p.poll() is None for p, _, _ in self.running.values()):
+            time.sleep(POLL)
+        for proc, _, _ in self.running.values():
+            if proc.poll() is None:
+                proc.kill()
+        for proc, _, _ in self.running.values():
+            proc.wait()
+
+    def run(self) -> ExecutionStatus:
+        self.write_state(S.RUNNING)
+        deadline = None if self.spec.timeout_seconds is None else self.started + self.spec.timeout_seconds
+        while True:
+            if self.stop_signal or (deadline is not None and time.time() > deadline):
+                timed_out = not self.stop_signal
+                self.stop_signal = True
+                self.terminate_all()
+                self.reap()
+                for u, st in self.units.items():
+                    if not st.is_finished or (st is S.FAILED and u in self.exit_codes and self.exit_codes[u] < 0):
+                        self.units[u] = S.CANCELLED
+                final = S.TIMED_OUT if timed_out else S.CANCELLED
+                self.message = f"timed out after {self.spec.timeout_seconds}s" if timed_out else "cancelled"
+                self.write_state(final, finished=True)
+                return final
+            changed = self.reap()
+            for unit, st in self.units.items():
+                if st is S.PENDING and self.blocked(unit):
+                    self.units[unit] = S.CANCELLED
+                    changed = True
+            for unit, st in self.units.items():
+                if st is S.PENDING and len(self.running) < self.max_parallel and self.ready(unit):
+                    self.start(unit)
+                    changed = True
+            if not self.running and all(st.is_finished for st in self.units.values()):
+                final = S.COMPLETED if all(st is S.COMPLETED for st in self.units.values()) else S.FAILED
+                self.write_state(final, finished=True)
+                return final
+            if changed:
+                self.write_state(S.RUNNING)
+            time.sleep(POLL)
+
+
+def main(argv: list[str]) -> int:
+    supervisor = Supervisor(Path(argv[0]))
+
+    def on_term(_signum: int, _frame: object) -> None:
+        supervisor.stop_signal = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the submitting terminal must not kill the run
+    final = supervisor.run()
+    return 0 if final is S.COMPLETED else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

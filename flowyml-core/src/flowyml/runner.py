@@ -1,0 +1,180 @@
+"""``flowyml step-runner``: what runs inside every container, on every backend.
+
+It reads the job spec from the artifact store, imports the pipeline, loads the unit's inputs,
+runs the unit's steps with ``LocalExecutor.execute_step_group`` (retries and conditions as
+locally), writes each output with its manifest, records the unit's result, prints one JSON log
+line per event and exits non-zero if a step failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from flowyml.artifacts.store import ArtifactStore
+from flowyml.core.context import Context
+from flowyml.core.errors import ArtifactNotFoundError, FlowymlError
+from flowyml.core.executor import ExecutionResult, LocalExecutor
+from flowyml.core.pipeline import Pipeline
+from flowyml.core.step_grouping import StepGroup
+from flowyml.orchestrators.spec import PIPELINE_INPUT
+from flowyml.plugins.types import JobSpec, PipelineRef, UnitSpec
+
+EXIT_OK, EXIT_STEP_FAILED, EXIT_SETUP_FAILED = 0, 1, 2
+
+
+def emit(severity: str, message: str, **fields: Any) -> None:
+    """One structured log line on stdout (what every backend's log reader sees)."""
+    record = {"ts": round(time.time(), 3), "severity": severity, "message": message, **fields}
+    sys.stdout.write(json.dumps(record, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def load_pipeline(ref: PipelineRef) -> Pipeline:
+    """Import the module (by name, else by file path) and fetch the pipeline attribute."""
+    module = None
+    if ref.module:
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(ref.module)
+        except ModuleNotFoundError as exc:
+            if not ref.path or exc.name != ref.module.split(".")[0] and exc.name != ref.module:
+                raise
+    if module is None:
+        if not ref.path:
+            raise FlowymlError(f"cannot import pipeline module {ref.describe()}")
+        spec = importlib.util.spec_from_file_location("_flowyml_pipeline_module", ref.path)
+        if spec is None or spec.loader is None:
+            raise FlowymlError(f"cannot load pipeline file {ref.path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    target = getattr(module, ref.attribute, None)
+    if target is None:
+        raise FlowymlError(f"{ref.describe()}: the module has no attribute {ref.attribute!r}")
+    if not isinstance(target, Pipeline) and callable(target):
+        target = target()
+    if not isinstance(target, Pipeline):
+        raise FlowymlError(f"{ref.describe()} is a {type(target).__name__}, not a flowyml Pipeline")
+    return target
+
+
+def artifact_root_of(spec_uri: str) -> str:
+    marker = "/runs/"
+    if marker not in spec_uri:
+        raise FlowymlError(f"job spec URI {spec_uri!r} is not under <artifact root>/runs/<run id>/")
+    return spec_uri.rsplit(marker, 1)[0]
+
+
+def unit_result_key(run_id: str, unit: str) -> str:
+    return f"runs/{run_id}/units/{unit}.json"
+
+
+def run_unit(spec: JobSpec, unit: UnitSpec, store: ArtifactStore) -> list[ExecutionResult]:
+    pipeline = load_pipeline(spec.pipeline)
+    dag = pipeline.build(spec.input_names)
+    steps = [dag.steps[name] for name in unit.steps]
+    inputs: dict[str, Any] = {}
+    unavailable: set[str] = set()
+    for name, producer in unit.inputs.items():
+        key = (
+            f"runs/{spec.run_id}/inputs/{name}" if producer == PIPELINE_INPUT
+            else store.output_key(spec.run_id, producer, name)
+        )
+        try:
+            inputs[name] = store.load(key)
+        except ArtifactNotFoundError:
+            if producer != PIPELINE_INPUT and _was_skipped(store, spec, producer):
+                unavailable.add(name)  # upstream condition skipped it: the consumers skip too
+                continue
+            raise
+    runnable = [s for s in steps if not unavailable.intersection(s.inputs)]
+    skipped_names = {s.name for s in steps} - {s.name for s in runnable}
+    # A step that consumes a skipped step's output is skipped as well (within the unit too).
+    results_by_name: dict[str, ExecutionResult] = {}
+    for s in steps:
+        if s.name in skipped_names:
+            results_by_name[s.name] = ExecutionResult(s.name, True, skipped=True, error="skipped: an input was skipped")
+    group = StepGroup(unit.name, [s for s in runnable], [s.name for s in runnable])
+    executor = LocalExecutor()
+    for r in executor.execute_step_group(
+        group, inputs, context=Context(spec.context), artifact_store=store, run_id=spec.run_id,
+        project_name=spec.pipeline_name,
+    ):
+        results_by_name[r.step_name] = r
+    return [results_by_name[s.name] for s in steps if s.name in results_by_name]
+
+
+def _was_skipped(store: ArtifactStore, spec: JobSpec, step_name: str) -> bool:
+    for u in spec.units:
+        if step_name in u.steps:
+            try:
+                doc = store.read_json(unit_result_key(spec.run_id, u.name))
+            except ArtifactNotFoundError:
+                return False
+            return any(s["name"] == step_name and s["skipped"] for s in doc.get("steps", []))
+    return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="flowyml step-runner", description="Run one execution unit of a job.")
+    parser.add_argument("--job", default=os.environ.get("FLOWYML_JOB_SPEC"), help="URI of the job spec JSON")
+    parser.add_argument("--unit", default=os.environ.get("FLOWYML_UNIT"), help="name of the unit to run")
+    args = parser.parse_args(argv)
+    if not args.job or not args.unit:
+        parser.error("--job and --unit are required (or FLOWYML_JOB_SPEC / FLOWYML_UNIT)")
+    settings = json.loads(os.environ.get("FLOWYML_STORE_SETTINGS") or "{}")
+    try:
+        store = ArtifactStore(artifact_root_of(args.job), settings)
+        spec = JobSpec.from_dict(store.read_json(args.job))
+        unit = spec.unit(args.unit)
+    except Exception as exc:
+        emit("ERROR", f"cannot start unit {args.unit!r}: {type(exc).__name__}: {exc}", unit=args.unit)
+        return EXIT_SETUP_FAILED
+    emit("INFO", f"unit {unit.name} started: steps {', '.join(unit.steps)}", unit=unit.name, run_id=spec.run_id)
+    started = time.time()
+    try:
+        results = run_unit(spec, unit, store)
+    except Exception as exc:
+        import traceback
+
+        error = f"{type(exc).__name__}: {exc}"
+        emit("ERROR", f"unit {unit.name} could not run: {error}", unit=unit.name, traceback=traceback.format_exc())
+        store.write_json(unit_result_key(spec.run_id, unit.name), {
+            "unit": unit.name, "success": False, "error": error, "steps": [], "started_at": started,
+            "finished_at": time.time(),
+        })
+        return EXIT_SETUP_FAILED
+    for r in results:
+        if r.success:
+            emit("INFO", f"step {r.step_name} {r.status} in {r.duration_seconds:.3f}s", unit=unit.name, step=r.step_name)
+        else:
+            emit("ERROR", f"step {r.step_name} failed: {r.error}", unit=unit.name, step=r.step_name)
+    ok = all(r.success for r in results)
+    failed = next((r for r in results if not r.success), None)
+    store.write_json(unit_result_key(spec.run_id, unit.name), {
+        "unit": unit.name,
+        "success": ok,
+        "error": None if failed is None else f"step {failed.step_name!r} failed: {(failed.error or '').splitlines()[0]}",
+        "steps": [
+            {"name": r.step_name, "success": r.success, "skipped": r.skipped, "cached": r.cached,
+             "error": r.error, "duration_seconds": r.duration_seconds, "artifacts": r.artifact_uris}
+            for r in results
+        ],
+        "started_at": started,
+        "finished_at": time.time(),
+    })
+    emit("INFO" if ok else "ERROR", f"unit {unit.name} {'completed' if ok else 'failed'}", unit=unit.name)
+    return EXIT_OK if ok else EXIT_STEP_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
