@@ -1,0 +1,365 @@
+"""The ``flowyml`` commands. Each returns an exit code (see :mod:`flowyml.cli.main`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from flowyml.cli.main import EXIT_NOT_FOUND, EXIT_OK, EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE
+from flowyml.core.errors import (
+    ConfigError,
+    FlowymlError,
+    PipelineDefinitionError,
+    PluginError,
+    RunNotFoundError,
+    TransientBackendError,
+)
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def err(text: str) -> None:
+    sys.stderr.write(f"flowyml: {text}\n")
+
+
+def print_json(doc: Any) -> None:
+    out(json.dumps(doc, indent=2, sort_keys=True, default=str))
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    handler = COMMANDS[args.command]
+    try:
+        return handler(args)
+    except RunNotFoundError as exc:
+        err(str(exc))
+        return EXIT_NOT_FOUND
+    except TransientBackendError as exc:
+        err(f"the backend could not be reached, the run's state is unknown: {exc}")
+        return EXIT_UNREACHABLE
+    except PluginError as exc:
+        err(str(exc))
+        return EXIT_NOT_FOUND if "unknown backend" in str(exc) else EXIT_USAGE
+    except (ConfigError, PipelineDefinitionError) as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    except FlowymlError as exc:
+        err(str(exc))
+        return EXIT_RUN_FAILED
+
+
+# -- run -------------------------------------------------------------------------------------
+def parse_params(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {item!r}: expected KEY=VALUE")
+        try:
+            params[key] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            params[key] = value
+    return params
+
+
+def load_target(target: str) -> tuple[Any, str]:
+    """Import ``file.py[:attr]`` or ``module[:attr]``; return (pipeline, reference for remote runs)."""
+    import os
+    from pathlib import Path
+
+    from flowyml.core.pipeline import Pipeline
+    from flowyml.orchestrators.spec import _module_name_for
+    from flowyml.plugins.types import PipelineRef
+    from flowyml.runner import load_pipeline
+
+    location, _, attribute = target.partition(":")
+    is_path = location.endswith(".py") or os.sep in location
+    if is_path and not Path(location).is_file():
+        raise ConfigError(f"{location}: no such pipeline file")
+    if not attribute:
+        attribute = _single_pipeline_attribute(location, is_path)
+    if is_path:
+        ref = PipelineRef(module=_module_name_for(Path(location)), path=str(Path(location).resolve()), attribute=attribute)
+    else:
+        ref = PipelineRef(module=location, attribute=attribute)
+    pipeline = load_pipeline(ref)
+    assert isinstance(pipeline, Pipeline)
+    return pipeline, f"{ref.path if is_path else ref.module}:{attribute}"
+
+
+def _single_pipeline_attribute(location: str, is_path: bool) -> str:
+    import importlib
+    import importlib.util
+    import os
+
+    from flowyml.core.pipeline import Pipeline
+
+    if is_path:
+        spec = importlib.util.spec_from_file_location("_flowyml_probe", location)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["_flowyml_probe"] = module
+        spec.loader.exec_module(module)
+    else:
+        sys.path.insert(0, os.getcwd())
+        module = importlib.import_module(location)
+    found = [k for k, v in vars(module).items() if isinstance(v, Pipeline) and not k.startswith("_")]
+    if len(found) != 1:
+        raise ConfigError(
+            f"{location}: found {len(found)} pipelines ({', '.join(found) or 'none'}); name one as {location}:ATTRIBUTE"
+        )
+    return found[0]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    params = parse_params(args.param)
+    pipeline, ref = load_target(args.target)
+    if args.stack:
+        return _submit(args, pipeline, ref, params)
+    if args.detach:
+        raise ConfigError("--detach needs --stack (e.g. --stack local)")
+    result = pipeline.run(
+        run_id=args.run_id, context=params, max_workers=args.max_workers,
+        cache_store=_NoCache() if args.no_cache else None,
+    )
+    if args.json:
+        print_json({
+            "run_id": result.run_id, "pipeline": result.pipeline_name, "success": result.success,
+            "duration_seconds": result.duration_seconds,
+            "steps": {n: {"status": r.status, "duration_seconds": r.duration_seconds, "error": r.error}
+                      for n, r in result.step_results.items()},
+        })
+    else:
+        _print_summary(result)
+    return EXIT_OK if result.success else EXIT_RUN_FAILED
+
+
+class _NoCache:
+    def lookup(self, key: str) -> tuple[bool, Any]:
+        return False, None
+
+    def set_value(self, *args: Any) -> None:
+        return None
+
+
+def _print_summary(result: Any) -> None:
+    verdict = "succeeded" if result.success else ("stopped" if result.stopped else "FAILED")
+    out(f"pipeline {result.pipeline_name} {verdict} in {result.duration_seconds:.2f}s  (run {result.run_id})")
+    width = max((len(n) for n in result.step_results), default=4)
+    for name, r in result.step_results.items():
+        extra = f"  retries={r.retries}" if r.retries else ""
+        out(f"  {name:<{width}}  {r.status:<8} {r.duration_seconds:8.3f}s{extra}")
+    for name, r in result.step_results.items():
+        if not r.success and r.error:
+            out(f"\nstep {name} failed:\n{r.error.rstrip()}")
+
+
+def _submit(args: argparse.Namespace, pipeline: Any, ref: str, params: dict[str, Any]) -> int:
+    from flowyml.config.loader import load_config
+
+    orchestrator = load_config(args.config).orchestrator(args.stack)
+    sub = orchestrator.run_pipeline(pipeline, run_id=args.run_id, context=params, pipeline_module=ref)
+    if args.detach:
+        if args.json:
+            print_json({"run_id": sub.run_id, "job_id": sub.job_id, "backend": sub.handle.backend,
+                        "status": "SUBMITTED"})
+        else:
+            out(sub.run_id)
+            err(f"submitted to stack {orchestrator.stack} ({sub.handle.backend}); "
+                f"follow with: flowyml logs -f {sub.run_id}")
+        return EXIT_OK
+    return _wait(sub, args.json)
+
+
+def _wait(sub: Any, as_json: bool) -> int:
+    """Follow a submitted run: a live per-unit status line on a TTY, the logs otherwise."""
+    tty = sys.stdout.isatty() and not as_json
+    if tty:
+        report = sub.report()
+        while not report.status.is_finished:
+            line = "  ".join(f"{u}:{s.value}" for u, s in report.units.items()) or report.status.value
+            sys.stdout.write(f"\r\x1b[K{sub.run_id}  {line}"[:200])
+            sys.stdout.flush()
+            time.sleep(0.5)
+            report = sub.report()
+        sys.stdout.write("\n")
+    else:
+        for rec in sub.logs(follow=True):
+            if not as_json:
+                out(_format_record(rec))
+        report = sub.report()
+    if as_json:
+        print_json(_status_doc(sub.handle, report))
+    else:
+        out(f"run {sub.run_id} {report.status.value}" + (f": {report.message}" if report.message else ""))
+    return EXIT_OK if report.status.is_successful else EXIT_RUN_FAILED
+
+
+# -- registry commands --------------------------------------------------------------------------
+def _status_doc(handle: Any, report: Any) -> dict[str, Any]:
+    return {
+        "run_id": handle.run_id, "backend": handle.backend, "job_id": handle.job_id,
+        "pipeline": handle.pipeline_name, "status": report.status.value, "native_state": report.native_state,
+        "message": report.message, "units": {k: v.value for k, v in report.units.items()},
+    }
+
+
+def _orchestrator_for(run_id: str) -> tuple[Any, Any]:
+    from flowyml.orchestrators.base import RemoteOrchestrator
+    from flowyml.orchestrators.registry import RunRegistry
+
+    registry = RunRegistry()
+    record = registry.get(run_id)
+    return RemoteOrchestrator.for_handle(record.handle, registry=registry), record
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    orchestrator, record = _orchestrator_for(args.run_id)
+    report = orchestrator.get_status_report(record.handle)
+    doc = _status_doc(record.handle, report)
+    if args.details:
+        doc["details"] = orchestrator.get_run_details(record.handle)
+    if args.json:
+        print_json(doc)
+    else:
+        out(f"{doc['run_id']}  {doc['status']}  ({doc['backend']}: {doc['job_id']})")
+        for unit, st in doc["units"].items():
+            out(f"  {unit}: {st}")
+        if report.message:
+            out(f"  message: {report.message}")
+        if args.details:
+            for k, v in doc["details"].items():
+                out(f"  {k}: {v}")
+    return EXIT_OK
+
+
+def _format_record(rec: Any) -> str:
+    unit = f"[{rec.unit}] " if rec.unit else ""
+    return f"{rec.iso_time} {rec.severity:<5} {unit}{rec.message}"
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    orchestrator, record = _orchestrator_for(args.run_id)
+    for rec in orchestrator.iter_logs(record.handle, cursor=args.cursor, follow=args.follow):
+        out(json.dumps(rec.to_dict(), sort_keys=True) if args.json else _format_record(rec))
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    orchestrator, record = _orchestrator_for(args.run_id)
+    requested = orchestrator.plugin_manager.cancel(record.handle, orchestrator._config_for(record.handle),
+                                                   not args.force)
+    report = orchestrator.get_status_report(record.handle)
+    if args.wait:
+        deadline = time.monotonic() + 300
+        while not report.status.is_finished and time.monotonic() < deadline:
+            time.sleep(0.2)
+            report = orchestrator.get_status_report(record.handle)
+    if args.json:
+        print_json({**_status_doc(record.handle, report), "cancel_requested": requested})
+    else:
+        out(f"{record.run_id}: {'cancel requested' if requested else 'already finished'}; now {report.status.value}")
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from flowyml.orchestrators.base import RemoteOrchestrator
+    from flowyml.orchestrators.registry import RunRegistry
+
+    registry = RunRegistry()
+    rows = []
+    for rec in registry.list(limit=args.limit, backend=args.backend):
+        status, message = rec.status, rec.message
+        if not status.is_finished:
+            try:
+                report = RemoteOrchestrator.for_handle(rec.handle, registry=registry).get_status_report(rec.handle)
+                status, message = report.status, report.message
+            except FlowymlError as exc:  # keep listing; say why this row is stale
+                message = f"status unavailable: {exc}"
+        rows.append({"run_id": rec.run_id, "backend": rec.handle.backend, "job_id": rec.handle.job_id,
+                     "pipeline": rec.handle.pipeline_name, "stack": rec.stack, "status": status.value,
+                     "message": message, "created_at": rec.created_at})
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    if not rows:
+        out("no runs yet")
+        return EXIT_OK
+    out(f"{'RUN':<44} {'BACKEND':<10} {'STATUS':<10} {'CREATED':<20} PIPELINE")
+    for r in rows:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"]))
+        out(f"{r['run_id']:<44} {r['backend']:<10} {r['status']:<10} {created:<20} {r['pipeline']}")
+    return EXIT_OK
+
+
+# -- plugins and stacks -------------------------------------------------------------------------
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from flowyml.plugins.manager import get_plugin_manager
+
+    pm = get_plugin_manager()
+    plugins = [
+        {"name": r.name, "module": r.module, "distribution": r.distribution, "version": r.version,
+         "hooks": r.hooks, "backends": r.backends, "stores": r.stores, "error": r.error, "warnings": r.warnings}
+        for r in pm.records.values()
+    ]
+    backends = [
+        {"name": b.name, "description": b.description, "capabilities": sorted(b.capabilities),
+         "extra": b.extra, "orchestrator": b.orchestrator}
+        for b in pm.backends.values()
+    ]
+    if args.json:
+        print_json({"plugins": plugins, "backends": backends, "stores": sorted(pm.stores)})
+        return EXIT_OK
+    out("backends:")
+    for b in backends:
+        out(f"  {b['name']:<12} {', '.join(b['capabilities']):<40} {b['description']}")
+    out("artifact stores: " + ", ".join(f"{s}://" for s in sorted(pm.stores)))
+    out("plugins:")
+    for p in plugins:
+        state = f"FAILED: {p['error']}" if p["error"] else ", ".join(h.removeprefix("flowyml_") for h in p["hooks"])
+        out(f"  {p['name']:<12} {p['distribution'] or '-'} {p['version'] or ''}  {state}")
+        for w in p["warnings"]:
+            out(f"    warning: {w}")
+    return EXIT_OK
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    from flowyml.config.loader import load_config
+
+    config = load_config(args.config)
+    if args.action == "list":
+        names = sorted(config.stacks)
+        if args.json:
+            print_json({"active": config.active_stack_name(), "stacks": names})
+        else:
+            active = config.active_stack_name()
+            for n in names:
+                out(f"{'*' if n == active else ' '} {n}  ({config.stacks[n].backend})")
+        return EXIT_OK
+    if args.action == "show":
+        doc = config.stack(args.name).to_dict()
+        if args.json:
+            print_json(doc)
+        else:
+            import yaml
+
+            out(yaml.safe_dump(doc, sort_keys=False).rstrip())
+        return EXIT_OK
+    names = [args.name] if args.name else sorted(config.stacks)
+    for n in names:
+        config.orchestrator(n).validate()
+        out(f"{n}: ok")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "run": cmd_run, "runs": cmd_runs, "status": cmd_status, "logs": cmd_logs, "cancel": cmd_cancel,
+    "plugins": cmd_plugins, "stack": cmd_stack,
+}

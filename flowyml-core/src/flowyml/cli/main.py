@@ -1,0 +1,90 @@
+"""``flowyml``: argument parsing and dispatch. Heavy imports happen inside the commands.
+
+Exit codes scripts can rely on: 0 success; 1 the run failed, was cancelled or timed out;
+2 bad usage or configuration; 3 run or backend not found; 4 the backend could not be
+reached (state unknown); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flowyml", description="Run ML pipelines anywhere: locally, or on Vertex AI, AWS Batch, SageMaker, Azure ML."
+    )
+    parser.add_argument("--config", help="path of flowyml.yaml (default: $FLOWYML_CONFIG or ./flowyml.yaml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a pipeline here, or submit it to a stack")
+    run.add_argument("target", help="path/to/file.py[:attr] or package.module[:attr]")
+    run.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
+                     help="set a context parameter (value parsed as YAML: 0.1, true, [1,2])")
+    run.add_argument("--stack", "-s", help="submit to this stack from flowyml.yaml (e.g. local)")
+    run.add_argument("--detach", "-d", action="store_true", help="with --stack: return at once with the run id")
+    run.add_argument("--run-id", help="run id (default: generated)")
+    run.add_argument("--max-workers", type=int, default=1, help="in-process: run independent steps at once")
+    run.add_argument("--no-cache", action="store_true", help="in-process: ignore the step cache")
+    run.add_argument("--json", action="store_true", help="print a JSON object instead of the summary")
+
+    runs = sub.add_parser("runs", help="list recent runs from the run registry")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--backend")
+    runs.add_argument("--json", action="store_true")
+
+    status = sub.add_parser("status", help="a run's status, as its backend reports it now")
+    status.add_argument("run_id")
+    status.add_argument("--details", action="store_true", help="include the backend's details")
+    status.add_argument("--json", action="store_true")
+
+    logs = sub.add_parser("logs", help="a run's logs")
+    logs.add_argument("run_id")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep following until the run ends")
+    logs.add_argument("--cursor", help="resume after this cursor (from --json output)")
+    logs.add_argument("--json", action="store_true", help="one JSON object per line, with its cursor")
+
+    cancel = sub.add_parser("cancel", help="stop a run")
+    cancel.add_argument("run_id")
+    cancel.add_argument("--force", action="store_true", help="kill at once instead of a graceful stop")
+    cancel.add_argument("--wait", action="store_true", help="wait until the backend confirms")
+    cancel.add_argument("--json", action="store_true")
+
+    plugins = sub.add_parser("plugins", help="list installed backends and plugins")
+    plugins.add_argument("--json", action="store_true")
+
+    stack = sub.add_parser("stack", help="inspect the stacks of flowyml.yaml")
+    stack.add_argument("action", choices=["list", "show", "validate"])
+    stack.add_argument("name", nargs="?")
+    stack.add_argument("--json", action="store_true")
+
+    sub.add_parser("step-runner", help="run one execution unit (inside a job's container)", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["step-runner"]:
+        from flowyml.runner import main as runner_main
+
+        return runner_main(args_list[1:])
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    from flowyml.cli import commands
+
+    try:
+        return commands.dispatch(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
