@@ -277,10 +277,29 @@ class RemoteOrchestrator:
         return SubmissionResult(handle, self)
 
     def get_status_report(self, job_id: str | RunHandle) -> StatusReport:
+        """The backend's report now; for a failed run, the failing step's error is added to the message."""
         handle = self._handle(job_id)
         report = self.plugin_manager.status(handle, self._config_for(handle))
+        if report.status is ExecutionStatus.FAILED:
+            report = attrs.evolve(report, message=self._failure_message(handle, report.message))
         self.registry.update_status(handle.run_id, report.status, report.message)
         return report
+
+    def _failure_message(self, handle: RunHandle, native: str | None) -> str | None:
+        """Join the service's reason with the step error the step-runner recorded, if any."""
+        from flowyml.artifacts.store import ArtifactStore
+        try:
+            store = ArtifactStore(handle.artifact_root, handle.metadata.get("store_settings") or self.store_settings)
+            for key in store.storage.list_keys(f"runs/{handle.run_id}/units"):
+                doc = store.read_json(key)
+                if not doc.get("success") and doc.get("error"):
+                    step_error = doc["error"]
+                    if native and step_error in native:
+                        return native
+                    return f"{native}; {step_error}" if native else step_error
+        except Exception as exc:  # enrichment only: the service's own reason still stands
+            log.warning("could not read the step error of %s: %s", handle.run_id, exc)
+        return native
 
     def get_run_status(self, job_id: str) -> ExecutionStatus:
         """The run's status now (by run id or job id)."""

@@ -92,6 +92,8 @@ def status(handle: RunHandle) -> StatusReport:
     pid = supervisor_pid(directory)
     cancel = read_json(directory / "cancel.json")
     if pid is None:
+        if state is not None:  # e.g. restored from another machine: report what was recorded
+            return _report(state, stopping=bool(cancel))
         return StatusReport(ExecutionStatus.PENDING, native_state="PENDING")
     alive = is_alive(*pid)
     if not alive:

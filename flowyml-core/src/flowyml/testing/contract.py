@@ -1,0 +1,284 @@
+"""The conformance suite every backend runs against its own fake — ours and third parties'.
+
+Subclass :class:`BackendContract` in your test module and provide a ``contract_env`` fixture
+returning a :class:`ContractEnv`; each knob you leave as ``None`` skips the tests that need it,
+with the reason shown in the pytest summary::
+
+    from flowyml.testing import BackendContract, ContractEnv
+
+    class TestMyBackend(BackendContract):
+        @pytest.fixture
+        def contract_env(self, my_fake_server, tmp_path):
+            return ContractEnv(backend="mybackend", config=MyConfig(endpoint=my_fake_server.url),
+                               artifact_root=tmp_path.as_uri(), execute=my_fake_server.run_submitted)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import attrs
+import pytest
+
+from flowyml.artifacts.store import ArtifactStore
+from flowyml.core.errors import (
+    ArtifactCorruptError,
+    ArtifactNotFoundError,
+    RunFailedError,
+    TransientBackendError,
+)
+from flowyml.core.resources import DockerConfig
+from flowyml.core.status import ExecutionStatus
+from flowyml.orchestrators.base import RemoteOrchestrator, SubmissionResult
+from flowyml.plugins.manager import get_plugin_manager
+from flowyml.plugins.types import RunHandle
+from flowyml.testing import pipelines
+
+
+@attrs.define
+class ContractEnv:
+    """What a backend's fixture gives the kit.
+
+    ``execute(handle)`` makes the fake run what was submitted (each unit's command and env as a
+    local subprocess, in dependency order) and record the outcome as the service would.
+    ``self_executing`` says the backend runs jobs by itself (the local backend).
+    ``settle(handle)`` lets the fake advance pending transitions (e.g. Stopping -> Stopped).
+    ``set_native_state(handle, state)`` forces every unit of the run into a native state.
+    ``inject_faults(operation, count)`` returns a context manager during which the next ``count``
+    API calls of ``operation`` ("submit", "status", "cancel", "logs") fail transiently.
+    ``count_creates(handle)`` is how many create requests for this run the fake received.
+    ``process_env`` is added to the environment of the fresh process in the re-attach test.
+    """
+
+    backend: str
+    config: Any
+    artifact_root: str
+    store_settings: dict[str, str] = attrs.field(factory=dict)
+    env: dict[str, str] = attrs.field(factory=dict)
+    image: str = "flowyml-conformance:latest"
+    execute: Callable[[RunHandle], None] | None = None
+    self_executing: bool = False
+    settle: Callable[[RunHandle], None] | None = None
+    set_native_state: Callable[[RunHandle, str], None] | None = None
+    inject_faults: Callable[[str, int], AbstractContextManager[Any]] | None = None
+    count_creates: Callable[[RunHandle], int] | None = None
+    process_env: dict[str, str] = attrs.field(factory=dict)
+    #: seconds a finished run may take to be reported finished (fakes: small; real services: more)
+    finish_timeout: float = 120.0
+
+
+def _uid(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+class BackendContract:
+    """The contract suite. Every test name says the promise it checks."""
+
+    @pytest.fixture(autouse=True)
+    def _contract_isolation(self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FLOWYML_HOME", str(tmp_path / "flowyml-home"))
+        monkeypatch.setenv("FLOWYML_BACKEND_RETRY_DELAY", "0.01")
+
+    @pytest.fixture
+    def contract_env(self) -> ContractEnv:  # pragma: no cover - provided by the subclass
+        raise NotImplementedError("define a `contract_env` fixture returning flowyml.testing.ContractEnv")
+
+    @pytest.fixture
+    def orchestrator(self, contract_env: ContractEnv) -> RemoteOrchestrator:
+        return RemoteOrchestrator(
+            backend=contract_env.backend, config=contract_env.config, artifact_store=contract_env.artifact_root,
+            store_settings=contract_env.store_settings,
+            docker_config=DockerConfig(image=contract_env.image, env_vars=dict(contract_env.env)),
+        )
+
+    # -- helpers -------------------------------------------------------------------------------
+    @staticmethod
+    def run_to_end(env: ContractEnv, sub: SubmissionResult) -> ExecutionStatus:
+        if env.execute is not None:
+            env.execute(sub.handle)
+        elif not env.self_executing:
+            pytest.skip("the fixture cannot execute submitted jobs (ContractEnv.execute is None)")
+        return sub.wait_for_completion(timeout=env.finish_timeout, poll_interval=0.2, raise_on_failure=False)
+
+    @staticmethod
+    def wait_for(orchestrator: RemoteOrchestrator, sub: SubmissionResult, wanted: set[ExecutionStatus],
+                 env: ContractEnv, timeout: float = 60.0) -> ExecutionStatus:
+        deadline = time.monotonic() + timeout
+        status = orchestrator.get_run_status(sub.run_id)
+        while status not in wanted and time.monotonic() < deadline:
+            if env.settle is not None:
+                env.settle(sub.handle)
+            time.sleep(0.1)
+            status = orchestrator.get_run_status(sub.run_id)
+        return status
+
+    # -- registration --------------------------------------------------------------------------
+    def test_backend_is_registered_with_a_state_table(self, contract_env: ContractEnv) -> None:
+        info = get_plugin_manager().backend(contract_env.backend)
+        assert attrs.has(info.config_class), "config_class must be an attrs class"
+        assert isinstance(contract_env.config, info.config_class)
+        assert info.native_states, "BackendInfo.native_states (the state table) is empty"
+        assert all(isinstance(v, ExecutionStatus) for v in info.native_states.values())
+        finished = {s for s in info.native_states.values() if s.is_finished}
+        assert ExecutionStatus.COMPLETED in finished and ExecutionStatus.FAILED in finished
+
+    # -- submit --------------------------------------------------------------------------------
+    def test_submit_returns_before_the_run_finishes(self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator) -> None:
+        started = time.monotonic()
+        sub = orchestrator.run_pipeline(pipelines.slow, run_id=_uid("submit"), context={"seconds": 60})
+        elapsed = time.monotonic() - started
+        try:
+            assert sub.job_id and sub.run_id
+            assert elapsed < 30, f"submit took {elapsed:.1f}s: it must not wait for the run"
+            assert not orchestrator.get_run_status(sub.job_id).is_finished
+            assert orchestrator.registry.get(sub.run_id).handle.job_id == sub.job_id
+            json.loads(sub.to_json())  # the handle serialises
+        finally:
+            orchestrator.stop_run(sub.job_id)
+
+    def test_retried_submit_finds_the_job_it_created(self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator) -> None:
+        run_id = _uid("idem")
+        first = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
+        creates = contract_env.count_creates(first.handle) if contract_env.count_creates else None
+        second = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
+        assert second.job_id == first.job_id
+        assert second.handle.units == first.handle.units
+        if creates is not None:
+            assert contract_env.count_creates(second.handle) == creates, "a retried submit created a second job"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def test_a_successful_run_completes_and_its_outputs_can_be_read(self, contract_env: ContractEnv,
+                                                                   orchestrator: RemoteOrchestrator) -> None:
+        sub = orchestrator.run_pipeline(pipelines.two_units, run_id=_uid("ok"), context={"count": 4})
+        assert self.run_to_end(contract_env, sub) is ExecutionStatus.COMPLETED
+        assert sub.get_output("total") == 3 * (0 + 1 + 2 + 3)
+        report = orchestrator.get_status_report(sub.job_id)
+        assert set(report.units.values()) <= {ExecutionStatus.COMPLETED}
+
+    def test_a_failed_run_reports_failed_with_the_step_error(self, contract_env: ContractEnv,
+                                                             orchestrator: RemoteOrchestrator) -> None:
+        sub = orchestrator.run_pipeline(pipelines.failing, run_id=_uid("fail"))
+        assert self.run_to_end(contract_env, sub) is ExecutionStatus.FAILED
+        with pytest.raises(RunFailedError) as info:
+            sub.wait_for_completion(timeout=10, poll_interval=0.1)
+        assert "boom from the flowyml conformance kit" in str(info.value)
+
+    def test_cancel_ends_cancelled(self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator) -> None:
+        sub = orchestrator.run_pipeline(pipelines.slow, run_id=_uid("cancel"), context={"seconds": 60})
+        if contract_env.self_executing:
+            self.wait_for(orchestrator, sub, {ExecutionStatus.RUNNING}, contract_env, timeout=30)
+        orchestrator.stop_run(sub.job_id)
+        assert orchestrator.get_run_status(sub.job_id) in {ExecutionStatus.STOPPING, ExecutionStatus.CANCELLED}
+        final = self.wait_for(orchestrator, sub, {ExecutionStatus.CANCELLED}, contract_env)
+        assert final is ExecutionStatus.CANCELLED
+        orchestrator.stop_run(sub.job_id)  # cancel is idempotent
+        assert orchestrator.get_run_status(sub.job_id) is ExecutionStatus.CANCELLED
+
+    # -- logs ----------------------------------------------------------------------------------
+    def test_logs_resume_from_a_cursor_without_duplicates(self, contract_env: ContractEnv,
+                                                          orchestrator: RemoteOrchestrator) -> None:
+        sub = orchestrator.run_pipeline(pipelines.two_units, run_id=_uid("logs"))
+        assert self.run_to_end(contract_env, sub) is ExecutionStatus.COMPLETED
+        records = list(orchestrator.iter_logs(sub.job_id))
+        messages = [r.message for r in records]
+        assert any("making 5 numbers" in m for m in messages), messages
+        assert any("summing 5 values" in m for m in messages), messages
+        assert all(r.cursor for r in records)
+        middle = len(records) // 2
+        rest = list(orchestrator.iter_logs(sub.job_id, cursor=records[middle].cursor))
+        assert [r.message for r in rest] == messages[middle + 1 :]
+        followed = list(orchestrator.iter_logs(sub.job_id, follow=True))  # ends: the run has finished
+        assert [r.message for r in followed] == messages
+
+    # -- re-attach -----------------------------------------------------------------------------
+    def test_a_fresh_process_can_reattach(self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator) -> None:
+        sub = orchestrator.run_pipeline(pipelines.slow, run_id=_uid("attach"), context={"seconds": 60})
+        try:
+            here = orchestrator.get_run_status(sub.run_id)
+            code = (
+                "import json, flowyml; r = flowyml.attach(%r); "
+                "print(json.dumps({'job_id': r.job_id, 'status': r.status().value}))" % sub.run_id
+            )
+            env = {**os.environ, **contract_env.process_env}
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+            assert proc.returncode == 0, proc.stderr
+            doc = json.loads(proc.stdout.strip().splitlines()[-1])
+            assert doc["job_id"] == sub.job_id
+            assert doc["status"] in {here.value, ExecutionStatus.RUNNING.value}
+        finally:
+            orchestrator.stop_run(sub.job_id)
+
+    # -- states --------------------------------------------------------------------------------
+    def test_every_native_state_maps_as_the_table_says(self, contract_env: ContractEnv,
+                                                       orchestrator: RemoteOrchestrator) -> None:
+        if contract_env.set_native_state is None:
+            pytest.skip("the fixture cannot force native states (ContractEnv.set_native_state is None)")
+        info = get_plugin_manager().backend(contract_env.backend)
+        sub = orchestrator.run_pipeline(pipelines.two_units, run_id=_uid("states"))
+        for native, expected in info.native_states.items():
+            contract_env.set_native_state(sub.handle, native)
+            assert orchestrator.get_run_status(sub.job_id) is expected, f"native state {native!r}"
+
+    # -- transient faults ----------------------------------------------------------------------
+    @pytest.mark.parametrize("operation", ["submit", "status", "cancel", "logs"])
+    def test_transient_faults_are_retried_and_never_reported_failed(
+        self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator, operation: str
+    ) -> None:
+        if contract_env.inject_faults is None:
+            pytest.skip("the fixture cannot inject faults (ContractEnv.inject_faults is None)")
+        run_id = _uid(f"fault-{operation}")
+        if operation == "submit":
+            with contract_env.inject_faults("submit", 2):
+                sub = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
+            if contract_env.count_creates is not None:
+                again = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
+                assert again.job_id == sub.job_id
+            assert orchestrator.get_run_status(sub.job_id) is not ExecutionStatus.FAILED
+            return
+        sub = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
+        if operation == "status":
+            with contract_env.inject_faults("status", 2):
+                assert orchestrator.get_run_status(sub.job_id) is not ExecutionStatus.FAILED
+            with contract_env.inject_faults("status", 1000), pytest.raises(TransientBackendError):
+                orchestrator.get_run_status(sub.job_id)
+        elif operation == "cancel":
+            with contract_env.inject_faults("cancel", 2):
+                orchestrator.stop_run(sub.job_id)
+            assert orchestrator.get_run_status(sub.job_id) in {ExecutionStatus.STOPPING, ExecutionStatus.CANCELLED}
+        else:
+            if self.run_to_end(contract_env, sub) is not ExecutionStatus.COMPLETED:
+                pytest.fail("the run did not complete")
+            expected = [r.message for r in orchestrator.iter_logs(sub.job_id)]
+            with contract_env.inject_faults("logs", 2):
+                assert [r.message for r in orchestrator.iter_logs(sub.job_id)] == expected
+
+    # -- artifacts -----------------------------------------------------------------------------
+    def test_artifacts_round_trip_and_are_never_read_half_written(self, contract_env: ContractEnv) -> None:
+        store = ArtifactStore(contract_env.artifact_root, contract_env.store_settings)
+        key = f"conformance/{uuid.uuid4().hex[:8]}"
+        value = {"weights": [0.5, 1.5], "name": "model"}
+        uri = store.save(value, key)
+        assert uri.startswith(store.uri)
+        assert store.load(uri) == value
+        assert store.load(key) == value
+        storage = store.storage
+        assert storage.write_bytes(f"{key}/probe", b"first", create_only=True) is True
+        assert storage.write_bytes(f"{key}/probe", b"second", create_only=True) is False
+        assert storage.read_bytes(f"{key}/probe") == b"first"
+        assert f"{key}/probe" in storage.list_keys(key)
+        manifest = store.manifest(key)
+        storage.write_bytes(f"{key}/{manifest['data']}", b"tampered")
+        with pytest.raises(ArtifactCorruptError):
+            store.load(key)
+        with pytest.raises(ArtifactNotFoundError):
+            store.load(f"{key}-missing")
+        big = os.urandom(6 * 1024 * 1024)
+        assert store.load(store.save(big, f"{key}-big")) == big

@@ -1,0 +1,20 @@
+"""Shared test setup: an isolated flowyml home per test and a loopback-only network for the session."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowyml.plugins.manager import reset_plugin_manager
+from flowyml.testing import egress
+
+pytest_plugins = ["flowyml.testing.pytest_plugin"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    egress.install()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(flowyml_home):  # noqa: ANN001, ANN202 - every test gets its own registry and cache
+    yield flowyml_home
+    reset_plugin_manager()
