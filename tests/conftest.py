@@ -15,6 +15,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(flowyml_home):  # noqa: ANN001, ANN202 - every test gets its own registry and cache
+def _isolated_home(flowyml_home):
     yield flowyml_home
     reset_plugin_manager()

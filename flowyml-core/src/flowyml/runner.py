@@ -46,7 +46,7 @@ def load_pipeline(ref: PipelineRef) -> Pipeline:
         try:
             module = importlib.import_module(ref.module)
         except ModuleNotFoundError as exc:
-            if not ref.path or exc.name != ref.module.split(".")[0] and exc.name != ref.module:
+            if not ref.path or (exc.name != ref.module.split(".")[0] and exc.name != ref.module):
                 raise
     if module is None:
         if not ref.path:
@@ -86,7 +86,8 @@ def run_unit(spec: JobSpec, unit: UnitSpec, store: ArtifactStore) -> list[Execut
     unavailable: set[str] = set()
     for name, producer in unit.inputs.items():
         key = (
-            f"runs/{spec.run_id}/inputs/{name}" if producer == PIPELINE_INPUT
+            f"runs/{spec.run_id}/inputs/{name}"
+            if producer == PIPELINE_INPUT
             else store.output_key(spec.run_id, producer, name)
         )
         try:
@@ -106,7 +107,11 @@ def run_unit(spec: JobSpec, unit: UnitSpec, store: ArtifactStore) -> list[Execut
     group = StepGroup(unit.name, [s for s in runnable], [s.name for s in runnable])
     executor = LocalExecutor()
     for r in executor.execute_step_group(
-        group, inputs, context=Context(spec.context), artifact_store=store, run_id=spec.run_id,
+        group,
+        inputs,
+        context=Context(spec.context),
+        artifact_store=store,
+        run_id=spec.run_id,
         project_name=spec.pipeline_name,
     ):
         results_by_name[r.step_name] = r
@@ -148,30 +153,51 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         error = f"{type(exc).__name__}: {exc}"
         emit("ERROR", f"unit {unit.name} could not run: {error}", unit=unit.name, traceback=traceback.format_exc())
-        store.write_json(unit_result_key(spec.run_id, unit.name), {
-            "unit": unit.name, "success": False, "error": error, "steps": [], "started_at": started,
-            "finished_at": time.time(),
-        })
+        store.write_json(
+            unit_result_key(spec.run_id, unit.name),
+            {
+                "unit": unit.name,
+                "success": False,
+                "error": error,
+                "steps": [],
+                "started_at": started,
+                "finished_at": time.time(),
+            },
+        )
         return EXIT_SETUP_FAILED
     for r in results:
         if r.success:
-            emit("INFO", f"step {r.step_name} {r.status} in {r.duration_seconds:.3f}s", unit=unit.name, step=r.step_name)
+            emit(
+                "INFO", f"step {r.step_name} {r.status} in {r.duration_seconds:.3f}s", unit=unit.name, step=r.step_name
+            )
         else:
             emit("ERROR", f"step {r.step_name} failed: {r.error}", unit=unit.name, step=r.step_name)
     ok = all(r.success for r in results)
     failed = next((r for r in results if not r.success), None)
-    store.write_json(unit_result_key(spec.run_id, unit.name), {
-        "unit": unit.name,
-        "success": ok,
-        "error": None if failed is None else f"step {failed.step_name!r} failed: {(failed.error or '').splitlines()[0]}",
-        "steps": [
-            {"name": r.step_name, "success": r.success, "skipped": r.skipped, "cached": r.cached,
-             "error": r.error, "duration_seconds": r.duration_seconds, "artifacts": r.artifact_uris}
-            for r in results
-        ],
-        "started_at": started,
-        "finished_at": time.time(),
-    })
+    store.write_json(
+        unit_result_key(spec.run_id, unit.name),
+        {
+            "unit": unit.name,
+            "success": ok,
+            "error": None
+            if failed is None
+            else f"step {failed.step_name!r} failed: {(failed.error or '').splitlines()[0]}",
+            "steps": [
+                {
+                    "name": r.step_name,
+                    "success": r.success,
+                    "skipped": r.skipped,
+                    "cached": r.cached,
+                    "error": r.error,
+                    "duration_seconds": r.duration_seconds,
+                    "artifacts": r.artifact_uris,
+                }
+                for r in results
+            ],
+            "started_at": started,
+            "finished_at": time.time(),
+        },
+    )
     emit("INFO" if ok else "ERROR", f"unit {unit.name} {'completed' if ok else 'failed'}", unit=unit.name)
     return EXIT_OK if ok else EXIT_STEP_FAILED
 

@@ -46,14 +46,19 @@ class ArtifactStore:
     @staticmethod
     def output_key(run_id: str, step_name: str, name: str) -> str:
         return "/".join(
-            ["runs", safe_component(run_id, "run id"), "outputs", safe_component(step_name, "step name"),
-             safe_component(name, "output name")]
+            [
+                "runs",
+                safe_component(run_id, "run id"),
+                "outputs",
+                safe_component(step_name, "step name"),
+                safe_component(name, "output name"),
+            ]
         )
 
     def key_of(self, uri_or_key: str) -> str:
         root = self.uri.rstrip("/") + "/"
         if uri_or_key.startswith(root):
-            return uri_or_key[len(root):]
+            return uri_or_key[len(root) :]
         if "://" in uri_or_key:
             raise ArtifactError(f"{uri_or_key!r} is not in the artifact store {self.uri!r}")
         return uri_or_key
@@ -77,13 +82,15 @@ class ArtifactStore:
         self.storage.write_bytes(f"{key}/{MANIFEST}", json.dumps(manifest, sort_keys=True).encode())
         return self.storage.uri(key)
 
-    def materialize(
-        self, obj: Any, name: str, run_id: str, step_name: str, project_name: str = "default"
-    ) -> str:
+    def materialize(self, obj: Any, name: str, run_id: str, step_name: str, project_name: str = "default") -> str:
         """Store one step output (the seed's signature); returns its URI."""
         return self.save(
-            obj, self.output_key(run_id, step_name, name),
-            run_id=run_id, step=step_name, name=name, project=project_name,
+            obj,
+            self.output_key(run_id, step_name, name),
+            run_id=run_id,
+            step=step_name,
+            name=name,
+            project=project_name,
         )
 
     def manifest(self, uri_or_key: str) -> dict[str, Any]:

@@ -86,7 +86,9 @@ def load_target(target: str) -> tuple[Any, str]:
     if not attribute:
         attribute = _single_pipeline_attribute(location, is_path)
     if is_path:
-        ref = PipelineRef(module=_module_name_for(Path(location)), path=str(Path(location).resolve()), attribute=attribute)
+        ref = PipelineRef(
+            module=_module_name_for(Path(location)), path=str(Path(location).resolve()), attribute=attribute
+        )
     else:
         ref = PipelineRef(module=location, attribute=attribute)
     pipeline = load_pipeline(ref)
@@ -126,16 +128,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.detach:
         raise ConfigError("--detach needs --stack (e.g. --stack local)")
     result = pipeline.run(
-        run_id=args.run_id, context=params, max_workers=args.max_workers,
+        run_id=args.run_id,
+        context=params,
+        max_workers=args.max_workers,
         cache_store=_NoCache() if args.no_cache else None,
     )
     if args.json:
-        print_json({
-            "run_id": result.run_id, "pipeline": result.pipeline_name, "success": result.success,
-            "duration_seconds": result.duration_seconds,
-            "steps": {n: {"status": r.status, "duration_seconds": r.duration_seconds, "error": r.error}
-                      for n, r in result.step_results.items()},
-        })
+        print_json(
+            {
+                "run_id": result.run_id,
+                "pipeline": result.pipeline_name,
+                "success": result.success,
+                "duration_seconds": result.duration_seconds,
+                "steps": {
+                    n: {"status": r.status, "duration_seconds": r.duration_seconds, "error": r.error}
+                    for n, r in result.step_results.items()
+                },
+            }
+        )
     else:
         _print_summary(result)
     return EXIT_OK if result.success else EXIT_RUN_FAILED
@@ -168,12 +178,15 @@ def _submit(args: argparse.Namespace, pipeline: Any, ref: str, params: dict[str,
     sub = orchestrator.run_pipeline(pipeline, run_id=args.run_id, context=params, pipeline_module=ref)
     if args.detach:
         if args.json:
-            print_json({"run_id": sub.run_id, "job_id": sub.job_id, "backend": sub.handle.backend,
-                        "status": "SUBMITTED"})
+            print_json(
+                {"run_id": sub.run_id, "job_id": sub.job_id, "backend": sub.handle.backend, "status": "SUBMITTED"}
+            )
         else:
             out(sub.run_id)
-            err(f"submitted to stack {orchestrator.stack} ({sub.handle.backend}); "
-                f"follow with: flowyml logs -f {sub.run_id}")
+            err(
+                f"submitted to stack {orchestrator.stack} ({sub.handle.backend}); "
+                f"follow with: flowyml logs -f {sub.run_id}"
+            )
         return EXIT_OK
     return _wait(sub, args.json)
 
@@ -205,9 +218,14 @@ def _wait(sub: Any, as_json: bool) -> int:
 # -- registry commands --------------------------------------------------------------------------
 def _status_doc(handle: Any, report: Any) -> dict[str, Any]:
     return {
-        "run_id": handle.run_id, "backend": handle.backend, "job_id": handle.job_id,
-        "pipeline": handle.pipeline_name, "status": report.status.value, "native_state": report.native_state,
-        "message": report.message, "units": {k: v.value for k, v in report.units.items()},
+        "run_id": handle.run_id,
+        "backend": handle.backend,
+        "job_id": handle.job_id,
+        "pipeline": handle.pipeline_name,
+        "status": report.status.value,
+        "native_state": report.native_state,
+        "message": report.message,
+        "units": {k: v.value for k, v in report.units.items()},
     }
 
 
@@ -254,8 +272,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     orchestrator, record = _orchestrator_for(args.run_id)
-    requested = orchestrator.plugin_manager.cancel(record.handle, orchestrator._config_for(record.handle),
-                                                   not args.force)
+    requested = orchestrator.plugin_manager.cancel(
+        record.handle, orchestrator._config_for(record.handle), not args.force
+    )
     report = orchestrator.get_status_report(record.handle)
     if args.wait:
         deadline = time.monotonic() + 300
@@ -283,9 +302,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 status, message = report.status, report.message
             except FlowymlError as exc:  # keep listing; say why this row is stale
                 message = f"status unavailable: {exc}"
-        rows.append({"run_id": rec.run_id, "backend": rec.handle.backend, "job_id": rec.handle.job_id,
-                     "pipeline": rec.handle.pipeline_name, "stack": rec.stack, "status": status.value,
-                     "message": message, "created_at": rec.created_at})
+        rows.append(
+            {
+                "run_id": rec.run_id,
+                "backend": rec.handle.backend,
+                "job_id": rec.handle.job_id,
+                "pipeline": rec.handle.pipeline_name,
+                "stack": rec.stack,
+                "status": status.value,
+                "message": message,
+                "created_at": rec.created_at,
+            }
+        )
     if args.json:
         print_json(rows)
         return EXIT_OK
@@ -305,13 +333,27 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     pm = get_plugin_manager()
     plugins = [
-        {"name": r.name, "module": r.module, "distribution": r.distribution, "version": r.version,
-         "hooks": r.hooks, "backends": r.backends, "stores": r.stores, "error": r.error, "warnings": r.warnings}
+        {
+            "name": r.name,
+            "module": r.module,
+            "distribution": r.distribution,
+            "version": r.version,
+            "hooks": r.hooks,
+            "backends": r.backends,
+            "stores": r.stores,
+            "error": r.error,
+            "warnings": r.warnings,
+        }
         for r in pm.records.values()
     ]
     backends = [
-        {"name": b.name, "description": b.description, "capabilities": sorted(b.capabilities),
-         "extra": b.extra, "orchestrator": b.orchestrator}
+        {
+            "name": b.name,
+            "description": b.description,
+            "capabilities": sorted(b.capabilities),
+            "extra": b.extra,
+            "orchestrator": b.orchestrator,
+        }
         for b in pm.backends.values()
     ]
     if args.json:
@@ -360,6 +402,11 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "run": cmd_run, "runs": cmd_runs, "status": cmd_status, "logs": cmd_logs, "cancel": cmd_cancel,
-    "plugins": cmd_plugins, "stack": cmd_stack,
+    "run": cmd_run,
+    "runs": cmd_runs,
+    "status": cmd_status,
+    "logs": cmd_logs,
+    "cancel": cmd_cancel,
+    "plugins": cmd_plugins,
+    "stack": cmd_stack,
 }

@@ -16,15 +16,22 @@ EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_UNREACHABLE, EXIT_INT
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="flowyml", description="Run ML pipelines anywhere: locally, or on Vertex AI, AWS Batch, SageMaker, Azure ML."
+        prog="flowyml",
+        description="Run ML pipelines anywhere: locally, or on Vertex AI, AWS Batch, SageMaker, Azure ML.",
     )
     parser.add_argument("--config", help="path of flowyml.yaml (default: $FLOWYML_CONFIG or ./flowyml.yaml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a pipeline here, or submit it to a stack")
     run.add_argument("target", help="path/to/file.py[:attr] or package.module[:attr]")
-    run.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
-                     help="set a context parameter (value parsed as YAML: 0.1, true, [1,2])")
+    run.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a context parameter (value parsed as YAML: 0.1, true, [1,2])",
+    )
     run.add_argument("--stack", "-s", help="submit to this stack from flowyml.yaml (e.g. local)")
     run.add_argument("--detach", "-d", action="store_true", help="with --stack: return at once with the run id")
     run.add_argument("--run-id", help="run id (default: generated)")

@@ -24,7 +24,7 @@ _STACK_KEYS = {"orchestrator", "artifact_store", "resources", "docker"}
 _converter = None
 
 
-def _conv():  # noqa: ANN202
+def _conv():
     global _converter
     if _converter is None:
         import cattrs
@@ -108,6 +108,7 @@ def _where(path: str | None, keys: str) -> str:
 def interpolate(value: Any, where: str) -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string, recursively."""
     if isinstance(value, str):
+
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in os.environ:
@@ -167,8 +168,11 @@ def parse_config(raw: Any, path: str | None = None) -> FlowymlConfig:
         raise ConfigError(f"{path or 'configuration'}: expected a mapping at the top, found {type(raw).__name__}")
     unknown = set(raw) - _TOP_KEYS
     if unknown:
-        raise ConfigError(_where(path, f"unknown top-level key(s) {', '.join(sorted(unknown))}; "
-                                       f"expected: {', '.join(sorted(_TOP_KEYS))}"))
+        raise ConfigError(
+            _where(
+                path, f"unknown top-level key(s) {', '.join(sorted(unknown))}; expected: {', '.join(sorted(_TOP_KEYS))}"
+            )
+        )
     stacks_raw = raw.get("stacks") or {}
     if not isinstance(stacks_raw, Mapping):
         raise ConfigError(_where(path, f"stacks: expected a mapping of stack names, found {type(stacks_raw).__name__}"))
@@ -177,7 +181,9 @@ def parse_config(raw: Any, path: str | None = None) -> FlowymlConfig:
         stacks[DEFAULT_STACK] = default_config().stacks[DEFAULT_STACK]
     default = raw.get("default_stack", DEFAULT_STACK)
     if default not in stacks:
-        raise ConfigError(_where(path, f"default_stack: no stack named {default!r}; stacks: {', '.join(sorted(stacks))}"))
+        raise ConfigError(
+            _where(path, f"default_stack: no stack named {default!r}; stacks: {', '.join(sorted(stacks))}")
+        )
     return FlowymlConfig(path=path, stacks=stacks, default_stack=default, pipeline_module=raw.get("pipeline_module"))
 
 
@@ -187,13 +193,21 @@ def _parse_stack(name: str, body: Any, path: str | None) -> StackConfig:
         raise ConfigError(_where(path, f"{key}: expected a mapping, found {type(body).__name__} {body!r}"))
     unknown = set(body) - _STACK_KEYS
     if unknown:
-        raise ConfigError(_where(path, f"{key}: unknown key(s) {', '.join(sorted(unknown))}; "
-                                       f"expected: {', '.join(sorted(_STACK_KEYS))}"))
+        raise ConfigError(
+            _where(
+                path, f"{key}: unknown key(s) {', '.join(sorted(unknown))}; expected: {', '.join(sorted(_STACK_KEYS))}"
+            )
+        )
     body = interpolate(dict(body), _where(path, key))
     orch = body.get("orchestrator")
     if not isinstance(orch, Mapping) or "type" not in orch:
-        raise ConfigError(_where(path, f"{key}.orchestrator: expected a mapping with a 'type' "
-                                       f"(e.g. local, aws_batch, vertex_ai), found {orch!r}"))
+        raise ConfigError(
+            _where(
+                path,
+                f"{key}.orchestrator: expected a mapping with a 'type' "
+                f"(e.g. local, aws_batch, vertex_ai), found {orch!r}",
+            )
+        )
     backend = str(orch["type"])
     from flowyml.plugins.manager import get_plugin_manager
 
@@ -205,6 +219,8 @@ def _parse_stack(name: str, body: Any, path: str | None) -> StackConfig:
     file = path or "configuration"
     orchestrator = structure(info.config_class, settings, file, f"{key}.orchestrator")
     store = structure(ArtifactStoreConfig, body.get("artifact_store") or {}, file, f"{key}.artifact_store")
-    resources = structure(ResourceConfig, body["resources"], file, f"{key}.resources") if body.get("resources") else None
+    resources = (
+        structure(ResourceConfig, body["resources"], file, f"{key}.resources") if body.get("resources") else None
+    )
     docker = structure(DockerConfig, body["docker"], file, f"{key}.docker") if body.get("docker") else None
     return StackConfig(name, backend, orchestrator, store, resources, docker)

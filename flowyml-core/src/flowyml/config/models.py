@@ -76,13 +76,18 @@ class FlowymlConfig:
                 f"{where}: no stack named {chosen!r}; stacks: {', '.join(sorted(self.stacks)) or 'none'}"
             ) from None
 
-    def orchestrator(self, name: str | None = None):  # noqa: ANN201
+    def orchestrator(self, name: str | None = None):
         """A ready ``RemoteOrchestrator`` for the stack."""
         from flowyml.orchestrators.base import RemoteOrchestrator
 
         stack = self.stack(name)
         return RemoteOrchestrator(
-            name=stack.name, config=stack.orchestrator, backend=stack.backend,
-            artifact_store=stack.artifact_store.uri, store_settings=stack.artifact_store.settings,
-            docker_config=stack.docker, resources=stack.resources, stack=stack.name,
+            name=stack.name,
+            config=stack.orchestrator,
+            backend=stack.backend,
+            artifact_store=stack.artifact_store.uri,
+            store_settings=stack.artifact_store.settings,
+            docker_config=stack.docker,
+            resources=stack.resources,
+            stack=stack.name,
         )

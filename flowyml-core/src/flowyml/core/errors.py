@@ -15,7 +15,7 @@ class StepGroupError(PipelineDefinitionError):
     """An execution group cannot run as one contiguous unit."""
 
 
-class StopExecution(Exception):  # noqa: N818 - public name from the FlowyML docs
+class StopExecution(Exception):
     """Raise inside a step to stop the pipeline on purpose; the step is reported as stopped."""
 
 

@@ -54,7 +54,7 @@ def map_outputs(step: Step, value: Any) -> dict[str, Any]:
     if len(outs) == 1:
         return {outs[0]: value}
     if isinstance(value, (list, tuple)) and len(value) == len(outs):
-        return dict(zip(outs, value))
+        return dict(zip(outs, value, strict=False))
     if isinstance(value, Mapping):
         return {name: value[name] for name in outs if name in value}
     return {outs[0]: value}
@@ -142,7 +142,9 @@ class LocalExecutor(Executor):
                 should_run = step.condition(**_accepted(step.condition, ckw))
             except Exception as exc:
                 return ExecutionResult(
-                    name, False, error=f"condition check failed: {_format_error(exc)}",
+                    name,
+                    False,
+                    error=f"condition check failed: {_format_error(exc)}",
                     duration_seconds=time.perf_counter() - start,
                 )
             if not should_run:
@@ -166,8 +168,12 @@ class LocalExecutor(Executor):
                 break
             except StopExecution as exc:
                 return ExecutionResult(
-                    name, False, error=f"execution stopped by the step: {exc}" if str(exc) else
-                    "execution stopped by the step", stopped=True, retries=retries, logs=logs,
+                    name,
+                    False,
+                    error=f"execution stopped by the step: {exc}" if str(exc) else "execution stopped by the step",
+                    stopped=True,
+                    retries=retries,
+                    logs=logs,
                     duration_seconds=time.perf_counter() - start,
                 )
             except Exception as exc:
@@ -177,7 +183,11 @@ class LocalExecutor(Executor):
                     retries += 1
                     continue
                 return ExecutionResult(
-                    name, False, error=_format_error(exc), retries=retries, logs=logs,
+                    name,
+                    False,
+                    error=_format_error(exc),
+                    retries=retries,
+                    logs=logs,
                     duration_seconds=time.perf_counter() - start,
                 )
 
@@ -242,20 +252,21 @@ class LocalExecutor(Executor):
         for i, step_name in enumerate(order):
             step = by_name[step_name]
             step_inputs = group_inputs(step, available)
-            if context is not None:
-                params = context.inject_params(step.func)
-            else:
-                params = dict(context_params or {})
+            params = context.inject_params(step.func) if context is not None else dict(context_params or {})
             result = self.execute_step(
-                step, step_inputs, params, cache_store=cache_store, artifact_store=artifact_store,
-                run_id=run_id, project_name=project_name, all_outputs=available,
+                step,
+                step_inputs,
+                params,
+                cache_store=cache_store,
+                artifact_store=artifact_store,
+                run_id=run_id,
+                project_name=project_name,
+                all_outputs=available,
             )
             results.append(result)
             if not result.success:
                 for rest in order[i + 1 :]:
-                    results.append(
-                        ExecutionResult(rest, False, skipped=True, error=f"skipped: {step_name!r} failed")
-                    )
+                    results.append(ExecutionResult(rest, False, skipped=True, error=f"skipped: {step_name!r} failed"))
                 break
             if not result.skipped and result.output is not None:
                 available.update(map_outputs(step, result.output))

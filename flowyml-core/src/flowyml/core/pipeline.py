@@ -242,8 +242,14 @@ class _Run:
         for name in step.inputs:
             params.pop(name, None)
         return self.executor.execute_step(
-            step, step_inputs, params, cache_store=self.cache_store, artifact_store=self.artifact_store,
-            run_id=self.run_id, project_name=self.pipeline.project_name, all_outputs=self.available,
+            step,
+            step_inputs,
+            params,
+            cache_store=self.cache_store,
+            artifact_store=self.artifact_store,
+            run_id=self.run_id,
+            project_name=self.pipeline.project_name,
+            all_outputs=self.available,
         )
 
     def record(self, step: Step, result: ExecutionResult) -> None:
@@ -257,9 +263,7 @@ class _Run:
 
     def finish(self, started: float) -> PipelineResult:
         ordered = {s.name: self.results[s.name] for s in self.dag.topological_sort() if s.name in self.results}
-        return PipelineResult(
-            self.pipeline.name, self.run_id, ordered, self.outputs, time.perf_counter() - started
-        )
+        return PipelineResult(self.pipeline.name, self.run_id, ordered, self.outputs, time.perf_counter() - started)
 
     def execute(self, max_workers: int) -> PipelineResult:
         started = time.perf_counter()

@@ -122,7 +122,9 @@ class SubmissionResult:
             time.sleep(sleep)
             delay = min(poll_interval, delay * 1.5)
 
-    async def wait_async(self, timeout: float | None = None, poll_interval: float = 10.0, **kwargs: Any) -> ExecutionStatus:
+    async def wait_async(
+        self, timeout: float | None = None, poll_interval: float = 10.0, **kwargs: Any
+    ) -> ExecutionStatus:
         """Async twin of :meth:`wait_for_completion` (see :mod:`flowyml.aio`)."""
         from flowyml.aio import wait_async
 
@@ -179,7 +181,7 @@ class RemoteOrchestrator:
 
     # -- plumbing ----------------------------------------------------------------------------
     @property
-    def plugin_manager(self):  # noqa: ANN201
+    def plugin_manager(self):
         if self._pm is None:
             from flowyml.plugins.manager import get_plugin_manager
 
@@ -187,7 +189,7 @@ class RemoteOrchestrator:
         return self._pm
 
     @property
-    def registry(self):  # noqa: ANN201
+    def registry(self):
         if self._registry is None:
             from flowyml.orchestrators.registry import RunRegistry
 
@@ -212,8 +214,11 @@ class RemoteOrchestrator:
     def for_handle(cls, handle: RunHandle, **kwargs: Any) -> RemoteOrchestrator:
         """An orchestrator for an existing run (re-attach): config from the handle, secrets from the env."""
         return RemoteOrchestrator(
-            backend=handle.backend, config=handle.config, artifact_store=handle.artifact_root,
-            store_settings=handle.metadata.get("store_settings"), **kwargs,
+            backend=handle.backend,
+            config=handle.config,
+            artifact_store=handle.artifact_root,
+            store_settings=handle.metadata.get("store_settings"),
+            **kwargs,
         )
 
     def _handle(self, run_or_job_id: str | RunHandle) -> RunHandle:
@@ -256,10 +261,19 @@ class RemoteOrchestrator:
             raise TypeError(f"run_pipeline() got unexpected arguments: {unknown}")
         run_id = run_id or new_run_id(pipeline.name)
         spec = build_job_spec(
-            pipeline, run_id, self.artifact_root, inputs=inputs, context=context,
-            resources=resources or self.resources, docker=docker_config or self.docker_config,
-            pipeline_module=pipeline_module, stack=self.stack, store_settings=self.store_settings,
-            runner_command=self.runner_command(), timeout_seconds=timeout, labels=labels,
+            pipeline,
+            run_id,
+            self.artifact_root,
+            inputs=inputs,
+            context=context,
+            resources=resources or self.resources,
+            docker=docker_config or self.docker_config,
+            pipeline_module=pipeline_module,
+            stack=self.stack,
+            store_settings=self.store_settings,
+            runner_command=self.runner_command(),
+            timeout_seconds=timeout,
+            labels=labels,
         )
         store = ArtifactStore(spec.artifact_root, self.store_settings)
         for name, value in (inputs or {}).items():
@@ -288,6 +302,7 @@ class RemoteOrchestrator:
     def _failure_message(self, handle: RunHandle, native: str | None) -> str | None:
         """Join the service's reason with the step error the step-runner recorded, if any."""
         from flowyml.artifacts.store import ArtifactStore
+
         try:
             store = ArtifactStore(handle.artifact_root, handle.metadata.get("store_settings") or self.store_settings)
             for key in store.storage.list_keys(f"runs/{handle.run_id}/units"):
@@ -316,7 +331,10 @@ class RemoteOrchestrator:
 
     def get_run_logs(self, job_id: str, max_entries: int = 200) -> str:
         """The last ``max_entries`` log lines as text."""
-        lines = [f"[{r.iso_time}] [{r.severity}] {f'[{r.unit}] ' if r.unit else ''}{r.message}" for r in self.iter_logs(job_id)]
+        lines = [
+            f"[{r.iso_time}] [{r.severity}] {f'[{r.unit}] ' if r.unit else ''}{r.message}"
+            for r in self.iter_logs(job_id)
+        ]
         return "\n".join(lines[-max_entries:])
 
     def stream_logs(self, job_id: str, poll_interval: float = 5.0) -> Iterator[LogRecord]:
@@ -340,8 +358,12 @@ class RemoteOrchestrator:
 
     def to_dict(self) -> dict[str, Any]:
         """The orchestrator's settings, secrets removed."""
-        return {"name": self.name, "type": self.backend_name, **redact_config(self.config),
-                "artifact_store": self.artifact_root}
+        return {
+            "name": self.name,
+            "type": self.backend_name,
+            **redact_config(self.config),
+            "artifact_store": self.artifact_root,
+        }
 
     # -- async twins (implemented in flowyml.aio) ---------------------------------------------
     async def run_pipeline_async(self, pipeline: Any, run_id: str | None = None, **kwargs: Any) -> SubmissionResult:

@@ -75,17 +75,29 @@ class RunRegistry:
         finally:
             db.close()
 
-    def record(self, handle: RunHandle, stack: str | None = None, status: ExecutionStatus = ExecutionStatus.PENDING) -> None:
+    def record(
+        self, handle: RunHandle, stack: str | None = None, status: ExecutionStatus = ExecutionStatus.PENDING
+    ) -> None:
         """Insert or replace the row for ``handle.run_id``."""
         now = time.time()
         with self._connect() as db:
             db.execute(
-                "INSERT INTO runs(run_id, backend, job_id, pipeline, stack, handle, status, message, created_at, updated_at)"
+                "INSERT INTO runs(run_id, backend, job_id, pipeline, stack, handle, status, message,"
+                " created_at, updated_at)"
                 " VALUES(?,?,?,?,?,?,?,NULL,?,?)"
                 " ON CONFLICT(run_id) DO UPDATE SET backend=excluded.backend, job_id=excluded.job_id,"
                 " handle=excluded.handle, stack=excluded.stack, updated_at=excluded.updated_at",
-                (handle.run_id, handle.backend, handle.job_id, handle.pipeline_name, stack, handle.to_json(),
-                 status.value, now, now),
+                (
+                    handle.run_id,
+                    handle.backend,
+                    handle.job_id,
+                    handle.pipeline_name,
+                    stack,
+                    handle.to_json(),
+                    status.value,
+                    now,
+                    now,
+                ),
             )
 
     def update_status(self, run_id: str, status: ExecutionStatus, message: str | None = None) -> None:
@@ -98,14 +110,17 @@ class RunRegistry:
     def get(self, run_or_job_id: str) -> RunRecord:
         """Look a run up by run id, or by the job id its backend gave it."""
         with self._connect() as db:
-            row = db.execute(
-                "SELECT handle, stack, status, message, created_at, updated_at FROM runs WHERE run_id=?",
-                (run_or_job_id,),
-            ).fetchone() or db.execute(
-                "SELECT handle, stack, status, message, created_at, updated_at FROM runs WHERE job_id=?"
-                " ORDER BY created_at DESC LIMIT 1",
-                (run_or_job_id,),
-            ).fetchone()
+            row = (
+                db.execute(
+                    "SELECT handle, stack, status, message, created_at, updated_at FROM runs WHERE run_id=?",
+                    (run_or_job_id,),
+                ).fetchone()
+                or db.execute(
+                    "SELECT handle, stack, status, message, created_at, updated_at FROM runs WHERE job_id=?"
+                    " ORDER BY created_at DESC LIMIT 1",
+                    (run_or_job_id,),
+                ).fetchone()
+            )
         if row is None:
             raise RunNotFoundError(f"no run {run_or_job_id!r} in the run registry ({self.path})")
         return _row(row)
@@ -124,4 +139,6 @@ class RunRegistry:
 
 def _row(row: tuple) -> RunRecord:
     handle_json, stack, status, message, created, updated = row
-    return RunRecord(RunHandle.from_dict(json.loads(handle_json)), stack, ExecutionStatus(status), message, created, updated)
+    return RunRecord(
+        RunHandle.from_dict(json.loads(handle_json)), stack, ExecutionStatus(status), message, created, updated
+    )

@@ -13,7 +13,6 @@ from flowyml.core.errors import FlowymlError
 from flowyml.core.pipeline import Pipeline
 from flowyml.core.resources import DockerConfig, ResourceConfig
 from flowyml.core.step_grouping import (
-    StepGroup,
     get_execution_units,
     get_unit_dependencies,
     unit_name,
@@ -34,7 +33,9 @@ def pipeline_ref(pipeline: Pipeline, override: str | None = None) -> PipelineRef
         target, _, attribute = override.partition(":")
         attribute = attribute or _find_attribute(pipeline, _module_globals(target)) or "pipeline"
         if target.endswith(".py") or os.sep in target:
-            return PipelineRef(module=_module_name_for(Path(target)), path=str(Path(target).resolve()), attribute=attribute)
+            return PipelineRef(
+                module=_module_name_for(Path(target)), path=str(Path(target).resolve()), attribute=attribute
+            )
         return PipelineRef(module=target, attribute=attribute)
     origin = getattr(pipeline, "_origin", None) or (None, None)
     module_name, file = origin
@@ -125,8 +126,7 @@ def build_job_spec(
                     needed[inp] = PIPELINE_INPUT
                 elif owner[producer] != name:
                     needed[inp] = producer
-        step_resources = u.resources if isinstance(u, StepGroup) else u.resources
-        unit_resources = (step_resources or ResourceConfig()).with_defaults(resources)
+        unit_resources = (u.resources or ResourceConfig()).with_defaults(resources)
         unit_specs.append(
             UnitSpec(
                 name=name,

@@ -25,7 +25,11 @@ KNOWN_BACKENDS = {"vertex_ai": "gcp", "aws_batch": "aws", "sagemaker": "aws", "a
 KNOWN_SCHEMES = {"gs": "gcp", "s3": "aws", "azureml": "azure", "abfs": "azure", "abfss": "azure", "https": "azure"}
 #: Top-level SDK modules and the extra that provides them (for "missing SDK" errors).
 SDK_EXTRAS = {
-    "boto3": "aws", "botocore": "aws", "google": "gcp", "kfp": "gcp", "azure": "azure",
+    "boto3": "aws",
+    "botocore": "aws",
+    "google": "gcp",
+    "kfp": "gcp",
+    "azure": "azure",
 }
 
 
@@ -84,7 +88,7 @@ class PluginManager:
         from importlib.metadata import entry_points
 
         for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in self.records or ep.name in BUILTIN_PLUGINS and ep.value == BUILTIN_PLUGINS[ep.name]:
+            if ep.name in self.records or (ep.name in BUILTIN_PLUGINS and ep.value == BUILTIN_PLUGINS[ep.name]):
                 continue
             if not self._wanted(ep.name):
                 continue
@@ -107,14 +111,18 @@ class PluginManager:
             return
         self.register(module, name=name, _record=record)
 
-    def register(self, plugin: ModuleType | object, name: str | None = None, *, _record: PluginRecord | None = None) -> str:
+    def register(
+        self, plugin: ModuleType | object, name: str | None = None, *, _record: PluginRecord | None = None
+    ) -> str:
         """Register a plugin object or module in code (tests, notebooks, embedded use)."""
         with self._lock:
             name = name or getattr(plugin, "__name__", None) or repr(plugin)
             record = _record or self.records.setdefault(name, PluginRecord(name=name, module=str(plugin)))
             unknown = [
-                attr for attr in dir(plugin)
-                if attr.startswith("flowyml_") and attr not in hookspecs.HOOK_VERSIONS
+                attr
+                for attr in dir(plugin)
+                if attr.startswith("flowyml_")
+                and attr not in hookspecs.HOOK_VERSIONS
                 and hasattr(getattr(plugin, attr), "flowyml_impl")
             ]
             for attr in unknown:
@@ -133,7 +141,8 @@ class PluginManager:
             record.hooks = sorted(
                 impl.hook_name if hasattr(impl, "hook_name") else h.name
                 for h in self.pm.get_hookcallers(plugin) or []
-                for impl in h.get_hookimpls() if impl.plugin is plugin
+                for impl in h.get_hookimpls()
+                if impl.plugin is plugin
             )
             self._discover(plugin, record)
             return name
@@ -191,7 +200,8 @@ class PluginManager:
         extra = KNOWN_BACKENDS.get(name)
         broken = [r for r in self.records.values() if r.error and extra and extra in (r.distribution or r.name)]
         if broken:
-            msg += f" The plugin {broken[0].distribution or broken[0].name} is installed but failed to load: {broken[0].error}"
+            name = broken[0].distribution or broken[0].name
+            msg += f" The plugin {name} is installed but failed to load: {broken[0].error}"
         elif extra:
             msg += f' Install it with: pip install "flowyml[{extra}]"'
         else:
@@ -218,7 +228,9 @@ class PluginManager:
     def cancel(self, handle: RunHandle, config: Any, graceful: bool = True) -> bool:
         return self._call("flowyml_cancel", handle.backend, handle=handle, config=config, graceful=graceful)
 
-    def logs(self, handle: RunHandle, config: Any, cursor: str | None = None, follow: bool = False) -> Iterator[LogRecord]:
+    def logs(
+        self, handle: RunHandle, config: Any, cursor: str | None = None, follow: bool = False
+    ) -> Iterator[LogRecord]:
         return self._call("flowyml_logs", handle.backend, handle=handle, config=config, cursor=cursor, follow=follow)
 
     def details(self, handle: RunHandle, config: Any) -> Mapping[str, Any]:

@@ -20,7 +20,7 @@ from flowyml.core.status import ExecutionStatus
 CONTRACT_VERSION = 1
 
 
-def _converter():  # noqa: ANN202 - cattrs is imported only when data crosses an edge
+def _converter():
     import cattrs
 
     conv = cattrs.Converter()
@@ -32,7 +32,7 @@ def _converter():  # noqa: ANN202 - cattrs is imported only when data crosses an
 _CONV = None
 
 
-def converter():  # noqa: ANN201
+def converter():
     """The shared cattrs converter for contract types."""
     global _CONV
     if _CONV is None:
@@ -45,14 +45,14 @@ class _JsonMixin:
         return converter().unstructure(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]):  # noqa: ANN206
+    def from_dict(cls, data: Mapping[str, Any]):
         return converter().structure(dict(data), cls)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str):  # noqa: ANN206
+    def from_json(cls, text: str):
         return cls.from_dict(json.loads(text))
 
 
@@ -191,7 +191,9 @@ class LogRecord(_JsonMixin):
 
     @property
     def iso_time(self) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.timestamp)) + f".{int(self.timestamp % 1 * 1000):03d}Z"
+        return (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.timestamp)) + f".{int(self.timestamp % 1 * 1000):03d}Z"
+        )
 
     @property
     def step(self) -> str | None:

@@ -14,8 +14,8 @@ def import_extra(module: str, extra: str, backend: str) -> ModuleType:
         top = module.split(".")[0]
         if exc.name and (exc.name == top or exc.name.startswith(top + ".")):
             raise ImportError(
-                f"{backend} needs the {top.replace('_', '-')} distribution: pip install \"flowyml[{extra}]\""
+                f'{backend} needs the {top.replace("_", "-")} distribution: pip install "flowyml[{extra}]"'
             ) from exc
         raise ImportError(
-            f"{backend} needs the package {exc.name!r}, which is not installed: pip install \"flowyml[{extra}]\""
+            f'{backend} needs the package {exc.name!r}, which is not installed: pip install "flowyml[{extra}]"'
         ) from exc

@@ -94,7 +94,9 @@ class BackendContract:
     @pytest.fixture
     def orchestrator(self, contract_env: ContractEnv) -> RemoteOrchestrator:
         return RemoteOrchestrator(
-            backend=contract_env.backend, config=contract_env.config, artifact_store=contract_env.artifact_root,
+            backend=contract_env.backend,
+            config=contract_env.config,
+            artifact_store=contract_env.artifact_root,
             store_settings=contract_env.store_settings,
             docker_config=DockerConfig(image=contract_env.image, env_vars=dict(contract_env.env)),
         )
@@ -109,8 +111,13 @@ class BackendContract:
         return sub.wait_for_completion(timeout=env.finish_timeout, poll_interval=0.2, raise_on_failure=False)
 
     @staticmethod
-    def wait_for(orchestrator: RemoteOrchestrator, sub: SubmissionResult, wanted: set[ExecutionStatus],
-                 env: ContractEnv, timeout: float = 60.0) -> ExecutionStatus:
+    def wait_for(
+        orchestrator: RemoteOrchestrator,
+        sub: SubmissionResult,
+        wanted: set[ExecutionStatus],
+        env: ContractEnv,
+        timeout: float = 60.0,
+    ) -> ExecutionStatus:
         deadline = time.monotonic() + timeout
         status = orchestrator.get_run_status(sub.run_id)
         while status not in wanted and time.monotonic() < deadline:
@@ -131,7 +138,9 @@ class BackendContract:
         assert ExecutionStatus.COMPLETED in finished and ExecutionStatus.FAILED in finished
 
     # -- submit --------------------------------------------------------------------------------
-    def test_submit_returns_before_the_run_finishes(self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator) -> None:
+    def test_submit_returns_before_the_run_finishes(
+        self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
+    ) -> None:
         started = time.monotonic()
         sub = orchestrator.run_pipeline(pipelines.slow, run_id=_uid("submit"), context={"seconds": 60})
         elapsed = time.monotonic() - started
@@ -144,7 +153,9 @@ class BackendContract:
         finally:
             orchestrator.stop_run(sub.job_id)
 
-    def test_retried_submit_finds_the_job_it_created(self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator) -> None:
+    def test_retried_submit_finds_the_job_it_created(
+        self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
+    ) -> None:
         run_id = _uid("idem")
         first = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
         creates = contract_env.count_creates(first.handle) if contract_env.count_creates else None
@@ -155,16 +166,18 @@ class BackendContract:
             assert contract_env.count_creates(second.handle) == creates, "a retried submit created a second job"
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def test_a_successful_run_completes_and_its_outputs_can_be_read(self, contract_env: ContractEnv,
-                                                                   orchestrator: RemoteOrchestrator) -> None:
+    def test_a_successful_run_completes_and_its_outputs_can_be_read(
+        self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
+    ) -> None:
         sub = orchestrator.run_pipeline(pipelines.two_units, run_id=_uid("ok"), context={"count": 4})
         assert self.run_to_end(contract_env, sub) is ExecutionStatus.COMPLETED
         assert sub.get_output("total") == 3 * (0 + 1 + 2 + 3)
         report = orchestrator.get_status_report(sub.job_id)
         assert set(report.units.values()) <= {ExecutionStatus.COMPLETED}
 
-    def test_a_failed_run_reports_failed_with_the_step_error(self, contract_env: ContractEnv,
-                                                             orchestrator: RemoteOrchestrator) -> None:
+    def test_a_failed_run_reports_failed_with_the_step_error(
+        self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
+    ) -> None:
         sub = orchestrator.run_pipeline(pipelines.failing, run_id=_uid("fail"))
         assert self.run_to_end(contract_env, sub) is ExecutionStatus.FAILED
         with pytest.raises(RunFailedError) as info:
@@ -183,8 +196,9 @@ class BackendContract:
         assert orchestrator.get_run_status(sub.job_id) is ExecutionStatus.CANCELLED
 
     # -- logs ----------------------------------------------------------------------------------
-    def test_logs_resume_from_a_cursor_without_duplicates(self, contract_env: ContractEnv,
-                                                          orchestrator: RemoteOrchestrator) -> None:
+    def test_logs_resume_from_a_cursor_without_duplicates(
+        self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
+    ) -> None:
         sub = orchestrator.run_pipeline(pipelines.two_units, run_id=_uid("logs"))
         assert self.run_to_end(contract_env, sub) is ExecutionStatus.COMPLETED
         records = list(orchestrator.iter_logs(sub.job_id))
@@ -204,8 +218,8 @@ class BackendContract:
         try:
             here = orchestrator.get_run_status(sub.run_id)
             code = (
-                "import json, flowyml; r = flowyml.attach(%r); "
-                "print(json.dumps({'job_id': r.job_id, 'status': r.status().value}))" % sub.run_id
+                f"import json, flowyml; r = flowyml.attach({sub.run_id!r}); "
+                "print(json.dumps({'job_id': r.job_id, 'status': r.status().value}))"
             )
             env = {**os.environ, **contract_env.process_env}
             proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
@@ -217,8 +231,9 @@ class BackendContract:
             orchestrator.stop_run(sub.job_id)
 
     # -- states --------------------------------------------------------------------------------
-    def test_every_native_state_maps_as_the_table_says(self, contract_env: ContractEnv,
-                                                       orchestrator: RemoteOrchestrator) -> None:
+    def test_every_native_state_maps_as_the_table_says(
+        self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
+    ) -> None:
         if contract_env.set_native_state is None:
             pytest.skip("the fixture cannot force native states (ContractEnv.set_native_state is None)")
         info = get_plugin_manager().backend(contract_env.backend)

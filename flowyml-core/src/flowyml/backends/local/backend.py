@@ -28,9 +28,13 @@ from flowyml.plugins.types import JobSpec, RunHandle, StatusReport
 
 def _handle(spec: JobSpec, directory: Any) -> RunHandle:
     return RunHandle(
-        backend="local", run_id=spec.run_id, job_id=spec.run_id,
-        units={u.name: u.name for u in spec.units}, metadata={"run_dir": str(directory)},
-        artifact_root=spec.artifact_root, pipeline_name=spec.pipeline_name,
+        backend="local",
+        run_id=spec.run_id,
+        job_id=spec.run_id,
+        units={u.name: u.name for u in spec.units},
+        metadata={"run_dir": str(directory)},
+        artifact_root=spec.artifact_root,
+        pipeline_name=spec.pipeline_name,
     )
 
 
@@ -50,8 +54,12 @@ def submit(spec: JobSpec, config: LocalConfig) -> RunHandle:
     with open(directory / "supervisor.log", "ab") as out:
         proc = subprocess.Popen(
             [python, "-m", "flowyml.backends.local.supervisor", str(directory)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            cwd=config.workdir or os.getcwd(), start_new_session=True, close_fds=True,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=config.workdir or os.getcwd(),
+            start_new_session=True,
+            close_fds=True,
         )
     threading.Thread(target=proc.wait, name="flowyml-reaper", daemon=True).start()
     atomic_write(directory / "supervisor.pid", f"{proc.pid} {process_start_time(proc.pid) or '-'}".encode())
@@ -74,7 +82,9 @@ def _report(state: dict[str, Any], stopping: bool = False) -> StatusReport:
     if stopping and not status.is_finished:
         status = ExecutionStatus.STOPPING
     return StatusReport(
-        status=status, native_state=state["status"], message=state.get("message"),
+        status=status,
+        native_state=state["status"],
+        message=state.get("message"),
         units={k: ExecutionStatus(v) for k, v in state.get("units", {}).items()},
     )
 
@@ -104,15 +114,19 @@ def status(handle: RunHandle) -> StatusReport:
         if cancel:
             return _report(_final(directory, ExecutionStatus.CANCELLED, "cancelled"))
         tail = _tail(directory / "supervisor.log")
-        return _report(_final(
-            directory, ExecutionStatus.FAILED,
-            f"the local supervisor (pid {pid[0]}) died unexpectedly" + (f": {tail}" if tail else ""),
-        ))
+        return _report(
+            _final(
+                directory,
+                ExecutionStatus.FAILED,
+                f"the local supervisor (pid {pid[0]}) died unexpectedly" + (f": {tail}" if tail else ""),
+            )
+        )
     if cancel and time.time() - cancel["requested_at"] > cancel["grace_period"] + 5:
         _kill_group(pid[0], signal.SIGKILL)  # the supervisor did not stop in time: escalate
     if state is None:
-        return StatusReport(ExecutionStatus.PENDING, native_state="PENDING",
-                            units={u: ExecutionStatus.PENDING for u in handle.units})
+        return StatusReport(
+            ExecutionStatus.PENDING, native_state="PENDING", units={u: ExecutionStatus.PENDING for u in handle.units}
+        )
     return _report(state, stopping=bool(cancel))
 
 

@@ -51,8 +51,13 @@ def read_logs(handle: RunHandle, cursor: str | None, follow: bool) -> Iterator[L
     def batch() -> Iterator[LogRecord]:
         for ts, unit, end, rec in _read_new(logs_dir, offsets):
             offsets[unit] = end
-            yield LogRecord(timestamp=ts, message=str(rec.get("m", "")), severity=rec.get("s", "INFO"),
-                            unit=unit, cursor=_encode(offsets))
+            yield LogRecord(
+                timestamp=ts,
+                message=str(rec.get("m", "")),
+                severity=rec.get("s", "INFO"),
+                unit=unit,
+                cursor=_encode(offsets),
+            )
 
     def gen() -> Iterator[LogRecord]:
         if not follow:

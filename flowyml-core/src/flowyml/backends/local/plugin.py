@@ -78,7 +78,9 @@ def flowyml_cancel(handle: RunHandle, config: LocalConfig, graceful: bool) -> bo
 
 
 @hookimpl
-def flowyml_logs(handle: RunHandle, config: LocalConfig, cursor: str | None, follow: bool) -> Iterator[LogRecord] | None:
+def flowyml_logs(
+    handle: RunHandle, config: LocalConfig, cursor: str | None, follow: bool
+) -> Iterator[LogRecord] | None:
     if handle.backend != NAME:
         return None
     from flowyml.backends.local import logs

@@ -65,8 +65,11 @@ class Supervisor:
 
     def write_state(self, status: ExecutionStatus, finished: bool = False) -> None:
         doc: dict[str, Any] = {
-            "status": status.value, "units": {k: v.value for k, v in self.units.items()},
-            "exit_codes": self.exit_codes, "started_at": self.started, "pid": os.getpid(),
+            "status": status.value,
+            "units": {k: v.value for k, v in self.units.items()},
+            "exit_codes": self.exit_codes,
+            "started_at": self.started,
+            "pid": os.getpid(),
             "message": self.message,
         }
         if finished:
@@ -74,13 +77,14 @@ class Supervisor:
         write_json(self.dir / "state.json", doc)
 
     def command(self, unit: str) -> list[str]:
-        argv = self.spec.unit_command(unit)[len(self.spec.runner_command):]
+        argv = self.spec.unit_command(unit)[len(self.spec.runner_command) :]
         return [self.python, "-m", "flowyml.runner", *argv]
 
     def start(self, unit: str) -> None:
         env = {**os.environ, **self.spec.unit_env(unit)}
-        proc = subprocess.Popen(self.command(unit), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env)
+        proc = subprocess.Popen(
+            self.command(unit), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
         sink = open(self.dir / "logs" / f"{unit}.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         lock = threading.Lock()
         pumps = [_LogPump(proc.stdout, sink, lock, unit, "INFO"), _LogPump(proc.stderr, sink, lock, unit, "ERROR")]
@@ -112,7 +116,8 @@ class Supervisor:
 
         try:
             doc = ArtifactStore(self.spec.artifact_root, self.spec.store_settings).read_json(
-                unit_result_key(self.spec.run_id, unit))
+                unit_result_key(self.spec.run_id, unit)
+            )
             if doc.get("error"):
                 return f"unit {unit!r}: {doc['error']}"
         except Exception as exc:  # no result doc: fall back to the exit code
