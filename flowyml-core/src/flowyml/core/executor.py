@@ -150,16 +150,17 @@ class LocalExecutor(Executor):
             if not should_run:
                 return ExecutionResult(name, True, skipped=True, duration_seconds=time.perf_counter() - start)
 
+        step_params = step.accepted(context_params)  # conditions see every param; the step its own
         cache_key = None
         if cache_store is not None and step.cache:
-            cache_key = step.get_cache_key(inputs, context_params=context_params)
+            cache_key = step.get_cache_key(inputs, context_params=step_params)
             hit, value = _cache_lookup(cache_store, cache_key)
             if hit:
                 return ExecutionResult(
                     name, True, output=value, cached=True, duration_seconds=time.perf_counter() - start
                 )
 
-        kwargs = step.accepted({**context_params, **inputs})
+        kwargs = step.accepted({**step_params, **inputs})
         retries = 0
         logs = ""
         while True:
@@ -252,7 +253,7 @@ class LocalExecutor(Executor):
         for i, step_name in enumerate(order):
             step = by_name[step_name]
             step_inputs = group_inputs(step, available)
-            params = context.inject_params(step.func) if context is not None else dict(context_params or {})
+            params = dict(context) if context is not None else dict(context_params or {})
             result = self.execute_step(
                 step,
                 step_inputs,

@@ -238,9 +238,7 @@ class _Run:
 
     def run_step(self, step: Step) -> ExecutionResult:
         step_inputs = {name: self.available[name] for name in step.inputs if name in self.available}
-        params = self.ctx.inject_params(step.func)
-        for name in step.inputs:
-            params.pop(name, None)
+        params = {k: v for k, v in self.ctx.items() if k not in step.inputs}
         return self.executor.execute_step(
             step,
             step_inputs,

@@ -1,0 +1,1 @@
+"""Runnable example pipelines (used by the README, the docs and the tests)."""
