@@ -1,0 +1,60 @@
+"""Running blocking calls off the event loop: one shared I/O thread pool, and sync-to-async adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def io_executor() -> ThreadPoolExecutor:
+    """The process-wide pool for blocking SDK calls (``$FLOWYML_AIO_THREADS`` threads, default 64).
+
+    Larger than asyncio's default pool on purpose: one loop may watch hundreds of remote runs
+    whose status calls each block for a network round trip.
+    """
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                size = int(os.environ.get("FLOWYML_AIO_THREADS", "64"))
+                _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="flowyml-aio")
+    return _pool
+
+
+async def run_blocking(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """``await`` a blocking call in the I/O pool, with this task's context variables."""
+    return await run_in(None, fn, *args, **kwargs)
+
+
+async def run_in(executor: Executor | None, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``await fn(*args, **kwargs)`` run in ``executor`` (default: the I/O pool), context copied."""
+    loop = asyncio.get_running_loop()
+    call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+    return await loop.run_in_executor(executor or io_executor(), call)
+
+
+def to_async(fn: Callable[P, T], executor: Executor | None = None) -> Callable[P, Awaitable[T]]:
+    """An ``async`` version of a sync callable: each call runs in ``executor`` (default: the I/O pool).
+
+    Coroutine functions are returned unchanged.
+    """
+    if asyncio.iscoroutinefunction(fn):
+        return fn  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await run_in(executor, fn, *args, **kwargs)
+
+    return wrapper
