@@ -1,0 +1,169 @@
+"""Status, cancel and details of a submitted run, for both resource types (CustomJob, PipelineJob)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flowyml.core.errors import BackendError
+from flowyml.core.status import ExecutionStatus
+from flowyml.plugins.types import RunHandle, StatusReport
+from flowyml_gcp import client as gcp
+from flowyml_gcp.config import VertexAIConfig
+from flowyml_gcp.states import run_status, task_status
+from flowyml_gcp.submit import CUSTOM_JOB, PIPELINE_JOB, console_url
+
+log = logging.getLogger("flowyml.gcp.jobs")
+
+
+def kind_of(handle: RunHandle) -> str:
+    return handle.metadata.get("kind") or (PIPELINE_JOB if "/pipelineJobs/" in handle.job_id else CUSTOM_JOB)
+
+
+def fetch(handle: RunHandle, config: VertexAIConfig) -> Any:
+    """The run's job resource now (retried; a 404 is :class:`RunNotFoundError`)."""
+    if kind_of(handle) == PIPELINE_JOB:
+        c = gcp.pipeline_client(config)
+        return gcp.get_or_not_found(
+            lambda: c.get_pipeline_job(name=handle.job_id, retry=None, timeout=config.request_timeout),
+            f"get PipelineJob {handle.job_id}",
+            f"PipelineJob {handle.job_id}",
+        )
+    c = gcp.job_client(config)
+    return gcp.get_or_not_found(
+        lambda: c.get_custom_job(name=handle.job_id, retry=None, timeout=config.request_timeout),
+        f"get CustomJob {handle.job_id}",
+        f"CustomJob {handle.job_id}",
+    )
+
+
+def task_details(handle: RunHandle, job: Any) -> dict[str, Any]:
+    """unit -> its PipelineTaskDetail (units whose task has not started are absent)."""
+    if kind_of(handle) != PIPELINE_JOB:
+        return {}
+    by_key = {td.task_name: td for td in job.job_detail.task_details}
+    tasks: dict[str, str] = handle.metadata.get("tasks") or {}
+    return {unit: by_key[key] for unit, key in tasks.items() if key in by_key}
+
+
+def _error(job: Any) -> str | None:
+    err = getattr(job, "error", None)
+    return err.message if err is not None and err.message else None
+
+
+def _unit_statuses(handle: RunHandle, job: Any, overall: ExecutionStatus) -> dict[str, ExecutionStatus]:
+    if kind_of(handle) != PIPELINE_JOB:
+        return dict.fromkeys(handle.units, overall)
+    details = task_details(handle, job)
+    out = {}
+    for unit in handle.units:
+        td = details.get(unit)
+        if td is not None:
+            out[unit] = task_status(td.state.name)
+        elif overall.is_finished:  # never started: the run ended before reaching it
+            out[unit] = ExecutionStatus.COMPLETED if overall.is_successful else ExecutionStatus.CANCELLED
+        else:
+            out[unit] = ExecutionStatus.PENDING
+    return out
+
+
+def report(handle: RunHandle, job: Any, config: VertexAIConfig) -> StatusReport:
+    """The status report of a fetched job, with flowyml's client-side timeout applied."""
+    native = job.state.name
+    status = run_status(native)
+    message = _error(job)
+    deadline = handle.metadata.get("deadline")
+    if deadline and time.time() > float(deadline):
+        limit = handle.metadata.get("timeout_seconds")
+        if status is ExecutionStatus.CANCELLED or (status.is_active and kind_of(handle) == PIPELINE_JOB):
+            # Vertex Pipelines have no run timeout of their own: flowyml cancels the run once it is due.
+            if status.is_active:
+                request_cancel(handle, config, job)
+                status = ExecutionStatus.STOPPING
+            else:
+                status = ExecutionStatus.TIMED_OUT
+            message = f"timeout of {limit}s exceeded" + (f"; {message}" if message else "")
+    return StatusReport(status=status, native_state=native, message=message, units=_unit_statuses(handle, job, status))
+
+
+def status(handle: RunHandle, config: VertexAIConfig) -> StatusReport:
+    return report(handle, fetch(handle, config), config)
+
+
+def request_cancel(handle: RunHandle, config: VertexAIConfig, job: Any) -> bool:
+    """POST ``:cancel`` on the run's own resource type; False if it had already ended."""
+    from google.api_core import exceptions as gexc
+
+    if run_status(job.state.name).is_finished:
+        return False
+    if kind_of(handle) == PIPELINE_JOB:
+        pc = gcp.pipeline_client(config)
+
+        def send() -> None:
+            pc.cancel_pipeline_job(name=handle.job_id, retry=None, timeout=config.request_timeout)
+    else:
+        jc = gcp.job_client(config)
+
+        def send() -> None:
+            jc.cancel_custom_job(name=handle.job_id, retry=None, timeout=config.request_timeout)
+
+    try:
+        gcp.call(send, f"cancel {handle.job_id}")
+    except (gexc.BadRequest, gexc.FailedPrecondition) as exc:
+        # the job ended between our GET and the cancel: nothing left to stop
+        if run_status(fetch(handle, config).state.name).is_finished:
+            return False
+        raise BackendError(f"Vertex AI refused to cancel {handle.job_id}: {exc}") from exc
+    log.info("cancellation requested for %s", handle.job_id)
+    return True
+
+
+def cancel(handle: RunHandle, config: VertexAIConfig, graceful: bool = True) -> bool:
+    """Vertex AI always stops gracefully (SIGTERM, then a grace period); ``graceful`` is accepted."""
+    return request_cancel(handle, config, fetch(handle, config))
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value else None
+
+
+def details(handle: RunHandle, config: VertexAIConfig) -> dict[str, Any]:
+    """States, timings, error, labels and console URL of the run (and of each pipeline task)."""
+    job = fetch(handle, config)
+    kind = kind_of(handle)
+    rep = report(handle, job, config)
+    err = getattr(job, "error", None)
+    out: dict[str, Any] = {
+        "platform": "vertex_ai",
+        "kind": kind,
+        "job_id": job.name,
+        "run_id": handle.run_id,
+        "display_name": job.display_name,
+        "state": job.state.name,
+        "status": rep.status.value,
+        "create_time": _iso(job.create_time),
+        "start_time": _iso(job.start_time),
+        "end_time": _iso(job.end_time),
+        "update_time": _iso(job.update_time),
+        "error": {"code": err.code, "message": err.message} if err is not None and err.message else None,
+        "labels": dict(job.labels),
+        "project": config.project_id,
+        "region": config.region,
+        "console_url": console_url(kind, job.name, config),
+        "units": {u: s.value for u, s in rep.units.items()},
+    }
+    if kind == PIPELINE_JOB:
+        out["tasks"] = [
+            {
+                "unit": unit,
+                "task": td.task_name,
+                "state": td.state.name,
+                "start_time": _iso(td.start_time),
+                "end_time": _iso(td.end_time),
+                "job": td.executor_detail.container_detail.main_job or None,
+                "error": td.error.message or None,
+            }
+            for unit, td in task_details(handle, job).items()
+        ]
+    return out

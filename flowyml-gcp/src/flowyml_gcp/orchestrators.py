@@ -1,0 +1,99 @@
+"""Seed-compatible facades: ``VertexAIOrchestrator`` and ``GCSArtifactStore`` (via ``flowyml.stacks.gcp``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from flowyml.artifacts.store import ArtifactStore
+from flowyml.orchestrators.base import RemoteOrchestrator
+from flowyml_gcp.config import VertexAIConfig
+
+
+class VertexAIOrchestrator(RemoteOrchestrator):
+    """Runs pipelines on Vertex AI: one CustomJob for a single unit, else one PipelineJob (kfp DAG).
+
+    >>> orchestrator = VertexAIOrchestrator(project_id="my-proj", region="europe-west1",
+    ...     service_account="sa@my-proj.iam.gserviceaccount.com", staging_bucket="gs://my-bucket")
+    >>> result = orchestrator.run_pipeline(pipeline, run_id="run-123")   # returns at once
+    """
+
+    backend = "vertex_ai"
+
+    def __init__(
+        self,
+        name: str = "vertex_ai",
+        project_id: str | None = None,
+        region: str = "europe-west1",
+        service_account: str | None = None,
+        network: str | None = None,
+        encryption_key: str | None = None,
+        staging_bucket: str | None = None,
+        *,
+        api_endpoint: str | None = None,
+        config: VertexAIConfig | None = None,
+        artifact_store: str | None = None,
+        store_settings: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if config is None:
+            fields = {f.name for f in attrs.fields(VertexAIConfig)}
+            extra = {k: kwargs.pop(k) for k in list(kwargs) if k in fields}
+            config = VertexAIConfig(
+                project_id=project_id,
+                region=region,
+                service_account=service_account,
+                network=network,
+                encryption_key=encryption_key,
+                staging_bucket=staging_bucket,
+                api_endpoint=api_endpoint,
+                **extra,
+            )
+        self.project_id = config.project_id
+        self.region = config.region
+        self.service_account = config.service_account
+        self.network = config.network
+        self.encryption_key = config.encryption_key
+        self.staging_bucket = config.staging_bucket
+        super().__init__(name, config, artifact_store=artifact_store, store_settings=store_settings, **kwargs)
+
+    def default_artifact_root(self) -> str:
+        """``<staging_bucket>/flowyml`` (else the seed's ``gs://flowyml-<project>-artifacts``)."""
+        if self.config.staging_bucket:
+            return self.config.staging_bucket.rstrip("/") + "/flowyml"
+        return f"gs://flowyml-{self.config.project_id}-artifacts"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["console_url"] = f"https://console.cloud.google.com/vertex-ai/training?project={self.config.project_id}"
+        return out
+
+
+class GCSArtifactStore(ArtifactStore):
+    """An :class:`ArtifactStore` on ``gs://bucket/prefix`` (manifest + sha256, create-only data objects).
+
+    >>> store = GCSArtifactStore("gs://my-bucket/artifacts", project="my-proj")
+    >>> uri = store.save({"weights": [1, 2]}, "models/m1"); store.load(uri)
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        project: str | None = None,
+        endpoint: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        from flowyml_gcp.store import GCSStorage
+
+        merged = dict(settings or {})
+        if project:
+            merged["project"] = project
+        if endpoint:
+            merged["endpoint"] = endpoint
+        self.settings = merged
+        super().__init__(uri, merged, storage=GCSStorage(uri, merged))
+
+
+__all__ = ["GCSArtifactStore", "VertexAIConfig", "VertexAIOrchestrator"]
