@@ -1,39 +1,60 @@
 """flowyml: run ML pipelines anywhere — in-process, or on Vertex AI, AWS Batch, SageMaker and Azure ML.
 
-Only light modules load here; orchestrators, plugins and cloud SDKs load when first used.
+Every public name is loaded on first use (PEP 562), so ``import flowyml`` — and the CLI — stay
+fast, and no cloud SDK is ever imported here.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
-
-from flowyml.core.context import Context, context
-from flowyml.core.errors import (
-    ConfigError,
-    FlowymlError,
-    PipelineDefinitionError,
-    PluginError,
-    RunFailedError,
-    StopExecution,
-)
-from flowyml.core.executor import ExecutionResult, LocalExecutor
-from flowyml.core.pipeline import Pipeline, PipelineResult
-from flowyml.core.resources import DockerConfig, ResourceConfig
-from flowyml.core.status import ExecutionStatus
-from flowyml.core.step import Step, step
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from flowyml.orchestrators.base import RemoteOrchestrator, SubmissionResult
+    from flowyml.config.loader import load_config
+    from flowyml.core.context import Context, context
+    from flowyml.core.errors import (
+        ConfigError,
+        FlowymlError,
+        PipelineDefinitionError,
+        PluginError,
+        RunFailedError,
+        StopExecution,
+    )
+    from flowyml.core.executor import ExecutionResult, LocalExecutor
+    from flowyml.core.pipeline import Pipeline, PipelineResult
+    from flowyml.core.resources import DockerConfig, ResourceConfig
+    from flowyml.core.status import ExecutionStatus
+    from flowyml.core.step import Step, step
+    from flowyml.orchestrators.base import RemoteOrchestrator, SubmissionResult, attach, get_orchestrator
+    from flowyml.plugins.types import RunHandle
+    from flowyml.stacks.local import LocalOrchestrator
 
 _LAZY = {
+    "Context": "flowyml.core.context",
+    "context": "flowyml.core.context",
+    "ConfigError": "flowyml.core.errors",
+    "FlowymlError": "flowyml.core.errors",
+    "PipelineDefinitionError": "flowyml.core.errors",
+    "PluginError": "flowyml.core.errors",
+    "RunFailedError": "flowyml.core.errors",
+    "StopExecution": "flowyml.core.errors",
+    "ExecutionResult": "flowyml.core.executor",
+    "LocalExecutor": "flowyml.core.executor",
+    "Pipeline": "flowyml.core.pipeline",
+    "PipelineResult": "flowyml.core.pipeline",
+    "DockerConfig": "flowyml.core.resources",
+    "ResourceConfig": "flowyml.core.resources",
+    "ExecutionStatus": "flowyml.core.status",
+    "Step": "flowyml.core.step",
+    "step": "flowyml.core.step",
     "SubmissionResult": "flowyml.orchestrators.base",
     "RemoteOrchestrator": "flowyml.orchestrators.base",
-    "RunHandle": "flowyml.plugins.types",
     "attach": "flowyml.orchestrators.base",
-    "LocalOrchestrator": "flowyml.stacks.local",
     "get_orchestrator": "flowyml.orchestrators.base",
+    "RunHandle": "flowyml.plugins.types",
+    "LocalOrchestrator": "flowyml.stacks.local",
     "load_config": "flowyml.config.loader",
 }
 
@@ -42,9 +63,13 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'flowyml' has no attribute {name!r}")
-    import importlib
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
 
-    return getattr(importlib.import_module(module), name)
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 
 __all__ = [
