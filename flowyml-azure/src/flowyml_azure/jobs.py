@@ -1,0 +1,166 @@
+"""Status, cancel and details of a submitted run (a command job or a pipeline job)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowyml.core.errors import BackendError
+from flowyml.core.status import ExecutionStatus
+from flowyml.plugins.types import RunHandle, StatusReport
+from flowyml_azure.client import get_job, ml_client, retrying, transient
+from flowyml_azure.config import AzureMLConfig
+from flowyml_azure.runhistory import run_history
+from flowyml_azure.states import to_status
+
+#: States after which Azure ML will not accept a cancel (and none is needed).
+_ENDED = {"completed", "failed", "canceled"}
+
+
+def is_pipeline(handle: RunHandle) -> bool:
+    return handle.metadata.get("job_type") == "pipeline"
+
+
+def unit_order(handle: RunHandle) -> list[str]:
+    return list(handle.metadata.get("unit_order") or handle.units)
+
+
+def child_runs(handle: RunHandle, config: AzureMLConfig) -> dict[str, dict[str, Any]]:
+    """Unit -> its child run of a pipeline job (units whose node has not started are absent)."""
+    by_key: dict[str, str] = {}
+    for unit, node in handle.units.items():
+        by_key[unit] = unit
+        by_key[node] = unit
+    found: dict[str, dict[str, Any]] = {}
+    for run in run_history(config).children(handle.job_id):
+        tags = run.get("tags") or {}
+        unit = by_key.get(tags.get("flowyml.unit") or "") or by_key.get(run.get("displayName") or "")
+        unit = unit or by_key.get(run.get("name") or "")
+        if unit is None:
+            continue
+        previous = found.get(unit)
+        if previous is None or str(run.get("createdUtc") or "") >= str(previous.get("createdUtc") or ""):
+            found[unit] = run
+    return found
+
+
+def error_text(run: dict[str, Any] | None) -> str | None:
+    """The message of a run-history error (``{"error": {"code", "message"}}``)."""
+    if not run:
+        return None
+    err = run.get("error") or {}
+    inner = err.get("error") if isinstance(err.get("error"), dict) else err
+    message = (inner or {}).get("message")
+    return str(message) if message else None
+
+
+def failure_message(handle: RunHandle, config: AzureMLConfig, children: dict[str, dict[str, Any]]) -> str:
+    """What failed, from run history: each failed unit's error, else the job's own error."""
+    history = run_history(config)
+    parts = []
+    for unit in unit_order(handle):
+        run = children.get(unit)
+        if run is not None and to_status(run.get("status")) is ExecutionStatus.FAILED:
+            text = error_text(run) or error_text(history.details(run["runId"]))
+            parts.append(f"unit {unit}: {text or 'failed'}")
+    if not parts:
+        text = error_text(history.details(handle.job_id))
+        if text:
+            parts.append(text)
+    return "; ".join(parts) or f"Azure ML job {handle.job_id} failed (run history has no error for it)"
+
+
+def native_state(job: Any) -> str:
+    """The job's status as Azure ML spells it (the SDK may hand back an enum)."""
+    value = getattr(job, "status", None)
+    return str(getattr(value, "value", value) or "Unknown")
+
+
+def status(handle: RunHandle, config: AzureMLConfig) -> StatusReport:
+    job = get_job(config, handle.job_id)
+    native = native_state(job)
+    overall = to_status(native)
+    children: dict[str, dict[str, Any]] = {}
+    if is_pipeline(handle):
+        children = child_runs(handle, config)
+        waiting = overall if overall.is_finished else ExecutionStatus.PENDING
+        units = {u: to_status(children[u].get("status")) if u in children else waiting for u in unit_order(handle)}
+    else:
+        units = {u: overall for u in unit_order(handle)}
+    message = failure_message(handle, config, children) if overall is ExecutionStatus.FAILED else None
+    return StatusReport(status=overall, native_state=native, message=message, units=units)
+
+
+def cancel(handle: RunHandle, config: AzureMLConfig) -> bool:
+    """``begin_cancel`` without waiting on its poller: the 202 is the answer we need.
+
+    True when a cancel was requested (or already is), False when the job had ended.
+    """
+    job = get_job(config, handle.job_id)
+    native = native_state(job).lower()
+    if native in _ENDED:
+        return False
+    if native == "cancelrequested":
+        return True
+    ml = ml_client(config)
+    try:
+        retrying(lambda: ml.jobs.begin_cancel(handle.job_id, polling=False), f"cancel Azure ML job {handle.job_id}")
+    except Exception as exc:
+        if transient(exc):
+            raise
+        # The job may have ended between our GET and the cancel: then there is nothing to stop.
+        if native_state(get_job(config, handle.job_id)).lower() in _ENDED:
+            return False
+        raise BackendError(f"Azure ML refused to cancel job {handle.job_id}: {exc}") from exc
+    return True
+
+
+def _timing(run: dict[str, Any] | None) -> dict[str, Any]:
+    run = run or {}
+    return {
+        "created_at": run.get("createdUtc"),
+        "started_at": run.get("startTimeUtc"),
+        "ended_at": run.get("endTimeUtc"),
+        "duration": run.get("duration"),
+    }
+
+
+def details(handle: RunHandle, config: AzureMLConfig) -> dict[str, Any]:
+    job = get_job(config, handle.job_id)
+    history = run_history(config)
+    run = history.details(handle.job_id)
+    native = native_state(job)
+    services = getattr(job, "services", None) or {}
+    studio = getattr(services.get("Studio"), "endpoint", None) or handle.metadata.get("studio_url")
+    created = getattr(getattr(job, "creation_context", None), "created_at", None)
+    result: dict[str, Any] = {
+        "job_id": handle.job_id,
+        "run_id": handle.run_id,
+        "platform": handle.backend,
+        "job_type": handle.metadata.get("job_type"),
+        "status": to_status(native).value,
+        "native_state": native,
+        "experiment": getattr(job, "experiment_name", None),
+        "display_name": getattr(job, "display_name", None),
+        "compute": getattr(job, "compute", None),
+        "workspace": config.workspace_name,
+        "studio_url": studio,
+        **_timing(run),
+        "error": error_text(run),
+    }
+    if created is not None and not result["created_at"]:
+        result["created_at"] = created.isoformat() if hasattr(created, "isoformat") else str(created)
+    if is_pipeline(handle):
+        children = child_runs(handle, config)
+        result["children"] = {
+            unit: {
+                "node": handle.units.get(unit),
+                "child_run_id": (children.get(unit) or {}).get("runId"),
+                "status": to_status((children.get(unit) or {}).get("status")).value if unit in children else None,
+                "native_state": (children.get(unit) or {}).get("status"),
+                "compute": (children.get(unit) or {}).get("target"),
+                "error": error_text(children.get(unit)),
+                **_timing(children.get(unit)),
+            }
+            for unit in unit_order(handle)
+        }
+    return result

@@ -1,0 +1,130 @@
+"""Seed-compatible facades: ``AzureMLOrchestrator`` and ``AzureBlobArtifactStore``.
+
+Re-exported by ``flowyml.stacks.azure``. Everything they do goes through the plugin hooks, like
+any other backend; these classes only translate the documented constructor arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flowyml.artifacts.store import ArtifactStore
+from flowyml.core.resources import DockerConfig, ResourceConfig
+from flowyml.orchestrators.base import RemoteOrchestrator
+from flowyml_azure.config import AzureMLConfig
+from flowyml_azure.credentials import register_credential
+
+ARTIFACT_PREFIX = "flowyml"
+
+
+class AzureBlobArtifactStore(ArtifactStore):
+    """Artifacts in Azure Blob Storage (manifest + sha256, create-only data blobs).
+
+    Give a URI (``abfs://<container>@<account>.dfs.core.windows.net/<prefix>``) or the account
+    and container; ``account_url``, ``connection_string_env`` (the name of the variable holding a
+    connection string), ``credential`` and ``ca_bundle`` are the store settings.
+    """
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        *,
+        account_name: str | None = None,
+        container_name: str | None = None,
+        prefix: str = ARTIFACT_PREFIX,
+        account_url: str | None = None,
+        connection_string_env: str | None = None,
+        credential: str | None = None,
+        ca_bundle: str | None = None,
+        storage_suffix: str = "core.windows.net",
+    ) -> None:
+        if uri is None:
+            if not container_name:
+                raise ValueError("AzureBlobArtifactStore needs a uri, or container_name (and account_name)")
+            account = f"@{account_name}.dfs.{storage_suffix}" if account_name else ""
+            uri = f"abfs://{container_name}{account}/{prefix.strip('/')}".rstrip("/")
+        settings = {
+            "account_url": account_url,
+            "connection_string_env": connection_string_env,
+            "credential": credential,
+            "ca_bundle": ca_bundle,
+        }
+        self.settings: dict[str, str] = {k: v for k, v in settings.items() if v}
+        from flowyml_azure.store import BlobStorage
+
+        super().__init__(uri, self.settings, storage=BlobStorage(uri, self.settings))
+
+
+class AzureMLOrchestrator(RemoteOrchestrator):
+    """Runs flowyml pipelines as Azure ML jobs (the ``azureml`` backend).
+
+    ``AzureMLOrchestrator(subscription_id=..., resource_group=..., workspace_name=...,
+    compute="cpu-cluster")`` as in the FlowyML docs; ``credential`` may be a setting string (see
+    :class:`~flowyml_azure.config.AzureMLConfig`) or a ``TokenCredential`` object. Without an
+    ``artifact_store``, artifacts go to the workspace's default datastore account (looked up on
+    first use) under ``flowyml/``.
+    """
+
+    backend = "azureml"
+
+    def __init__(
+        self,
+        name: str = "azureml",
+        subscription_id: str = "",
+        resource_group: str = "",
+        workspace_name: str = "",
+        compute: str = "",
+        *,
+        experiment_name: str | None = None,
+        environment: str | None = None,
+        credential: Any = "default",
+        cloud: str | None = None,
+        arm_endpoint: str | None = None,
+        ca_bundle: str | None = None,
+        artifact_store: str | AzureBlobArtifactStore | None = None,
+        store_settings: Mapping[str, str] | None = None,
+        image: str | None = None,
+        docker_config: DockerConfig | None = None,
+        resources: ResourceConfig | None = None,
+        **config: Any,
+    ) -> None:
+        if not isinstance(credential, str):
+            credential = register_credential(credential)
+        settings = AzureMLConfig(
+            subscription_id=subscription_id, resource_group=resource_group, workspace_name=workspace_name,
+            compute=compute, experiment_name=experiment_name, environment=environment, credential=credential,
+            cloud=cloud, arm_endpoint=arm_endpoint, ca_bundle=ca_bundle, **config,
+        )
+        if isinstance(artifact_store, AzureBlobArtifactStore):
+            store_settings = {**artifact_store.settings, **(store_settings or {})}
+            artifact_store = artifact_store.uri
+        if docker_config is None and image:
+            docker_config = DockerConfig(image=image)
+        self._resolved_root: str | None = None
+        super().__init__(
+            name, settings, artifact_store=artifact_store, store_settings=store_settings,
+            docker_config=docker_config, resources=resources,
+        )
+
+    @property
+    def artifact_root(self) -> str:
+        if not self._resolved_root:
+            self._resolved_root = self._workspace_default_root()
+        return self._resolved_root
+
+    @artifact_root.setter
+    def artifact_root(self, value: str | None) -> None:
+        self._resolved_root = value or None
+
+    def default_artifact_root(self) -> str:
+        return ""  # resolved lazily from the workspace on first use (no SDK call at construction)
+
+    def _workspace_default_root(self) -> str:
+        """``abfs://<container>@<account>.dfs.<suffix>/flowyml`` of the workspace's default datastore."""
+        from flowyml_azure.client import ml_client, retrying
+
+        ml = ml_client(self.config)
+        store = retrying(lambda: ml.datastores.get_default(), "get the workspace's default datastore")
+        suffix = getattr(store, "endpoint", None) or self.config.storage_suffix
+        return f"abfs://{store.container_name}@{store.account_name}.dfs.{suffix}/{ARTIFACT_PREFIX}"

@@ -1,0 +1,112 @@
+"""A small client for Azure ML run history: run details (status, error, log files) and child runs.
+
+azure-ai-ml has no public API for these (``jobs.stream`` reads them but prints to stdout), so we
+call the same REST paths the SDK uses, with azure-core and the workspace's discovery document.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import quote
+
+from flowyml_azure.client import config_key, ml_client, retrying, transport_arguments
+from flowyml_azure.config import AzureMLConfig
+from flowyml_azure.credentials import resolve_credential
+
+_HISTORY: dict[str, RunHistory] = {}
+_LOCK = threading.Lock()
+
+
+def _pipeline_client(base_url: str, config: AzureMLConfig, scope: str | None) -> Any:
+    from azure.core import PipelineClient
+    from azure.core.pipeline.policies import (
+        BearerTokenCredentialPolicy,
+        HeadersPolicy,
+        RetryPolicy,
+        UserAgentPolicy,
+    )
+    from azure.core.pipeline.transport import RequestsTransport
+
+    policies: list[Any] = [HeadersPolicy(), UserAgentPolicy("flowyml-azure"), RetryPolicy(retry_total=0)]
+    if scope:
+        credential = resolve_credential(config.credential, config.authority_host)
+        policies.append(BearerTokenCredentialPolicy(credential, scope))
+    return PipelineClient(base_url, policies=policies, transport=RequestsTransport(**transport_arguments(config)))
+
+
+class RunHistory:
+    """Run history for one workspace (base URL found once through workspace discovery)."""
+
+    def __init__(self, config: AzureMLConfig) -> None:
+        self.config = config
+        self._base: str | None = None
+        self._api: Any = None
+        self._raw = _pipeline_client("https://127.0.0.1/", config, None)  # absolute URLs only (SAS)
+
+    def _client(self) -> Any:
+        if self._api is None:
+            ml = ml_client(self.config)
+            discovery_url = retrying(
+                lambda: ml.workspaces.get(self.config.workspace_name).discovery_url, "get Azure ML workspace"
+            )
+            urls = retrying(lambda: self._get_json(self._raw, discovery_url), "Azure ML workspace discovery")
+            self._base = str(urls["history"]).rstrip("/")
+            scope = self.config.resource_manager + ".default"
+            self._api = _pipeline_client(self._base, self.config, scope)
+        return self._api
+
+    @staticmethod
+    def _get_json(client: Any, url: str, params: dict[str, str] | None = None) -> Any:
+        from azure.core.rest import HttpRequest
+
+        response = client.send_request(HttpRequest("GET", url, params=params or {}))
+        response.raise_for_status()
+        return response.json()
+
+    def _run_url(self, run_id: str, suffix: str) -> str:
+        self._client()
+        return f"{self._base}/history/v1.0{self.config.workspace_path}/runs/{quote(run_id, safe='')}/{suffix}"
+
+    def details(self, run_id: str) -> dict[str, Any]:
+        """The run's details: ``status``, ``error``, ``logFiles`` (name -> SAS URL), timings."""
+        return retrying(lambda: self._get_json(self._client(), self._run_url(run_id, "details")),
+                        f"get Azure ML run details of {run_id}")
+
+    def children(self, run_id: str) -> list[dict[str, Any]]:
+        """The child runs of a pipeline job (one per node), following continuation tokens."""
+        runs: list[dict[str, Any]] = []
+        token: str | None = None
+        for _page in range(1000):
+            params = {"$continuationtoken": token} if token else {}
+            page = retrying(lambda p=params: self._get_json(self._client(), self._run_url(run_id, "children"), p),
+                            f"list Azure ML child runs of {run_id}")
+            runs.extend(page.get("value") or [])
+            token = page.get("continuationToken")
+            if not token:
+                break
+        return runs
+
+    def read_from(self, url: str, offset: int) -> bytes:
+        """The bytes of a log file (a SAS URL) from ``offset`` on; empty if nothing new."""
+        from azure.core.rest import HttpRequest
+
+        def fetch() -> bytes:
+            headers = {"x-ms-range": f"bytes={offset}-", "Range": f"bytes={offset}-"} if offset else {}
+            response = self._raw.send_request(HttpRequest("GET", url, headers=headers))
+            if response.status_code == 416:  # range starts at (or past) the end: nothing new
+                return b""
+            response.raise_for_status()
+            data = response.read()
+            return data[offset:] if offset and response.status_code == 200 else data
+
+        return retrying(fetch, "read Azure ML log file")
+
+
+def run_history(config: AzureMLConfig) -> RunHistory:
+    """The cached run-history client of the workspace."""
+    key = config_key(config)
+    with _LOCK:
+        if key not in _HISTORY:
+            _HISTORY[key] = RunHistory(config)
+        return _HISTORY[key]

@@ -1,0 +1,155 @@
+"""Submission: one unit -> one command job; more units -> one pipeline job of command components.
+
+The job name is derived from the run id, and every create is preceded by a GET of that name, so
+a retried submit (after a lost response, a crash, a second ``run_pipeline`` with the same run
+id) finds the job it made instead of creating another.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from flowyml.core.errors import ConfigError
+from flowyml.plugins.types import JobSpec, RunHandle, UnitSpec
+from flowyml_azure.client import is_conflict, is_not_found, ml_client, retrying
+from flowyml_azure.config import AzureMLConfig
+from flowyml_azure.names import job_name, node_names
+
+BACKEND = "azureml"
+DONE = "done"  # every component's tiny uri_folder output; dependencies bind it to an input
+
+
+def _environment(spec: JobSpec, config: AzureMLConfig) -> Any:
+    if config.environment:
+        return config.environment
+    if not spec.image:
+        raise ConfigError(
+            "azureml needs an image with your code and flowyml installed: set docker.image in the stack "
+            "(or orchestrator.environment to a registered environment, azureml:<name>:<version>)"
+        )
+    from azure.ai.ml.entities import Environment
+
+    return Environment(image=spec.image)
+
+
+def _tags(spec: JobSpec, config: AzureMLConfig, unit: str | None = None) -> dict[str, str]:
+    tags = {**config.tags, **spec.labels, "flowyml.run_id": spec.run_id, "flowyml.pipeline": spec.pipeline_name}
+    if unit:
+        tags["flowyml.unit"] = unit
+    return tags
+
+
+def _unit_kwargs(spec: JobSpec, config: AzureMLConfig, unit: UnitSpec) -> dict[str, Any]:
+    """What every command (job or component) of a unit gets."""
+    kwargs: dict[str, Any] = {
+        "command": shlex.join(spec.unit_command(unit.name)),
+        "environment": _environment(spec, config),
+        "environment_variables": spec.unit_env(unit.name),
+        "display_name": unit.name,
+        "instance_count": config.instances_for(unit.name),
+    }
+    if unit.resources.machine_type:
+        kwargs["instance_type"] = unit.resources.machine_type
+    if spec.timeout_seconds:
+        kwargs["timeout"] = int(spec.timeout_seconds)
+    return kwargs
+
+
+def build_command_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
+    from azure.ai.ml import command
+
+    unit = spec.units[0]
+    return command(
+        name=name,
+        compute=config.compute_for(unit.name, unit.resources.gpu_count),
+        experiment_name=config.experiment_name or spec.pipeline_name,
+        tags=_tags(spec, config, unit.name),
+        description=f"flowyml run {spec.run_id} of pipeline {spec.pipeline_name}",
+        **_unit_kwargs(spec, config, unit),
+    )
+
+
+def build_pipeline_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
+    """A ``@dsl.pipeline`` of one command component per unit; ``depends_on`` edges become
+    bindings of the upstream node's ``done`` output to an ``after_<i>`` input."""
+    from azure.ai.ml import Input, Output, command, dsl
+
+    nodes = node_names([u.name for u in spec.units])
+    components = {
+        unit.name: command(
+            name=nodes[unit.name],
+            inputs={f"after_{i}": Input(type="uri_folder") for i in range(len(unit.depends_on))},
+            outputs={DONE: Output(type="uri_folder")},
+            **_unit_kwargs(spec, config, unit),
+        )
+        for unit in spec.units
+    }
+
+    @dsl.pipeline(
+        name=nodes[spec.units[0].name] + "_pipeline",
+        display_name=spec.pipeline_name,
+        description=f"flowyml run {spec.run_id} of pipeline {spec.pipeline_name}",
+        compute=config.compute,
+    )
+    def flowyml_pipeline() -> None:
+        built: dict[str, Any] = {}
+        for unit in spec.units:
+            bindings = {f"after_{i}": built[dep].outputs[DONE] for i, dep in enumerate(unit.depends_on)}
+            node = components[unit.name](**bindings)
+            node.name = nodes[unit.name]
+            node.display_name = unit.name
+            node.compute = config.compute_for(unit.name, unit.resources.gpu_count)
+            node.tags = {"flowyml.unit": unit.name}
+            built[unit.name] = node
+
+    job = flowyml_pipeline()
+    job.name = name
+    job.display_name = spec.pipeline_name
+    job.experiment_name = config.experiment_name or spec.pipeline_name
+    job.tags = _tags(spec, config)
+    job.settings.continue_on_step_failure = False
+    job.settings.default_compute = config.compute
+    return job
+
+
+def _ensure_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
+    """One attempt: GET the job by name; create it only if it is not there."""
+    ml = ml_client(config)
+    try:
+        return ml.jobs.get(name)
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+    job = build_command_job(spec, config, name) if len(spec.units) == 1 else build_pipeline_job(spec, config, name)
+    try:
+        return ml.jobs.create_or_update(job, experiment_name=job.experiment_name)
+    except Exception as exc:
+        if not is_conflict(exc):
+            raise
+    return ml.jobs.get(name)  # created by an earlier attempt whose answer was lost
+
+
+def submit(spec: JobSpec, config: AzureMLConfig) -> RunHandle:
+    config.validate()
+    if not spec.units:
+        raise ConfigError(f"run {spec.run_id!r} has no execution units")
+    name = job_name(spec.run_id)
+    job = retrying(lambda: _ensure_job(spec, config, name), f"submit Azure ML job {name}")
+    pipeline = len(spec.units) > 1
+    units = node_names([u.name for u in spec.units]) if pipeline else {spec.units[0].name: name}
+    services = getattr(job, "services", None) or {}
+    studio = getattr(services.get("Studio"), "endpoint", None)
+    return RunHandle(
+        backend=BACKEND,
+        run_id=spec.run_id,
+        job_id=name,
+        units=units,
+        metadata={
+            "job_type": "pipeline" if pipeline else "command",
+            "experiment": getattr(job, "experiment_name", None),
+            "studio_url": studio,
+            "workspace": config.workspace_name,
+            "unit_order": [u.name for u in spec.units],
+        },
+    )
