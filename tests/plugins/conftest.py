@@ -1,0 +1,34 @@
+"""Fixtures for the worked third-party plugin: an httpjobs server on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip(
+    "flowyml_httpjobs", reason="install the worked plugin: pip install --no-deps -e examples/third_party_plugin"
+)
+
+from flowyml_httpjobs.config import HttpJobsConfig  # noqa: E402
+from flowyml_httpjobs.server import JobServer  # noqa: E402
+
+TOKEN = "test-token-not-a-secret"
+
+
+@pytest.fixture
+def job_server(tmp_path: Path, no_egress: None) -> Iterator[JobServer]:
+    """A started server on 127.0.0.1 (port 0: the OS picks a free one) whose jobs find ``flowyml``."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    server = JobServer("127.0.0.1", 0, token=TOKEN, data_dir=tmp_path / "server", base_env=env, grace_period=1.0)
+    with server:
+        yield server
+
+
+@pytest.fixture
+def config(job_server: JobServer) -> HttpJobsConfig:
+    return HttpJobsConfig(url=job_server.url, token=TOKEN, poll_interval=0.05)
