@@ -13,8 +13,8 @@ pytest.importorskip(
     "flowyml_httpjobs", reason="install the worked plugin: pip install --no-deps -e examples/third_party_plugin"
 )
 
-from flowyml_httpjobs.config import HttpJobsConfig  # noqa: E402
-from flowyml_httpjobs.server import JobServer  # noqa: E402
+from flowyml_httpjobs.config import HttpJobsConfig
+from flowyml_httpjobs.server import JobServer
 
 TOKEN = "test-token-not-a-secret"
 
