@@ -109,7 +109,7 @@ def _message(entry: dict[str, Any]) -> str:
         return str(entry["textPayload"]).rstrip("\n")
     payload = entry.get("jsonPayload")
     if isinstance(payload, dict):
-        if "message" in payload and len(payload) <= 2:
+        if "message" in payload:  # structured lines (flowyml's runner emits these): the message
             return str(payload["message"])
         return json.dumps(payload, sort_keys=True)
     return json.dumps(entry.get("protoPayload") or {}, sort_keys=True)

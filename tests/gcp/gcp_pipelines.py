@@ -1,0 +1,47 @@
+"""Pipelines the vertex_ai tests submit (imported by the step-runner subprocesses the fake starts)."""
+
+from __future__ import annotations
+
+from flowyml import Pipeline, ResourceConfig, context, step
+
+
+@step(outputs=["raw"], resources=ResourceConfig(cpu="2", memory="4Gi"))
+def load(size: int = 4) -> list[int]:
+    print(f"loading {size} rows", flush=True)
+    return list(range(1, size + 1))
+
+
+@step(inputs=["raw"], outputs=["features"], resources=ResourceConfig(cpu="4", memory="16Gi"))
+def featurize(raw: list[int]) -> list[int]:
+    print("featurizing", flush=True)
+    return [x * x for x in raw]
+
+
+@step(
+    inputs=["features"],
+    outputs=["model"],
+    resources=ResourceConfig(cpu="8", memory="30Gi", gpu="NVIDIA_TESLA_T4", gpu_count=2),
+)
+def train(features: list[int]) -> dict[str, float]:
+    print("training", flush=True)
+    return {"weight": sum(features) / len(features)}
+
+
+@step(inputs=["raw", "model"], outputs=["report"])
+def report(raw: list[int], model: dict[str, float]) -> str:
+    print("reporting", flush=True)
+    return f"rows={len(raw)} weight={model['weight']}"
+
+
+#: four units: load -> featurize -> train -> report, and report also reads load's output directly
+dag4 = Pipeline("gcp-dag4", context=context(size=4), enable_cache=False)
+dag4.add_step(load).add_step(featurize).add_step(train).add_step(report)
+
+
+@step(outputs=["answer"])
+def answer() -> int:
+    print("thinking", flush=True)
+    return 42
+
+
+single = Pipeline("gcp-single", enable_cache=False).add_step(answer)
