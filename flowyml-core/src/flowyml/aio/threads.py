@@ -58,3 +58,21 @@ def to_async(fn: Callable[P, T], executor: Executor | None = None) -> Callable[P
         return await run_in(executor, fn, *args, **kwargs)
 
     return wrapper
+
+
+_step_pool: ThreadPoolExecutor | None = None
+
+
+def step_executor() -> ThreadPoolExecutor:
+    """The process-wide pool that runs sync steps of async runs (``$FLOWYML_AIO_STEP_THREADS``).
+
+    Separate from :func:`io_executor` so long CPU-bound steps never delay status polling.
+    """
+    global _step_pool
+    if _step_pool is None:
+        with _pool_lock:
+            if _step_pool is None:
+                default = min(32, (os.cpu_count() or 1) + 4)
+                size = int(os.environ.get("FLOWYML_AIO_STEP_THREADS", str(default)))
+                _step_pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="flowyml-aio-step")
+    return _step_pool

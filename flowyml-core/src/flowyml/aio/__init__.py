@@ -1,0 +1,81 @@
+"""flowyml's async API: await local and remote runs, run many at once, cancel cleanly.
+
+>>> result = await pipeline.run_async(inputs={...})                 # local, async steps on the loop
+>>> sub = await orchestrator.run_pipeline_async(pipeline, run_id="r1")
+>>> status = await sub.wait_async(timeout=3600)                    # cancelling this task cancels the run
+>>> outcomes = await flowyml.aio.run_many([p1, p2], max_concurrency=8, timeout=600, retries=2)
+
+Blocking work (SDK calls, sync steps) always runs in worker threads, never on the loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowyml.aio.decorators import with_retry, with_semaphore, with_timeout
+from flowyml.aio.jobs import ExecutionContext, Job, RunOutcome, as_job, execute_job, remote
+from flowyml.aio.local import run_local_async
+from flowyml.aio.many import BatchFailedError, run_many
+from flowyml.aio.pool import Batch, PoolStats, RunPool
+from flowyml.aio.remote import (
+    RunTimedOutError,
+    get_run_status_async,
+    get_status_report_async,
+    iter_logs_async,
+    stop_run_async,
+    stream_logs_async,
+    submit_async,
+    wait_async,
+)
+from flowyml.aio.strategies import ConcurrentStrategy, SequentialStrategy, StagedStrategy, Strategy
+from flowyml.aio.threads import io_executor, run_blocking, run_in, step_executor, to_async
+
+
+async def run_pipeline_async(target: Any, *args: Any, **kwargs: Any) -> Any:
+    """Compatibility dispatcher for core's call sites (see ``.notes/async-requests.md``).
+
+    ``run_pipeline_async(pipeline, inputs, **options)`` -> :func:`run_local_async`;
+    ``run_pipeline_async(orchestrator, pipeline, run_id=..., **kw)`` -> :func:`submit_async`.
+    """
+    from flowyml.core.pipeline import Pipeline
+
+    if isinstance(target, Pipeline):
+        return await run_local_async(target, *args, **kwargs)
+    return await submit_async(target, *args, **kwargs)
+
+
+__all__ = [
+    "Batch",
+    "BatchFailedError",
+    "ConcurrentStrategy",
+    "ExecutionContext",
+    "Job",
+    "PoolStats",
+    "RunOutcome",
+    "RunPool",
+    "RunTimedOutError",
+    "SequentialStrategy",
+    "StagedStrategy",
+    "Strategy",
+    "as_job",
+    "execute_job",
+    "get_run_status_async",
+    "get_status_report_async",
+    "io_executor",
+    "iter_logs_async",
+    "remote",
+    "run_blocking",
+    "run_in",
+    "run_local_async",
+    "run_many",
+    "run_pipeline_async",
+    "step_executor",
+    "stop_run_async",
+    "stream_logs_async",
+    "submit_async",
+    "to_async",
+    "wait_async",
+    "with_retry",
+    "with_semaphore",
+    "with_timeout",
+]

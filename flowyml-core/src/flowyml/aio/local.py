@@ -1,0 +1,107 @@
+"""``await pipeline.run_async(...)``: a local run on the event loop, with the same results as ``run``.
+
+``async def`` steps are awaited on the loop, sync steps run in a thread pool, and every step whose
+dependencies are done starts at once, up to ``max_workers`` steps in flight. The bookkeeping
+(skips after a failure, StopExecution, outputs, the result) is core's ``_Run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from concurrent.futures import Executor as PoolExecutor
+from typing import Any
+
+from flowyml.aio.step import execute_step_async
+from flowyml.aio.threads import run_in, step_executor
+from flowyml.core.executor import ExecutionResult, LocalExecutor
+from flowyml.core.pipeline import Pipeline, PipelineResult, _Run, new_run_id
+from flowyml.core.step import Step
+
+
+async def run_local_async(
+    pipeline: Pipeline,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    run_id: str | None = None,
+    max_workers: int | None = None,
+    executor: LocalExecutor | None = None,
+    cache_store: Any | None = None,
+    artifact_store: Any | None = None,
+    context: Mapping[str, Any] | None = None,
+    thread_pool: PoolExecutor | None = None,
+) -> PipelineResult:
+    """Run ``pipeline`` here without blocking the loop; same flags and result as :meth:`Pipeline.run`.
+
+    ``max_workers`` caps the steps in flight (``1``: one at a time, in order; default: no cap for
+    async steps, sync steps are bounded by ``thread_pool``, default a shared pool).
+    Cancelling the awaiting task cancels the running async steps (threads finish on their own).
+    """
+    if max_workers is not None and max_workers < 1:
+        raise ValueError(f"max_workers must be >= 1, got {max_workers}")
+    inputs = dict(inputs or {})
+    dag = pipeline.build(inputs)
+    ctx = pipeline.context if context is None else pipeline.context.update(**context)
+    executor = executor or LocalExecutor()
+    if cache_store is None and pipeline.enable_cache:
+        from flowyml.core.cache import FileCacheStore
+
+        cache_store = FileCacheStore()
+    run = _Run(pipeline, dag, ctx, executor, cache_store, artifact_store, run_id or new_run_id(pipeline.name), inputs)
+    return await _AsyncRun(run, max_workers, thread_pool).execute()
+
+
+class _AsyncRun:
+    def __init__(self, run: _Run, limit: int | None, thread_pool: PoolExecutor | None) -> None:
+        self.run = run
+        self.limit = limit
+        self.thread_pool = thread_pool
+
+    async def run_step(self, step: Step) -> ExecutionResult:
+        run = self.run
+        inputs = {name: run.available[name] for name in step.inputs if name in run.available}
+        params = {k: v for k, v in run.ctx.items() if k not in step.inputs}
+        options: dict[str, Any] = {
+            "cache_store": run.cache_store,
+            "artifact_store": run.artifact_store,
+            "run_id": run.run_id,
+            "project_name": run.pipeline.project_name,
+            "all_outputs": dict(run.available),  # a snapshot: other steps keep recording
+        }
+        if step.is_async:
+            return await execute_step_async(run.executor, step, inputs, params, **options)
+        pool = self.thread_pool or step_executor()
+        return await run_in(pool, run.executor.execute_step, step, inputs, params, **options)
+
+    async def execute(self) -> PipelineResult:
+        run = self.run
+        started = time.perf_counter()
+        pending = run.dag.topological_sort()
+        running: dict[asyncio.Task[ExecutionResult], Step] = {}
+        try:
+            while pending or running:
+                for step in list(pending):
+                    if self.limit is not None and len(running) >= self.limit:
+                        break
+                    if not all(d in run.results for d in run.dag.get_dependencies(step.name)):
+                        continue
+                    pending.remove(step)
+                    blocked = run.blocked_reason(step)
+                    if blocked is not None:
+                        run.record(step, blocked)
+                    else:
+                        task = asyncio.create_task(self.run_step(step), name=f"flowyml-step-{step.name}")
+                        running[task] = step
+                if not running:
+                    continue
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    run.record(running.pop(task), task.result())
+        except BaseException:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(running)
+            raise
+        return run.finish(started)

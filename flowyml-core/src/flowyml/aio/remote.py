@@ -1,0 +1,205 @@
+"""Async twins of the remote API: submit, status, stop, logs and wait — blocking SDK calls in threads.
+
+Cancelling a task that awaits a run (``wait_async``, or a submit still in flight) cancels the
+remote run: ``stop_run`` is called and the run is watched until it reads CANCELLED (bounded by
+``cancel_grace``). A wait that runs out of time raises :class:`RunTimedOutError` (status
+TIMED_OUT) and leaves the run going unless ``cancel_on_timeout=True`` — it never reports FAILED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from flowyml.aio.threads import run_blocking
+from flowyml.core.errors import RunFailedError, TransientBackendError, WaitTimeoutError
+from flowyml.core.status import ExecutionStatus
+from flowyml.orchestrators.base import RemoteOrchestrator, SubmissionResult
+from flowyml.plugins.types import LogRecord, StatusReport
+
+log = logging.getLogger("flowyml.aio")
+
+#: Seconds a cancelled wait keeps watching the run for CANCELLED before giving up.
+DEFAULT_CANCEL_GRACE = 30.0
+
+
+class RunTimedOutError(WaitTimeoutError):
+    """A wait ran out of time: ``status`` is TIMED_OUT; ``cancelled`` tells whether the run was stopped."""
+
+    def __init__(self, run_id: str, timeout: float, cancelled: bool = False, final: ExecutionStatus | None = None):
+        text = f"run {run_id!r} still running after {timeout:g}s"
+        text += f"; it was cancelled (now {final.value if final else 'STOPPING'})" if cancelled else "; it goes on"
+        super().__init__(text)
+        self.run_id = run_id
+        self.timeout = timeout
+        self.status = ExecutionStatus.TIMED_OUT
+        self.cancelled = cancelled
+        self.final_status = final
+
+
+# -- one call each -----------------------------------------------------------------------------
+async def submit_async(
+    orchestrator: RemoteOrchestrator, pipeline: Any, run_id: str | None = None, **kwargs: Any
+) -> SubmissionResult:
+    """``orchestrator.run_pipeline`` in a worker thread.
+
+    If the awaiting task is cancelled while the submit is in flight, the submit is allowed to
+    finish and the run it created is cancelled, so no orphan keeps running.
+    """
+    future = asyncio.ensure_future(run_blocking(orchestrator.run_pipeline, pipeline, run_id=run_id, **kwargs))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(_cancel_orphan)
+        raise
+
+
+def _cancel_orphan(future: asyncio.Future[SubmissionResult]) -> None:
+    if future.cancelled() or future.exception() is not None:
+        return
+    sub = future.result()
+    log.warning("submit of %s was cancelled after it reached the backend: cancelling the run", sub.run_id)
+    task = asyncio.ensure_future(_stop_and_confirm(sub, DEFAULT_CANCEL_GRACE, 0.5))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Future[Any]] = set()
+
+
+async def get_status_report_async(orchestrator: RemoteOrchestrator, job_id: str) -> StatusReport:
+    return await run_blocking(orchestrator.get_status_report, job_id)
+
+
+async def get_run_status_async(orchestrator: RemoteOrchestrator, job_id: str) -> ExecutionStatus:
+    """The run's status now, read in a worker thread."""
+    return (await get_status_report_async(orchestrator, job_id)).status
+
+
+async def stop_run_async(orchestrator: RemoteOrchestrator, job_id: str, graceful: bool = True) -> None:
+    """Request cancellation (the status reads STOPPING until the backend confirms CANCELLED)."""
+    await run_blocking(orchestrator.stop_run, job_id, graceful=graceful)
+
+
+async def iter_logs_async(
+    orchestrator: RemoteOrchestrator, job_id: str, cursor: str | None = None, follow: bool = False
+) -> AsyncIterator[LogRecord]:
+    """``async for record in iter_logs_async(orch, run_id, follow=True)``: each read in a worker thread."""
+    records: Iterator[LogRecord] = await run_blocking(orchestrator.iter_logs, job_id, cursor=cursor, follow=follow)
+    done = object()
+    try:
+        while True:
+            record = await run_blocking(next, records, done)
+            if record is done:
+                return
+            yield record
+    finally:
+        close = getattr(records, "close", None)
+        if close is not None:
+            await asyncio.shield(run_blocking(_close_quietly, close))
+
+
+def _close_quietly(close: Any) -> None:
+    try:
+        close()
+    except ValueError as exc:  # "generator already executing": a read is still in its thread
+        log.debug("log stream not closed: %s", exc)
+
+
+def stream_logs_async(
+    orchestrator: RemoteOrchestrator, job_id: str, poll_interval: float = 5.0
+) -> AsyncIterator[LogRecord]:
+    """Follow the run's logs until it ends (async twin of ``stream_logs``)."""
+    return iter_logs_async(orchestrator, job_id, follow=True)
+
+
+# -- waiting -----------------------------------------------------------------------------------
+async def wait_async(
+    submission: SubmissionResult,
+    timeout: float | None = None,
+    poll_interval: float = 10.0,
+    *,
+    raise_on_failure: bool = True,
+    cancel_on_timeout: bool = False,
+    cancel_on_cancel: bool = True,
+    cancel_grace: float = DEFAULT_CANCEL_GRACE,
+) -> ExecutionStatus:
+    """Await the end of a remote run; the async twin of ``wait_for_completion``.
+
+    Polls with the same backoff (0.2 s growing to ``poll_interval``); a status call that fails
+    transiently is logged and polled again. Returns the final status; raises
+    :class:`RunFailedError` if the run FAILED or was CANCELLED (unless ``raise_on_failure=False``)
+    and :class:`RunTimedOutError` after ``timeout`` seconds (stopping the run first if
+    ``cancel_on_timeout``). If the awaiting task is cancelled, the run is stopped
+    (``cancel_on_cancel``) and watched until CANCELLED for up to ``cancel_grace`` seconds.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        report = await _poll_until_finished(submission, deadline, poll_interval)
+    except asyncio.CancelledError:
+        if cancel_on_cancel:
+            cleanup = asyncio.ensure_future(_stop_and_confirm(submission, cancel_grace, min(poll_interval, 0.5)))
+            try:
+                await asyncio.shield(cleanup)
+            except asyncio.CancelledError:  # cancelled again: the cleanup goes on in the background
+                _background.add(cleanup)
+                cleanup.add_done_callback(_background.discard)
+            except Exception as exc:
+                log.warning("could not cancel run %s after its wait was cancelled: %s", submission.run_id, exc)
+        raise
+    if report is None:
+        assert timeout is not None
+        final = None
+        if cancel_on_timeout:
+            final = await _stop_and_confirm(submission, cancel_grace, min(poll_interval, 0.5))
+        raise RunTimedOutError(submission.run_id, timeout, cancelled=cancel_on_timeout, final=final)
+    if raise_on_failure and not report.status.is_successful:
+        raise RunFailedError(submission.run_id, report.status, report.message)
+    return report.status
+
+
+async def _report_or_none(submission: SubmissionResult) -> StatusReport | None:
+    try:
+        return await run_blocking(submission.report)
+    except TransientBackendError as exc:
+        log.warning("status of %s unknown for now: %s", submission.run_id, exc)
+        return None
+
+
+async def _poll_until_finished(
+    submission: SubmissionResult, deadline: float | None, poll_interval: float
+) -> StatusReport | None:
+    """The final report, or None when ``deadline`` passed first."""
+    delay = min(0.2, poll_interval)
+    while True:
+        report = await _report_or_none(submission)
+        if report is not None and report.status.is_finished:
+            return report
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            return None
+        await asyncio.sleep(delay if deadline is None else max(0.0, min(delay, deadline - now)))
+        delay = min(poll_interval, delay * 1.5)
+
+
+async def _stop_and_confirm(submission: SubmissionResult, grace: float, poll: float) -> ExecutionStatus | None:
+    """Ask the backend to cancel, then watch until the run is finished (None if ``grace`` ran out)."""
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            await run_blocking(submission.cancel)
+            break
+        except TransientBackendError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("cancel of %s failed transiently, retrying: %s", submission.run_id, exc)
+            await asyncio.sleep(poll)
+    report = await _poll_until_finished(submission, deadline, poll)
+    if report is None:
+        log.warning("run %s was asked to cancel but is not finished after %gs", submission.run_id, grace)
+        return None
+    log.info("run %s ended %s after cancellation", submission.run_id, report.status.value)
+    return report.status
