@@ -45,3 +45,11 @@ def answer() -> int:
 
 
 single = Pipeline("gcp-single", enable_cache=False).add_step(answer)
+
+
+@step(outputs=["x"], resources=ResourceConfig(cpu="8", memory="30Gi", gpu="t4", gpu_count=2))
+def gpu_step() -> int:
+    return 1
+
+
+gpu = Pipeline("gcp-gpu", enable_cache=False).add_step(gpu_step)
