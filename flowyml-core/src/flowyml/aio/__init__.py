@@ -17,7 +17,7 @@ from flowyml.aio.jobs import ExecutionContext, Job, RunOutcome, as_job, execute_
 from flowyml.aio.local import run_local_async
 from flowyml.aio.many import BatchFailedError, run_many
 from flowyml.aio.pool import Batch, PoolStats, RunPool
-from flowyml.aio.remote import (
+from flowyml.aio.remote_ops import (
     RunTimedOutError,
     get_run_status_async,
     get_status_report_async,

@@ -109,7 +109,7 @@ def remote(orchestrator: Any, pipeline: Any, *, run_id: str | None = None, **kwa
     ``cancel_on_timeout``, which go to ``wait_async``. A retry submits a new run
     (``<run_id>-retry<n>``); cancelling or timing out the job cancels the remote run.
     """
-    from flowyml.aio.remote import submit_async, wait_async
+    from flowyml.aio.remote_ops import submit_async, wait_async
 
     wait_options = {k: kwargs.pop(k) for k in ("poll_interval", "cancel_grace", "cancel_on_timeout") if k in kwargs}
     wait_options.setdefault("poll_interval", 2.0)
@@ -138,7 +138,7 @@ def as_job(item: Any, executor: Executor | None = None, name: str | None = None)
 
         return Job(name or item.name, lambda: run_local_async(item))
     if isinstance(item, SubmissionResult):
-        from flowyml.aio.remote import wait_async
+        from flowyml.aio.remote_ops import wait_async
 
         return Job(name or item.run_id, lambda: _wait_returning(item, wait_async), retryable=False)
     if inspect.isawaitable(item):
