@@ -166,9 +166,9 @@ class Pipeline:
 
     async def run_async(self, inputs: Mapping[str, Any] | None = None, **options: Any) -> PipelineResult:
         """Await a local run: ``async def`` steps run on this loop, sync steps in threads."""
-        from flowyml.aio import run_pipeline_async
+        from flowyml.aio import run_local_async
 
-        return await run_pipeline_async(self, inputs, **options)
+        return await run_local_async(self, inputs, **options)
 
 
 def _caller_origin() -> tuple[str | None, str | None]:

@@ -368,9 +368,9 @@ class RemoteOrchestrator:
     # -- async twins (implemented in flowyml.aio) ---------------------------------------------
     async def run_pipeline_async(self, pipeline: Any, run_id: str | None = None, **kwargs: Any) -> SubmissionResult:
         """Submit without blocking the event loop (the SDK call runs in a worker thread)."""
-        from flowyml.aio import run_pipeline_async
+        from flowyml.aio import submit_async
 
-        return await run_pipeline_async(self, pipeline, run_id=run_id, **kwargs)
+        return await submit_async(self, pipeline, run_id=run_id, **kwargs)
 
     async def get_run_status_async(self, job_id: str) -> ExecutionStatus:
         from flowyml.aio import get_run_status_async
