@@ -210,6 +210,6 @@ def test_a_run_without_an_image_is_refused_before_any_request(fake, config, stor
     from flowyml_gcp.orchestrators import VertexAIOrchestrator
 
     orch = VertexAIOrchestrator(config=config, store_settings=store_settings)
-    with pytest.raises(ConfigError, match="docker.image"):
+    with pytest.raises(ConfigError, match=r"docker\.image"):
         orch.run_pipeline(P.dag4, run_id="noimage-1")
     assert not fake.calls("create")
