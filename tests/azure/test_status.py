@@ -1,0 +1,125 @@
+"""Status: every Azure ML state, failure messages from run history, transient errors never FAILED."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import az_pipelines
+import pytest
+from azfake_server import FakeAzureML
+from azhelpers import file_root, orchestrator
+
+from flowyml.core.errors import RunFailedError, RunNotFoundError, TransientBackendError
+from flowyml.core.status import ExecutionStatus as S
+from flowyml.plugins.types import RunHandle
+from flowyml_azure.config import AzureMLConfig
+from flowyml_azure.jobs import status as azure_status
+from flowyml_azure.states import NATIVE_STATES, to_status
+
+pytestmark = pytest.mark.azure
+
+EXPECTED = {
+    "NotStarted": S.PENDING, "Starting": S.PROVISIONING, "Provisioning": S.PROVISIONING,
+    "Preparing": S.PROVISIONING, "Queued": S.QUEUED, "Running": S.RUNNING, "Finalizing": S.RUNNING,
+    "CancelRequested": S.STOPPING, "Completed": S.COMPLETED, "Failed": S.FAILED, "Canceled": S.CANCELLED,
+    "NotResponding": S.UNKNOWN, "Paused": S.UNKNOWN, "Unknown": S.UNKNOWN,
+}
+
+
+def test_the_table_covers_every_azure_ml_job_status() -> None:
+    # the SDK's own REST enum (private module: this test pins the azure-ai-ml version it was written on)
+    from azure.ai.ml._restclient.arm_ml_service.models import JobStatus
+
+    assert NATIVE_STATES == EXPECTED
+    assert {s.value for s in JobStatus} <= set(NATIVE_STATES)
+    assert to_status("SomethingNew") is S.UNKNOWN and to_status(None) is S.UNKNOWN
+
+
+@pytest.mark.parametrize("pipeline", ["command", "pipeline"])
+def test_every_state_is_reported_as_the_table_says(fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path,
+                                                   pipeline: str) -> None:
+    target = az_pipelines.three_units if pipeline == "pipeline" else az_pipelines.ticking
+    orch = orchestrator(config, file_root(tmp_path))
+    sub = orch.run_pipeline(target, run_id=f"states-{pipeline}")
+    for native, expected in EXPECTED.items():
+        fake.set_state(sub.job_id, native)
+        report = orch.get_status_report(sub.job_id)
+        assert (report.status, report.native_state) == (expected, native)
+        assert set(report.units.values()) == {expected}, report.units
+        assert (report.message is not None) == (expected is S.FAILED)
+
+
+def test_a_pipeline_reports_each_unit_from_its_child_run(fake: FakeAzureML, config: AzureMLConfig,
+                                                         tmp_path: Path) -> None:
+    orch = orchestrator(config, file_root(tmp_path))
+    sub = orch.run_pipeline(az_pipelines.three_units, run_id="units-1")
+    assert orch.get_status_report(sub.job_id).units == dict.fromkeys(["prepare", "train", "evaluate"], S.PENDING)
+    fake.set_state(sub.job_id, "Running")
+    job = fake.jobs[sub.job_id]
+    job.children["prepare"].status = "Completed"
+    job.children["evaluate"].status = "Queued"
+    report = orch.get_status_report(sub.job_id)
+    assert report.units == {"prepare": S.COMPLETED, "train": S.RUNNING, "evaluate": S.QUEUED}
+
+
+def test_a_failed_step_error_from_run_history_reaches_the_user(fake: FakeAzureML, config: AzureMLConfig,
+                                                               tmp_path: Path) -> None:
+    orch = orchestrator(config, file_root(tmp_path))
+    sub = orch.run_pipeline(az_pipelines.three_units, run_id="fail-1")
+    fake.set_state(sub.job_id, "Running")
+    job = fake.jobs[sub.job_id]
+    job.children["prepare"].status = "Completed"
+    job.children["train"].status = "Failed"
+    job.children["train"].error = {"code": "UserError", "message": "ZeroDivisionError: division by zero in train"}
+    job.children["evaluate"].status = "Canceled"
+    job.run.status = job.props["status"] = "Failed"
+    job.run.error = {"code": "UserError", "message": "Pipeline has some failed steps. Failed nodes: /train"}
+    report = orch.get_status_report(sub.job_id)
+    assert report.status is S.FAILED
+    assert report.message == "unit train: ZeroDivisionError: division by zero in train"
+    with pytest.raises(RunFailedError, match="ZeroDivisionError: division by zero in train"):
+        sub.wait_for_completion(timeout=5, poll_interval=0.05)
+
+
+def test_a_failed_command_job_reports_its_run_history_error(fake: FakeAzureML, config: AzureMLConfig,
+                                                            tmp_path: Path) -> None:
+    orch = orchestrator(config, file_root(tmp_path))
+    sub = orch.run_pipeline(az_pipelines.ticking, run_id="fail-2")
+    fake.set_state(sub.job_id, "Failed", error={"code": "UserError", "message": "CUDA out of memory"})
+    assert orch.get_status_report(sub.job_id).message == "CUDA out of memory"
+
+
+@pytest.mark.parametrize("fault", [
+    {"status": 429, "retry_after": 0.05}, {"status": 503}, {"status": 500}, {"status": None},
+], ids=["429-retry-after", "503", "500", "dropped"])
+def test_transient_errors_on_get_are_retried(fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path,
+                                             fault: dict) -> None:
+    orch = orchestrator(config, file_root(tmp_path))
+    sub = orch.run_pipeline(az_pipelines.ticking, run_id="flaky-1")
+    fake.set_state(sub.job_id, "Running")
+    fake.inject(fault["status"], 2, method="GET", path=r"/jobs/flaky-1$", retry_after=fault.get("retry_after"))
+    started = time.monotonic()
+    assert orch.get_run_status(sub.job_id) is S.RUNNING
+    assert [r.status for r in fake.find("GET", r"/jobs/flaky-1$")][-3:] == [fault["status"] or 0] * 2 + [200]
+    if fault.get("retry_after"):
+        assert time.monotonic() - started >= 2 * fault["retry_after"], "Retry-After was not honoured"
+
+
+def test_persistent_errors_raise_transient_never_failed(fake: FakeAzureML, config: AzureMLConfig,
+                                                        tmp_path: Path) -> None:
+    orch = orchestrator(config, file_root(tmp_path))
+    sub = orch.run_pipeline(az_pipelines.three_units, run_id="down-1")
+    fake.set_state(sub.job_id, "Running")
+    for path in (r"/jobs/down-1$", r"/children$"):
+        fault = fake.inject(503, 100, method="GET", path=path)
+        with fake.faulted(fault), pytest.raises(TransientBackendError):
+            orch.get_run_status(sub.job_id)
+    assert orch.registry.get(sub.run_id).status is not S.FAILED
+    assert orch.get_run_status(sub.job_id) is S.RUNNING
+
+
+def test_an_unknown_job_is_run_not_found(fake: FakeAzureML, config: AzureMLConfig) -> None:
+    handle = RunHandle(backend="azureml", run_id="ghost", job_id="ghost", units={"u": "ghost"})
+    with pytest.raises(RunNotFoundError, match="ghost"):
+        azure_status(handle, config)
