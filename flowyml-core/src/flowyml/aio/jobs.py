@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from flowyml.aio.threads import to_async
+from flowyml.aio.threads import run_in, to_async
 from flowyml.core.errors import RunFailedError, StepFailedError
 from flowyml.core.status import ExecutionStatus
 
@@ -27,11 +27,15 @@ _TIMEOUTS = (asyncio.TimeoutError, TimeoutError)
 
 @attrs.define
 class Job:
-    """A named unit of work: ``factory()`` returns a fresh awaitable per attempt."""
+    """A named unit of work: ``factory()`` returns a fresh awaitable per attempt.
+
+    ``sync`` is set for a plain callable: it then runs in the context's executor, if it has one.
+    """
 
     name: str
     factory: Callable[[], Awaitable[Any]]
     retryable: bool = True
+    sync: Callable[[], Any] | None = None
 
 
 @attrs.define
@@ -144,8 +148,9 @@ def as_job(item: Any, executor: Executor | None = None, name: str | None = None)
     if inspect.isawaitable(item):
         return Job(name or _name_of(item), _once(item), retryable=False)
     if callable(item):
-        fn = to_async(item, executor)
-        return Job(name or _name_of(item), fn)
+        if asyncio.iscoroutinefunction(item) or executor is not None:
+            return Job(name or _name_of(item), to_async(item, executor))
+        return Job(name or _name_of(item), to_async(item), sync=item)
     raise TypeError(
         f"cannot run {item!r}: expected a Pipeline, SubmissionResult, flowyml.aio.remote(...), "
         "coroutine function, callable or awaitable"
@@ -251,13 +256,24 @@ async def _timed(job: Job, ctx: ExecutionContext, tracker: Tracker | None) -> An
     if tracker is not None:
         tracker.started()
     try:
-        awaitable = job.factory()
+        if job.sync is not None and ctx.executor is not None:
+            awaitable = run_in(ctx.executor, job.sync)
+        else:
+            awaitable = job.factory()
         if ctx.timeout is None:
-            return await awaitable
-        return await asyncio.wait_for(awaitable, ctx.timeout)
+            return await _resolve(awaitable)
+        return await asyncio.wait_for(_resolve(awaitable), ctx.timeout)
     finally:
         if tracker is not None:
             tracker.stopped()
+
+
+async def _resolve(awaitable: Awaitable[Any]) -> Any:
+    """Await; a sync callable that returned a coroutine (``lambda: train(...)``) has it awaited too."""
+    value = await awaitable
+    if inspect.isawaitable(value):
+        value = await value
+    return value
 
 
 def _since(start: float) -> float:
