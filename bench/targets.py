@@ -1,0 +1,35 @@
+"""The targets the issues set, in one table (benchmarks, not timed tests: nothing here fails CI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    """``value <= limit`` is met; ``text`` is how the report shows it, ``source`` where it comes from."""
+
+    limit: float
+    text: str
+    source: str
+
+    def met(self, value: float) -> bool:
+        return value <= self.limit
+
+
+TARGETS: dict[str, Target] = {
+    "import_ratio": Target(6.0, "≤ 6x bare", "issue 3"),
+    "heavy_modules": Target(0, "0", "issues 3, 5"),
+    "heavy_modules_plugins": Target(0, "0", "issues 4, 5"),
+    "cli_help_ratio": Target(6.0, "≤ 6x bare", "issue 3"),
+    "step_overhead_100": Target(20.0, "≤ 20 µs", "issue 3"),
+    "step_overhead_1000": Target(20.0, "≤ 20 µs", "issue 3"),
+    "fanout_ratio": Target(1.1, "≤ 1.1x", "issue 3"),
+    "rss_100": Target(35.0, "≤ 35 MB", "issue 3"),
+    "core_distributions": Target(10, "≤ 10", "issue 3"),
+    "local_first_step": Target(0.5, "≤ 0.5 s", "issue 4"),
+    "status_wall": Target(0.2, "≤ 0.2 s", "issue 4"),
+    "async_fanout_ratio": Target(1.3, "≤ 1.3x", "issue 6"),
+    "loop_lag_p99": Target(50.0, "≤ 50 ms", "issue 6"),
+    "describe_jobs_per_round": Target(5, "≤ 5", "issue 5"),
+}
