@@ -4,7 +4,7 @@
 # Idempotent: does nothing when the pinned version is already there.
 # Target folder: $1, else $FLOWYML_TOOLS_DIR/azurite, else <repo>/.tools/azurite.
 # The tests look for <folder>/node_modules/.bin/azurite-blob (and on PATH).
-# Needs node + npm (Debian: apt-get install -y nodejs npm).
+# Needs node + npm; as root on Debian/Ubuntu it installs them with apt-get when they are missing.
 set -euo pipefail
 
 AZURITE_VERSION="${AZURITE_VERSION:-3.35.0}"
@@ -24,6 +24,12 @@ if [[ -x "${exe}" && -f "${stamp}" && "$(cat "${stamp}")" == "${AZURITE_VERSION}
     exit 0
 fi
 
+if ! command -v npm >/dev/null 2>&1; then
+    if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "install-azurite: npm not found; installing nodejs and npm with apt-get"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    fi
+fi
 if ! command -v npm >/dev/null 2>&1; then
     echo "install-azurite: npm not found (apt-get install -y nodejs npm)" >&2
     exit 1
