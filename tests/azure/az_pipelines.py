@@ -6,6 +6,7 @@ import time
 
 from flowyml.core.context import context
 from flowyml.core.pipeline import Pipeline
+from flowyml.core.resources import ResourceConfig
 from flowyml.core.step import step
 
 
@@ -15,7 +16,7 @@ def prepare(size: int = 4) -> list[int]:
     return list(range(size))
 
 
-@step(inputs=["data"], outputs=["model"])
+@step(inputs=["data"], outputs=["model"], resources=ResourceConfig(gpu_count=1, machine_type="Standard_NC6s_v3"))
 def train(data: list[int], factor: int = 10) -> dict:
     print(f"training on {len(data)} rows", flush=True)
     return {"weights": [x * factor for x in data]}

@@ -88,3 +88,28 @@ def test_a_partial_last_line_waits_until_the_run_ends(fake: FakeAzureML, config:
     run.write("no newline at the end")
     fake.set_state(sub.job_id, "Completed")
     assert [r.message for r in orch.iter_logs(sub.job_id)][-1] == "no newline at the end"
+
+
+def test_ranged_reads_work_on_real_blob_sas_urls(azurite, config: AzureMLConfig) -> None:
+    """Run history's logFiles are SAS URLs into Blob Storage: the reader's ranges, checked on Azurite."""
+    import datetime as dt
+
+    from azfake_infra import AZURITE_ACCOUNT, AZURITE_KEY
+    from azure.storage.blob import BlobSasPermissions, BlobServiceClient, generate_blob_sas
+
+    from flowyml_azure.runhistory import RunHistory
+
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    container = service.get_container_client("azureml")
+    if not container.exists():
+        container.create_container()
+    name = "ExperimentRun/dcid.sas-1/user_logs/std_log.txt"
+    container.upload_blob(name, b"line one\nline two\n", overwrite=True)
+    sas = generate_blob_sas(AZURITE_ACCOUNT, "azureml", name, account_key=AZURITE_KEY,
+                            permission=BlobSasPermissions(read=True),
+                            expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+    url = f"{azurite.blob_endpoint}/azureml/{name}?{sas}"
+    reader = RunHistory(config)
+    assert reader.read_from(url, 0) == b"line one\nline two\n"
+    assert reader.read_from(url, 9) == b"line two\n"
+    assert reader.read_from(url, 18) == b""  # at the end: 416 from Blob Storage means "nothing new"

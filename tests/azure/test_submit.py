@@ -23,8 +23,9 @@ pytestmark = pytest.mark.azure
 def test_a_three_unit_pipeline_becomes_one_pipeline_job_with_bound_dependencies(
     fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
 ) -> None:
-    config = attrs.evolve(config, unit_compute={"train": "gpu-cluster"}, unit_instance_count={"train": 2},
-                          experiment_name="churn", tags={"owner": "ml-team"})
+    config = attrs.evolve(config, gpu_compute="gpu-cluster", unit_instance_count={"train": 2},
+                          experiment_name="churn", tags={"owner": "ml-team"}, unit_compute={"evaluate": "eval-cpu"})
+    fake.computes.add("eval-cpu")
     sub = orchestrator(config, file_root(tmp_path)).run_pipeline(az_pipelines.three_units, run_id="three-1",
                                                                  labels={"env": "test"})
     assert sub.job_id == "three-1"
@@ -44,7 +45,9 @@ def test_a_three_unit_pipeline_becomes_one_pipeline_job_with_bound_dependencies(
     edges = {name: sorted(re.findall(r"parent\.jobs\.(\w+)\.outputs\.done", str(node.get("inputs"))))
              for name, node in nodes.items()}
     assert edges == {"prepare": [], "train": ["prepare"], "evaluate": ["prepare", "train"]}
+    # per-unit compute: GPU units go to gpu_compute, unit_compute wins, the rest use compute
     assert nodes["train"]["computeId"].endswith("/computes/gpu-cluster")
+    assert nodes["evaluate"]["computeId"].endswith("/computes/eval-cpu")
     assert nodes["prepare"]["computeId"].endswith("/computes/cpu-cluster")
     for unit, node in nodes.items():
         assert node["display_name"] == unit
@@ -55,9 +58,12 @@ def test_a_three_unit_pipeline_becomes_one_pipeline_job_with_bound_dependencies(
                                    f"--unit {unit}")
         assert spec["outputs"] == {"done": {"type": "uri_folder"}}
         assert spec["resources"]["instance_count"] == (2 if unit == "train" else 1)
+        assert spec["resources"].get("instance_type") == ("Standard_NC6s_v3" if unit == "train" else None)
     # The image became one anonymous environment that every component uses.
-    env_put = fake.find("PUT", r"/environments/CliV2AnonymousEnvironment/versions/")[-1]
-    assert env_put.body["properties"]["image"] == IMAGE
+    env_puts = fake.find("PUT", r"/environments/CliV2AnonymousEnvironment/versions/")
+    assert {r.path for r in env_puts} == {env_puts[0].path} and env_puts[0].body["properties"]["image"] == IMAGE
+    assert {fake.component(n["componentId"])["properties"]["componentSpec"]["environment"]
+            for n in nodes.values()} == {"azureml:" + env_puts[0].path}
     # Pipeline submission carries the AML token and validated the computes.
     assert "x-azureml-token" in put.headers
     assert fake.find("GET", r"/computes/gpu-cluster$")

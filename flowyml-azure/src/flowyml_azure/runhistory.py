@@ -42,7 +42,7 @@ class RunHistory:
         self.config = config
         self._base: str | None = None
         self._api: Any = None
-        self._raw = _pipeline_client("https://127.0.0.1/", config, None)  # absolute URLs only (SAS)
+        self._raw = _pipeline_client("", config, None)  # absolute URLs only: discovery, SAS log files
 
     def _client(self) -> Any:
         if self._api is None:

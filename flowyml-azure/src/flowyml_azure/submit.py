@@ -40,11 +40,11 @@ def _tags(spec: JobSpec, config: AzureMLConfig, unit: str | None = None) -> dict
     return tags
 
 
-def _unit_kwargs(spec: JobSpec, config: AzureMLConfig, unit: UnitSpec) -> dict[str, Any]:
+def _unit_kwargs(spec: JobSpec, config: AzureMLConfig, unit: UnitSpec, environment: Any) -> dict[str, Any]:
     """What every command (job or component) of a unit gets."""
     kwargs: dict[str, Any] = {
         "command": shlex.join(spec.unit_command(unit.name)),
-        "environment": _environment(spec, config),
+        "environment": environment,
         "environment_variables": spec.unit_env(unit.name),
         "display_name": unit.name,
         "instance_count": config.instances_for(unit.name),
@@ -66,7 +66,7 @@ def build_command_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
         experiment_name=config.experiment_name or spec.pipeline_name,
         tags=_tags(spec, config, unit.name),
         description=f"flowyml run {spec.run_id} of pipeline {spec.pipeline_name}",
-        **_unit_kwargs(spec, config, unit),
+        **_unit_kwargs(spec, config, unit, _environment(spec, config)),
     )
 
 
@@ -76,12 +76,13 @@ def build_pipeline_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
     from azure.ai.ml import Input, Output, command, dsl
 
     nodes = node_names([u.name for u in spec.units])
+    environment = _environment(spec, config)  # one anonymous environment shared by every node
     components = {
         unit.name: command(
             name=nodes[unit.name],
             inputs={f"after_{i}": Input(type="uri_folder") for i in range(len(unit.depends_on))},
             outputs={DONE: Output(type="uri_folder")},
-            **_unit_kwargs(spec, config, unit),
+            **_unit_kwargs(spec, config, unit, environment),
         )
         for unit in spec.units
     }
