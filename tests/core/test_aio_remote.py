@@ -294,3 +294,54 @@ async def test_local_backend_failure_and_timeout_semantics():
         await slow.wait_async(timeout=0.5, poll_interval=0.1, cancel_on_timeout=True)
     assert info.value.final_status is S.CANCELLED
     assert await orch.get_run_status_async(slow.run_id) is S.CANCELLED
+
+
+# -- remote runs in batches ------------------------------------------------------------------------------
+@aio
+async def test_batch_timeouts_cancel_remote_runs_unless_told_not_to(slow_backend, slow_orch):
+    slow_backend.duration = 5
+    outcomes = await flowyml.aio.run_many(
+        [
+            flowyml.aio.remote(slow_orch, pipelines.two_units, run_id="b-cancel", poll_interval=0.05),
+            flowyml.aio.remote(
+                slow_orch, pipelines.two_units, run_id="b-keep", poll_interval=0.05, cancel_on_cancel=False
+            ),
+            flowyml.aio.remote(
+                slow_orch, pipelines.two_units, run_id="b-wait", poll_interval=0.05, wait_timeout=0.1
+            ),
+        ],
+        timeout=0.3,
+    )
+    assert [o.status for o in outcomes] == [S.TIMED_OUT] * 3
+    assert isinstance(outcomes[2].error, flowyml.aio.RunTimedOutError)  # wait_async's own timeout
+    assert slow_backend.cancels == ["b-cancel"]
+    assert slow_backend.state("b-cancel") is S.CANCELLED and slow_backend.state("b-keep") is S.RUNNING
+
+
+@aio
+async def test_batch_retries_resubmit_and_submissions_can_be_awaited(slow_backend, slow_orch):
+    slow_backend.duration = 0.1
+    slow_backend.fail.add("r1")
+    existing = await slow_orch.run_pipeline_async(pipelines.two_units, run_id="already-there")
+    outcomes = await flowyml.aio.run_many(
+        [flowyml.aio.remote(slow_orch, pipelines.two_units, run_id="r1", poll_interval=0.05), existing],
+        retries=1,
+        retry_delay=0.01,
+    )
+    assert [o.status for o in outcomes] == [S.COMPLETED, S.COMPLETED]
+    assert outcomes[0].attempts == 2 and outcomes[0].value.run_id == "r1-retry1"
+    assert outcomes[1].value is existing and set(slow_backend.runs) == {"already-there", "r1", "r1-retry1"}
+
+
+@aio
+async def test_a_cancel_that_fails_does_not_hide_the_timeout(slow_backend, slow_orch, monkeypatch):
+    slow_backend.duration = 5
+    sub = await slow_orch.run_pipeline_async(pipelines.two_units, run_id="no-cancel")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("not allowed to cancel")
+
+    monkeypatch.setattr(sub, "cancel", refuse)
+    with pytest.raises(flowyml.aio.RunTimedOutError) as info:
+        await sub.wait_async(timeout=0.1, poll_interval=0.05, cancel_on_timeout=True)
+    assert info.value.status is S.TIMED_OUT and not info.value.cancelled

@@ -28,7 +28,7 @@ from flowyml.aio.remote_ops import (
     wait_async,
 )
 from flowyml.aio.strategies import ConcurrentStrategy, SequentialStrategy, StagedStrategy, Strategy
-from flowyml.aio.threads import io_executor, run_blocking, run_in, step_executor, to_async
+from flowyml.aio.threads import io_executor, run_blocking, run_in, step_executor, submit_executor, to_async
 
 
 async def run_pipeline_async(target: Any, *args: Any, **kwargs: Any) -> Any:
@@ -73,6 +73,7 @@ __all__ = [
     "stop_run_async",
     "stream_logs_async",
     "submit_async",
+    "submit_executor",
     "to_async",
     "wait_async",
     "with_retry",

@@ -109,14 +109,19 @@ class ExecutionContext:
 def remote(orchestrator: Any, pipeline: Any, *, run_id: str | None = None, **kwargs: Any) -> Job:
     """A job that submits ``pipeline`` to ``orchestrator`` and waits for it (returns the SubmissionResult).
 
-    ``kwargs`` go to ``run_pipeline`` except ``poll_interval``, ``cancel_grace`` and
-    ``cancel_on_timeout``, which go to ``wait_async``. A retry submits a new run
-    (``<run_id>-retry<n>``); cancelling or timing out the job cancels the remote run.
+    ``kwargs`` go to ``run_pipeline`` (``timeout`` there is the backend's limit on the run)
+    except these, which go to ``wait_async``: ``poll_interval`` (default 2 s), ``wait_timeout``
+    (its ``timeout``), ``cancel_on_timeout``, ``cancel_on_cancel``, ``cancel_grace``. A retry
+    submits a new run (``<run_id>-retry<n>``); cancelling the job, or its timeout in a batch,
+    cancels the remote run unless ``cancel_on_cancel=False``.
     """
     from flowyml.aio.remote_ops import submit_async, wait_async
 
-    wait_options = {k: kwargs.pop(k) for k in ("poll_interval", "cancel_grace", "cancel_on_timeout") if k in kwargs}
+    names = ("poll_interval", "wait_timeout", "cancel_on_timeout", "cancel_on_cancel", "cancel_grace")
+    wait_options = {k: kwargs.pop(k) for k in names if k in kwargs}
     wait_options.setdefault("poll_interval", 2.0)
+    if "wait_timeout" in wait_options:
+        wait_options["timeout"] = wait_options.pop("wait_timeout")
     attempt = 0
 
     async def submit_and_wait() -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 from flowyml.aio.step import execute_step_async
 from flowyml.aio.threads import run_in, step_executor
 from flowyml.core.executor import ExecutionResult, LocalExecutor
-from flowyml.core.pipeline import Pipeline, PipelineResult, _Run, new_run_id
+from flowyml.core.pipeline import Pipeline, PipelineResult, _Run
 from flowyml.core.step import Step
 
 
@@ -40,15 +40,14 @@ async def run_local_async(
     """
     if max_workers is not None and max_workers < 1:
         raise ValueError(f"max_workers must be >= 1, got {max_workers}")
-    inputs = dict(inputs or {})
-    dag = pipeline.build(inputs)
-    ctx = pipeline.context if context is None else pipeline.context.update(**context)
-    executor = executor or LocalExecutor()
-    if cache_store is None and pipeline.enable_cache:
-        from flowyml.core.cache import FileCacheStore
-
-        cache_store = FileCacheStore()
-    run = _Run(pipeline, dag, ctx, executor, cache_store, artifact_store, run_id or new_run_id(pipeline.name), inputs)
+    run = pipeline.new_run(
+        inputs,
+        run_id=run_id,
+        executor=executor,
+        cache_store=cache_store,
+        artifact_store=artifact_store,
+        context=context,
+    )
     return await _AsyncRun(run, max_workers, thread_pool).execute()
 
 
@@ -60,15 +59,7 @@ class _AsyncRun:
 
     async def run_step(self, step: Step) -> ExecutionResult:
         run = self.run
-        inputs = {name: run.available[name] for name in step.inputs if name in run.available}
-        params = {k: v for k, v in run.ctx.items() if k not in step.inputs}
-        options: dict[str, Any] = {
-            "cache_store": run.cache_store,
-            "artifact_store": run.artifact_store,
-            "run_id": run.run_id,
-            "project_name": run.pipeline.project_name,
-            "all_outputs": dict(run.available),  # a snapshot: other steps keep recording
-        }
+        inputs, params, options = run.step_call(step)
         if step.is_async:
             return await execute_step_async(run.executor, step, inputs, params, **options)
         pool = self.thread_pool or step_executor()

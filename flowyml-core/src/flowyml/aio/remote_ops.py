@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from flowyml.aio.threads import run_blocking
+from flowyml.aio.threads import run_blocking, run_in, submit_executor
 from flowyml.core.errors import RunFailedError, TransientBackendError, WaitTimeoutError
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.base import RemoteOrchestrator, SubmissionResult
@@ -49,7 +49,8 @@ async def submit_async(
     If the awaiting task is cancelled while the submit is in flight, the submit is allowed to
     finish and the run it created is cancelled, so no orphan keeps running.
     """
-    future = asyncio.ensure_future(run_blocking(orchestrator.run_pipeline, pipeline, run_id=run_id, **kwargs))
+    submit = run_in(submit_executor(), orchestrator.run_pipeline, pipeline, run_id=run_id, **kwargs)
+    future = asyncio.ensure_future(submit)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
@@ -153,9 +154,14 @@ async def wait_async(
     if report is None:
         assert timeout is not None
         final = None
+        stopped = False
         if cancel_on_timeout:
-            final = await _stop_and_confirm(submission, cancel_grace, min(poll_interval, 0.5))
-        raise RunTimedOutError(submission.run_id, timeout, cancelled=cancel_on_timeout, final=final)
+            try:
+                final = await _stop_and_confirm(submission, cancel_grace, min(poll_interval, 0.5))
+                stopped = True
+            except Exception as exc:  # the timeout is still the news; the failed cancel is logged
+                log.warning("could not cancel run %s after its wait timed out: %s", submission.run_id, exc)
+        raise RunTimedOutError(submission.run_id, timeout, cancelled=stopped, final=final)
     if raise_on_failure and not report.status.is_successful:
         raise RunFailedError(submission.run_id, report.status, report.message)
     return report.status
@@ -163,7 +169,8 @@ async def wait_async(
 
 async def _report_or_none(submission: SubmissionResult) -> StatusReport | None:
     try:
-        return await run_blocking(submission.report)
+        # by handle, not run id: one registry read less per poll
+        return await run_blocking(submission.orchestrator.get_status_report, submission.handle)
     except TransientBackendError as exc:
         log.warning("status of %s unknown for now: %s", submission.run_id, exc)
         return None

@@ -19,17 +19,18 @@ from flowyml.core.executor import (
     ExecutionResult,
     LocalExecutor,
     StepTimeoutError,
-    _accepted,
-    _cache_lookup,
-    _default_retry_delay,
-    _format_error,
-    condition_kwargs,
+    condition_failed,
+    evaluate_condition,
+    failed,
+    prepare_call,
+    skipped,
+    stopped,
 )
 from flowyml.core.step import Step
 
 
 async def execute_step_async(
-    executor: Any,
+    executor: LocalExecutor,
     step: Step,
     inputs: dict[str, Any],
     context_params: dict[str, Any],
@@ -40,75 +41,40 @@ async def execute_step_async(
     project_name: str = "default",
     all_outputs: dict[str, Any] | None = None,
 ) -> ExecutionResult:
-    """Run an ``async def`` step on the running loop, with the same semantics as the sync executor."""
-    start = time.perf_counter()
-    name = step.name
-
-    def elapsed() -> float:
-        return time.perf_counter() - start
-
+    """Run an ``async def`` step on the running loop, with the same phases as the sync executor."""
+    started = time.perf_counter()
     if step.condition is not None:
         try:
-            should_run = step.condition(
-                **_accepted(step.condition, condition_kwargs(step, inputs, context_params, all_outputs))
-            )
+            should_run = evaluate_condition(step, inputs, context_params, all_outputs)
             if inspect.isawaitable(should_run):
                 should_run = await should_run
         except Exception as exc:
-            return ExecutionResult(
-                name, False, error=f"condition check failed: {_format_error(exc)}", duration_seconds=elapsed()
-            )
+            return condition_failed(step, exc, started)
         if not should_run:
-            return ExecutionResult(name, True, skipped=True, duration_seconds=elapsed())
-
-    step_params = step.accepted(context_params)
-    cache_key = None
-    if cache_store is not None and step.cache:
-        cache_key = step.get_cache_key(inputs, context_params=step_params)
-        hit, value = await run_blocking(_cache_lookup, cache_store, cache_key)
-        if hit:
-            return ExecutionResult(name, True, output=value, cached=True, duration_seconds=elapsed())
-
-    kwargs = step.accepted({**step_params, **inputs})
-    base_delay = getattr(executor, "retry_base_delay", None)
-    base_delay = _default_retry_delay() if base_delay is None else base_delay
-    capture = getattr(executor, "capture", True)
-    retries = 0
-    logs = ""
+            return skipped(step, started)
+    call = await run_blocking(prepare_call, step, inputs, context_params, cache_store, started)
+    if isinstance(call, ExecutionResult):
+        return call  # a cache hit
+    retries, logs = 0, ""
     while True:
         try:
-            output, logs = await _attempt(step, kwargs, capture)
+            output, logs = await _attempt(step, call.kwargs, executor.capture)
             break
         except StopExecution as exc:
-            return ExecutionResult(
-                name,
-                False,
-                error=f"execution stopped by the step: {exc}" if str(exc) else "execution stopped by the step",
-                stopped=True,
-                retries=retries,
-                logs=logs,
-                duration_seconds=elapsed(),
-            )
+            return stopped(step, exc, retries, logs, started)
         except Exception as exc:
             logs = getattr(exc, "_flowyml_logs", logs)
             if retries < step.retry:
-                await asyncio.sleep(base_delay * 2**retries)
+                await asyncio.sleep(executor.retry_delay(retries))
                 retries += 1
                 continue
-            return ExecutionResult(
-                name, False, error=_format_error(exc), retries=retries, logs=logs, duration_seconds=elapsed()
-            )
-
-    result = ExecutionResult(name, True, output=output, retries=retries, logs=logs)
-    if (artifact_store is not None and run_id) or cache_key is not None:
-        try:
-            await run_blocking(
-                _store, executor, step, output, artifact_store, run_id, project_name, cache_store, cache_key, result
-            )
-        except Exception as exc:  # an output that cannot be stored is a failed step, never swallowed
-            result.success = False
-            result.error = _format_error(exc)
-    result.duration_seconds = elapsed()
+            return failed(step, exc, retries, logs, started)
+    result = ExecutionResult(step.name, True, output=output, retries=retries, logs=logs)
+    if (artifact_store is not None and run_id) or call.cache_key is not None:
+        await run_blocking(
+            executor.store_outputs, step, output, call, result, artifact_store, run_id, project_name, cache_store
+        )
+    result.duration_seconds = time.perf_counter() - started
     return result
 
 
@@ -131,21 +97,3 @@ async def _invoke(step: Step, kwargs: dict[str, Any]) -> Any:
         return await asyncio.wait_for(step.func(**kwargs), step.timeout)
     except asyncio.TimeoutError:
         raise StepTimeoutError(f"step {step.name!r} timed out after {step.timeout:g}s") from None
-
-
-def _store(
-    executor: Any,
-    step: Step,
-    output: Any,
-    artifact_store: Any,
-    run_id: str | None,
-    project_name: str,
-    cache_store: Any,
-    cache_key: str | None,
-    result: ExecutionResult,
-) -> None:
-    if artifact_store is not None and run_id:
-        materialize = getattr(executor, "_materialize", None) or LocalExecutor()._materialize
-        materialize(step, output, artifact_store, run_id, project_name, result)
-    if cache_key is not None:
-        cache_store.set_value(cache_key, output, step.name, step.get_code_hash())
