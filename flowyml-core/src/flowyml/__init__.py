@@ -60,6 +60,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "aio":  # the async API, as a submodule: flowyml.aio.run_many(...)
+        return importlib.import_module("flowyml.aio")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'flowyml' has no attribute {name!r}")
@@ -73,6 +75,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "aio",
     "ConfigError",
     "Context",
     "DockerConfig",

@@ -99,5 +99,5 @@ class DAG:
         while node not in path:
             path.append(node)
             node = next(iter(remaining[node]))
-        cycle = [*path[path.index(node):], node]
+        cycle = [*path[path.index(node) :], node]
         return list(reversed(cycle))  # producer -> consumer order

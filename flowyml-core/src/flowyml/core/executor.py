@@ -74,7 +74,70 @@ def condition_kwargs(
     return kwargs
 
 
-def _default_retry_delay() -> float:
+@attrs.define
+class StepCall:
+    """A step whose condition passed and whose cache missed: the arguments and the cache key."""
+
+    kwargs: dict[str, Any]
+    cache_key: str | None
+
+
+def evaluate_condition(
+    step: Step, inputs: Mapping[str, Any], context_params: Mapping[str, Any], all_outputs: Mapping[str, Any] | None
+) -> Any:
+    """Call the step's condition with what it asks for (the result may be awaitable for async conditions)."""
+    assert step.condition is not None
+    return step.condition(
+        **accepted_kwargs(step.condition, condition_kwargs(step, inputs, context_params, all_outputs))
+    )
+
+
+def prepare_call(
+    step: Step, inputs: Mapping[str, Any], context_params: Mapping[str, Any], cache_store: Any, started: float
+) -> StepCall | ExecutionResult:
+    """Look the step up in the cache (an ``ExecutionResult`` on a hit) and build its arguments.
+
+    Conditions see every context parameter; the step and its cache key only the ones it takes.
+    """
+    step_params = step.accepted(context_params)
+    cache_key = None
+    if cache_store is not None and step.cache:
+        cache_key = step.get_cache_key(inputs, context_params=step_params)
+        hit, value = cache_lookup(cache_store, cache_key)
+        if hit:
+            return ExecutionResult(step.name, True, output=value, cached=True, duration_seconds=_since(started))
+    return StepCall(step.accepted({**step_params, **inputs}), cache_key)
+
+
+def skipped(step: Step, started: float) -> ExecutionResult:
+    return ExecutionResult(step.name, True, skipped=True, duration_seconds=_since(started))
+
+
+def condition_failed(step: Step, exc: BaseException, started: float) -> ExecutionResult:
+    return ExecutionResult(
+        step.name, False, error=f"condition check failed: {format_error(exc)}", duration_seconds=_since(started)
+    )
+
+
+def stopped(step: Step, exc: BaseException, retries: int, logs: str, started: float) -> ExecutionResult:
+    error = f"execution stopped by the step: {exc}" if str(exc) else "execution stopped by the step"
+    return ExecutionResult(
+        step.name, False, error=error, stopped=True, retries=retries, logs=logs, duration_seconds=_since(started)
+    )
+
+
+def failed(step: Step, exc: BaseException, retries: int, logs: str, started: float) -> ExecutionResult:
+    return ExecutionResult(
+        step.name, False, error=format_error(exc), retries=retries, logs=logs, duration_seconds=_since(started)
+    )
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def default_retry_delay() -> float:
+    """``$FLOWYML_RETRY_BASE_DELAY`` or 1 s."""
     return float(os.environ.get("FLOWYML_RETRY_BASE_DELAY", "1.0"))
 
 
@@ -117,7 +180,7 @@ class LocalExecutor(Executor):
     """
 
     def __init__(self, retry_base_delay: float | None = None, capture: bool = True) -> None:
-        self.retry_base_delay = _default_retry_delay() if retry_base_delay is None else retry_base_delay
+        self.retry_base_delay = default_retry_delay() if retry_base_delay is None else retry_base_delay
         self.capture = capture
 
     # -- one step ---------------------------------------------------------------------------
@@ -133,76 +196,60 @@ class LocalExecutor(Executor):
         all_outputs: dict[str, Any] | None = None,
     ) -> ExecutionResult:
         """Run one step: condition, cache lookup, attempts with backoff, artifacts, cache write."""
-        start = time.perf_counter()
-        name = step.name
-
+        started = time.perf_counter()
         if step.condition is not None:
             try:
-                ckw = condition_kwargs(step, inputs, context_params, all_outputs)
-                should_run = step.condition(**_accepted(step.condition, ckw))
+                should_run = evaluate_condition(step, inputs, context_params, all_outputs)
             except Exception as exc:
-                return ExecutionResult(
-                    name,
-                    False,
-                    error=f"condition check failed: {_format_error(exc)}",
-                    duration_seconds=time.perf_counter() - start,
-                )
+                return condition_failed(step, exc, started)
             if not should_run:
-                return ExecutionResult(name, True, skipped=True, duration_seconds=time.perf_counter() - start)
-
-        step_params = step.accepted(context_params)  # conditions see every param; the step its own
-        cache_key = None
-        if cache_store is not None and step.cache:
-            cache_key = step.get_cache_key(inputs, context_params=step_params)
-            hit, value = _cache_lookup(cache_store, cache_key)
-            if hit:
-                return ExecutionResult(
-                    name, True, output=value, cached=True, duration_seconds=time.perf_counter() - start
-                )
-
-        kwargs = step.accepted({**step_params, **inputs})
-        retries = 0
-        logs = ""
+                return skipped(step, started)
+        call = prepare_call(step, inputs, context_params, cache_store, started)
+        if isinstance(call, ExecutionResult):
+            return call  # a cache hit
+        retries, logs = 0, ""
         while True:
             try:
-                output, logs = self._call(step, kwargs)
+                output, logs = self._call(step, call.kwargs)
                 break
             except StopExecution as exc:
-                return ExecutionResult(
-                    name,
-                    False,
-                    error=f"execution stopped by the step: {exc}" if str(exc) else "execution stopped by the step",
-                    stopped=True,
-                    retries=retries,
-                    logs=logs,
-                    duration_seconds=time.perf_counter() - start,
-                )
+                return stopped(step, exc, retries, logs, started)
             except Exception as exc:
                 logs = getattr(exc, "_flowyml_logs", logs)
                 if retries < step.retry:
-                    time.sleep(self.retry_base_delay * 2**retries)
+                    time.sleep(self.retry_delay(retries))
                     retries += 1
                     continue
-                return ExecutionResult(
-                    name,
-                    False,
-                    error=_format_error(exc),
-                    retries=retries,
-                    logs=logs,
-                    duration_seconds=time.perf_counter() - start,
-                )
+                return failed(step, exc, retries, logs, started)
+        result = ExecutionResult(step.name, True, output=output, retries=retries, logs=logs)
+        self.store_outputs(step, output, call, result, artifact_store, run_id, project_name, cache_store)
+        result.duration_seconds = time.perf_counter() - started
+        return result
 
-        result = ExecutionResult(name, True, output=output, retries=retries, logs=logs)
+    def retry_delay(self, retries: int) -> float:
+        """Seconds to wait before retry number ``retries + 1`` (exponential backoff)."""
+        return self.retry_base_delay * 2**retries
+
+    def store_outputs(
+        self,
+        step: Step,
+        output: Any,
+        call: StepCall,
+        result: ExecutionResult,
+        artifact_store: Any,
+        run_id: str | None,
+        project_name: str,
+        cache_store: Any,
+    ) -> None:
+        """Materialize the outputs and write the cache; a failure here fails the step, never silently."""
         try:
             if artifact_store is not None and run_id:
                 self._materialize(step, output, artifact_store, run_id, project_name, result)
-            if cache_key is not None:
-                cache_store.set_value(cache_key, output, name, step.get_code_hash())
-        except Exception as exc:  # an output that cannot be stored is a failed step, never swallowed
+            if call.cache_key is not None:
+                cache_store.set_value(call.cache_key, output, step.name, step.get_code_hash())
+        except Exception as exc:
             result.success = False
-            result.error = _format_error(exc)
-        result.duration_seconds = time.perf_counter() - start
-        return result
+            result.error = format_error(exc)
 
     def _call(self, step: Step, kwargs: dict[str, Any]) -> tuple[Any, str]:
         if not self.capture:
@@ -292,7 +339,8 @@ def group_inputs(step: Step, available: Mapping[str, Any]) -> dict[str, Any]:
     return mapped
 
 
-def _accepted(func: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def accepted_kwargs(func: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The subset of ``kwargs`` that ``func`` accepts (all of them if it takes ``**kwargs``)."""
     import inspect
 
     params = inspect.signature(func).parameters
@@ -301,7 +349,8 @@ def _accepted(func: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k in params}
 
 
-def _cache_lookup(cache_store: Any, key: str) -> tuple[bool, Any]:
+def cache_lookup(cache_store: Any, key: str) -> tuple[bool, Any]:
+    """(hit, value) from a cache store; stores without ``lookup`` treat ``None`` as a miss."""
     lookup = getattr(cache_store, "lookup", None)
     if lookup is not None:
         return lookup(key)
@@ -349,6 +398,6 @@ def _run_with_timeout(step: Step, kwargs: dict[str, Any], timeout: float) -> Any
     return box.get("value")
 
 
-def _format_error(exc: BaseException) -> str:
+def format_error(exc: BaseException) -> str:
     """The error with its traceback, so a failure can be debugged from the result alone."""
     return f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

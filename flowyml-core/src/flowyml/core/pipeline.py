@@ -153,16 +153,44 @@ class Pipeline:
         """
         if any(s.is_async for s in self.steps):
             _refuse_inside_loop(self.name)
+        run = self.new_run(
+            inputs,
+            run_id=run_id,
+            executor=executor,
+            cache_store=cache_store,
+            artifact_store=artifact_store,
+            context=context,
+        )
+        return run.execute(max_workers)
+
+    def new_run(
+        self,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        executor: LocalExecutor | None = None,
+        cache_store: Any | None = None,
+        artifact_store: Any | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> _Run:
+        """Set up one local run (DAG, context, executor, cache) — shared by ``run`` and ``run_async``."""
         inputs = dict(inputs or {})
         dag = self.build(inputs)
         ctx = self.context if context is None else self.context.update(**context)
-        executor = executor or LocalExecutor()
         if cache_store is None and self.enable_cache:
             from flowyml.core.cache import FileCacheStore
 
             cache_store = FileCacheStore()
-        run = _Run(self, dag, ctx, executor, cache_store, artifact_store, run_id or new_run_id(self.name), inputs)
-        return run.execute(max_workers)
+        return _Run(
+            self,
+            dag,
+            ctx,
+            executor or LocalExecutor(),
+            cache_store,
+            artifact_store,
+            run_id or new_run_id(self.name),
+            inputs,
+        )
 
     async def run_async(self, inputs: Mapping[str, Any] | None = None, **options: Any) -> PipelineResult:
         """Await a local run: ``async def`` steps run on this loop, sync steps in threads."""
@@ -236,19 +264,26 @@ class _Run:
                 return ExecutionResult(step.name, True, skipped=True, error=f"skipped: {dep!r} was skipped")
         return None
 
-    def run_step(self, step: Step) -> ExecutionResult:
-        step_inputs = {name: self.available[name] for name in step.inputs if name in self.available}
+    def step_call(self, step: Step) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(inputs, context params, executor options) for one step, from what is available now.
+
+        ``all_outputs`` is a snapshot, so steps running in other threads or tasks never see the
+        dict change while their condition reads it.
+        """
+        inputs = {name: self.available[name] for name in step.inputs if name in self.available}
         params = {k: v for k, v in self.ctx.items() if k not in step.inputs}
-        return self.executor.execute_step(
-            step,
-            step_inputs,
-            params,
-            cache_store=self.cache_store,
-            artifact_store=self.artifact_store,
-            run_id=self.run_id,
-            project_name=self.pipeline.project_name,
-            all_outputs=self.available,
-        )
+        options = {
+            "cache_store": self.cache_store,
+            "artifact_store": self.artifact_store,
+            "run_id": self.run_id,
+            "project_name": self.pipeline.project_name,
+            "all_outputs": dict(self.available),
+        }
+        return inputs, params, options
+
+    def run_step(self, step: Step) -> ExecutionResult:
+        inputs, params, options = self.step_call(step)
+        return self.executor.execute_step(step, inputs, params, **options)
 
     def record(self, step: Step, result: ExecutionResult) -> None:
         self.results[step.name] = result
