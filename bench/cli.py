@@ -64,10 +64,18 @@ def run_all(settings: Settings, only: Sequence[str] = CASES) -> dict[str, Any]:
         "git_commit": _git_commit(),
         "loadavg_start": _loadavg(),
     }
+    # Users' interpreters read cached bytecode; with PYTHONDONTWRITEBYTECODE every child (and every
+    # local-backend supervisor and step-runner) would compile flowyml from source on each start.
+    no_bytecode = os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    meta["bytecode"] = "PYTHONDONTWRITEBYTECODE was set; unset for this run's children" if no_bytecode else "default"
     cases = []
-    for name in only:
-        log.info("running %s", name)
-        cases.append(run_case(name, settings).to_dict())
+    try:
+        for name in only:
+            log.info("running %s", name)
+            cases.append(run_case(name, settings).to_dict())
+    finally:
+        if no_bytecode is not None:
+            os.environ["PYTHONDONTWRITEBYTECODE"] = no_bytecode
     meta["loadavg_end"] = _loadavg()
     return {"meta": meta, "cases": cases}
 

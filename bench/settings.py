@@ -24,8 +24,9 @@ class Settings:
     async_sleep: float
     async_reps: int
     monitor_runs: int  # concurrent local-backend runs watched by one event loop
-    monitor_hold: float  # seconds each of those runs keeps its step running once started
+    monitor_window: float  # seconds of steady monitoring once every one of those runs is running
     aws_runs: int  # runs polled in one round against moto
+    clean_venv: bool  # build a throw-away venv with only flowyml-core (about 10 s, needs the package index)
 
 
 FULL = Settings(
@@ -46,8 +47,9 @@ FULL = Settings(
     async_sleep=0.2,
     async_reps=3,
     monitor_runs=200,
-    monitor_hold=10.0,
+    monitor_window=10.0,
     aws_runs=500,
+    clean_venv=True,
 )
 
 SMOKE = Settings(
@@ -68,6 +70,7 @@ SMOKE = Settings(
     async_sleep=0.02,
     async_reps=1,
     monitor_runs=2,
-    monitor_hold=0.2,
+    monitor_window=0.3,
     aws_runs=5,
+    clean_venv=False,
 )

@@ -83,17 +83,24 @@ def _sleeper(i: int, seconds: float, use_async: bool) -> Callable[[], Any]:
 
 # -- pipelines submitted to the local backend (imported by the step-runner) ------------------------
 @step(outputs=["started"])
-def mark_start(marker: str = "", hold: float = 0.0) -> float:
-    """Record when the first step's body began (the end of the submit -> running latency), then hold."""
+def mark_start(marker: str = "", hold: float = 0.0, release: str = "") -> float:
+    """Record when the body began (the end of submit -> running), then hold until ``release`` exists.
+
+    ``hold`` bounds the wait (seconds); without ``release`` the step simply sleeps ``hold``.
+    """
     now = time.time()
     if marker:
         with open(marker, "w", encoding="utf-8") as fh:
             fh.write(repr(now))
-    time.sleep(hold)
+    deadline = now + hold
+    while time.time() < deadline:
+        if release and os.path.exists(release):
+            break
+        time.sleep(min(0.2, max(0.0, deadline - time.time())))
     return now
 
 
-first_step = Pipeline("bench-first-step", context=context(marker="", hold=0.0), enable_cache=False)
+first_step = Pipeline("bench-first-step", context=context(marker="", hold=0.0, release=""), enable_cache=False)
 first_step.add_step(mark_start)
 
 

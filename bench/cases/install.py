@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.model import CaseResult, Row
 from bench.settings import Settings
+from bench.venv import clean_venv, venv_distributions, venv_size_mb
 
 ROOT_DIST = "flowyml-core"
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -83,4 +84,21 @@ def run(settings: Settings) -> CaseResult:
             f"{', '.join(f'{k} {v}' for k, v in sorted(closure.items()))}; {size:.1f} MB on disk",
         )
     )
+    if settings.clean_venv:
+        venv, how = clean_venv()
+        result.details["clean_venv"] = how
+        if venv is not None:
+            dists = venv_distributions(venv)
+            size = venv_size_mb(venv)
+            result.details["clean_venv_distributions"] = dists
+            result.details["clean_venv_mb"] = size
+            result.rows.append(
+                Row.of(
+                    "venv_distributions",
+                    "distributions in a fresh venv after `pip install flowyml-core` (pip, setuptools included)",
+                    len(dists),
+                    "dists",
+                    f"venv {size:.0f} MB (`du -sm`); the peers' table counts the same way (an empty venv: 2)",
+                )
+            )
     return result

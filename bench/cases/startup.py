@@ -1,13 +1,20 @@
-"""Import and CLI start-up: fresh interpreters against a bare ``python -c pass``; heavy modules loaded."""
+"""Import and CLI start-up: fresh interpreters against a bare ``python -c pass``; heavy modules loaded.
+
+Timed in a clean venv holding only flowyml-core (what a user installs) when one can be made,
+and in the dev venv the bench runs in (all backends installed, more ``.pth`` files at start-up).
+"""
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from bench.model import CaseResult, Row, median, summary
 from bench.proc import PYTHON, child_env, json_line, script_path, timed_run
 from bench.settings import Settings
+from bench.venv import clean_venv, venv_python
 
 IMPORT_STMT = "from flowyml import Pipeline, step, context"
 #: Top-level packages that must never load on import or plugin discovery: cloud SDKs, numpy, pandas.
@@ -49,12 +56,10 @@ def _interleaved(commands: dict[str, list[str]], reps: int, cwd: str) -> dict[st
     return times
 
 
-def _importtime_top(cwd: str, top: int = 10) -> list[dict[str, Any]]:
+def _importtime_top(python: str, cwd: str, top: int = 12) -> list[dict[str, Any]]:
     """The modules with the largest self time under ``-X importtime`` (one run: indicative only)."""
-    import subprocess
-
     err = subprocess.run(
-        [PYTHON, "-X", "importtime", "-c", IMPORT_STMT], cwd=cwd, env=child_env(), capture_output=True, text=True
+        [python, "-X", "importtime", "-c", IMPORT_STMT], cwd=cwd, env=child_env(), capture_output=True, text=True
     ).stderr
     rows = []
     for line in err.splitlines():
@@ -62,57 +67,71 @@ def _importtime_top(cwd: str, top: int = 10) -> list[dict[str, Any]]:
             continue
         self_us, cumulative, name = (part.strip() for part in line.split(":", 1)[1].split("|"))
         if self_us.isdigit():
-            rows.append(
-                {"module": name.strip(), "self_ms": int(self_us) / 1000, "cumulative_ms": int(cumulative) / 1000}
-            )
+            rows.append({"module": name, "self_ms": int(self_us) / 1000, "cumulative_ms": int(cumulative) / 1000})
     return sorted(rows, key=lambda r: -r["self_ms"])[:top]
+
+
+def _startup_rows(where: str, python: str, reps: int, cwd: str, targeted: bool) -> tuple[list[Row], dict[str, Any]]:
+    """Import and ``flowyml --help`` against bare start-up with one interpreter."""
+    commands = {"bare": [python, "-c", "pass"], "import": [python, "-c", IMPORT_STMT]}
+    cli = Path(python).parent / "flowyml"
+    if cli.exists():
+        commands["cli_help"] = [str(cli), "--help"]
+    times = _interleaved(commands, reps, cwd)
+    bare, imp = median(times["bare"]), median(times["import"])
+    suffix = "" if targeted else "_dev"
+    rows = [
+        Row.of(
+            f"import_ratio{suffix}",
+            f"`{IMPORT_STMT}` vs bare `python -c pass` ({where})",
+            round(imp / bare, 2),
+            "x",
+            f"{imp * 1000:.1f} ms vs {bare * 1000:.1f} ms (median of {reps})",
+        )
+    ]
+    if cli.exists():
+        helps = median(times["cli_help"])
+        rows.append(
+            Row.of(
+                f"cli_help_ratio{suffix}",
+                f"`flowyml --help` vs bare `python -c pass` ({where})",
+                round(helps / bare, 2),
+                "x",
+                f"{helps * 1000:.1f} ms (median of {reps})",
+            )
+        )
+    else:
+        rows.append(Row.of(f"cli_help_ratio{suffix}", f"`flowyml --help` ({where})", None, "x", "no `flowyml` script"))
+    return rows, {name: summary(ts, 1000, 1) for name, ts in times.items()}
 
 
 def run(settings: Settings) -> CaseResult:
     result = CaseResult("startup", "Import and CLI start-up (fresh interpreter each time)")
     with tempfile.TemporaryDirectory(prefix="flowyml-bench-") as cwd:
-        commands = {"bare": [PYTHON, "-c", "pass"], "import": [PYTHON, "-c", IMPORT_STMT]}
-        cli = script_path("flowyml")
-        if cli is not None:
-            commands["cli_help"] = [str(cli), "--help"]
-        times = _interleaved(commands, settings.import_reps, cwd)
-        bare = median(times["bare"])
-        imp = median(times["import"])
-        result.details["wall_ms"] = {name: summary(ts, 1000, 1) for name, ts in times.items()}
-        result.rows.append(
-            Row.of(
-                "import_ratio",
-                f"`{IMPORT_STMT}` vs bare `python -c pass`",
-                round(imp / bare, 2),
-                "x",
-                f"{imp * 1000:.1f} ms vs {bare * 1000:.1f} ms (median of {settings.import_reps})",
-            )
-        )
-        if cli is not None:
-            helps = median(times["cli_help"])
-            result.rows.append(
-                Row.of(
-                    "cli_help_ratio",
-                    "`flowyml --help` vs bare `python -c pass`",
-                    round(helps / bare, 2),
-                    "x",
-                    f"{helps * 1000:.1f} ms (median of {settings.import_reps})",
-                )
-            )
-        else:
-            result.rows.append(
-                Row.of("cli_help_ratio", "`flowyml --help`", None, "x", "not measured: no `flowyml` script")
-            )
+        venv, how = clean_venv() if settings.clean_venv else (None, "not built in smoke mode")
+        result.details["clean_venv"] = how
+        if venv is not None:
+            rows, walls = _startup_rows("clean venv", venv_python(venv), settings.import_reps, cwd, targeted=True)
+            result.rows += rows
+            result.details["wall_ms_clean_venv"] = walls
+            result.details["importtime_top_self_clean_venv"] = _importtime_top(venv_python(venv), cwd)
+        rows, walls = _startup_rows("dev venv", PYTHON, settings.import_reps, cwd, targeted=venv is None)
+        if venv is None:
+            for row in rows:
+                row.note += f"; no clean venv ({how})"
+        result.rows += rows
+        result.details["wall_ms_dev_venv"] = walls
+        result.details["importtime_top_self_dev_venv"] = _importtime_top(PYTHON, cwd)
 
         probe = _probe(IMPORT_STMT, cwd)
         result.details["import_probe"] = probe
         result.rows.append(
             Row.of(
                 "heavy_modules",
-                "cloud SDK / numpy / pandas modules after the import",
+                "cloud SDK / numpy / pandas packages loaded by the import (dev venv, all backends installed)",
                 len(probe["heavy"]),
-                "packages",
-                ", ".join(probe["heavy"]) or f"none; {probe['new_modules']} modules loaded by the import",
+                "pkgs",
+                ", ".join(probe["heavy"]) or f"none; the import adds {probe['new_modules']} modules",
             )
         )
         plugins = _probe(PLUGINS_STMT, cwd)
@@ -120,18 +139,12 @@ def run(settings: Settings) -> CaseResult:
         result.rows.append(
             Row.of(
                 "heavy_modules_plugins",
-                "… after plugin discovery (every installed backend's entry point)",
+                "... and after plugin discovery (every installed backend's entry point loaded)",
                 len(plugins["heavy"]),
-                "packages",
-                ", ".join(plugins["heavy"]) or f"none; {plugins['modules']} modules in total",
+                "pkgs",
+                ", ".join(plugins["heavy"])
+                or f"none; backends: {', '.join(plugins['backends'] or [])}; {plugins['modules']} modules in total",
             )
         )
-        result.details["backends_installed"] = _installed_backends()
-        result.details["importtime_top_self"] = _importtime_top(cwd)
+    result.details["cli_script"] = str(script_path("flowyml"))
     return result
-
-
-def _installed_backends() -> list[str]:
-    import importlib.util
-
-    return [name for name in ("flowyml_aws", "flowyml_gcp", "flowyml_azure") if importlib.util.find_spec(name)]
