@@ -287,7 +287,7 @@ async def test_sync_run_inside_a_loop_points_to_run_async():
         Pipeline("inside", steps=[a], enable_cache=False).run()
 
 
-def test_run_async_from_sync_code_and_the_dispatcher():
+def test_run_async_from_sync_code():
     @step(outputs=["x"])
     async def a() -> int:
         return 41
@@ -295,4 +295,3 @@ def test_run_async_from_sync_code_and_the_dispatcher():
     pipe = Pipeline("plain", steps=[a], enable_cache=False)
     assert asyncio.run(pipe.run_async())["x"] == 41
     assert asyncio.run(flowyml.aio.run_local_async(pipe))["x"] == 41
-    assert asyncio.run(flowyml.aio.run_pipeline_async(pipe, None))["x"] == 41

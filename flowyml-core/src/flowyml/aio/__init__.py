@@ -10,7 +10,6 @@ Blocking work (SDK calls, sync steps) always runs in worker threads, never on th
 
 from __future__ import annotations
 
-from typing import Any
 
 from flowyml.aio.decorators import with_retry, with_semaphore, with_timeout
 from flowyml.aio.jobs import ExecutionContext, Job, RunOutcome, as_job, execute_job, remote
@@ -29,20 +28,6 @@ from flowyml.aio.remote_ops import (
 )
 from flowyml.aio.strategies import ConcurrentStrategy, SequentialStrategy, StagedStrategy, Strategy
 from flowyml.aio.threads import io_executor, run_blocking, run_in, step_executor, submit_executor, to_async
-
-
-async def run_pipeline_async(target: Any, *args: Any, **kwargs: Any) -> Any:
-    """Compatibility dispatcher for core's call sites (see ``.notes/async-requests.md``).
-
-    ``run_pipeline_async(pipeline, inputs, **options)`` -> :func:`run_local_async`;
-    ``run_pipeline_async(orchestrator, pipeline, run_id=..., **kw)`` -> :func:`submit_async`.
-    """
-    from flowyml.core.pipeline import Pipeline
-
-    if isinstance(target, Pipeline):
-        return await run_local_async(target, *args, **kwargs)
-    return await submit_async(target, *args, **kwargs)
-
 
 __all__ = [
     "Batch",
@@ -68,7 +53,6 @@ __all__ = [
     "run_in",
     "run_local_async",
     "run_many",
-    "run_pipeline_async",
     "step_executor",
     "stop_run_async",
     "stream_logs_async",
