@@ -10,7 +10,6 @@ Blocking work (SDK calls, sync steps) always runs in worker threads, never on th
 
 from __future__ import annotations
 
-
 from flowyml.aio.decorators import with_retry, with_semaphore, with_timeout
 from flowyml.aio.jobs import ExecutionContext, Job, RunOutcome, as_job, execute_job, remote
 from flowyml.aio.local import run_local_async
