@@ -189,3 +189,20 @@ def test_a_sigkilled_writer_leaves_no_readable_partial_artifact(tmp_path: Path):
     with pytest.raises(ArtifactNotFoundError):
         store.load("big")
     assert store.storage.list_keys() == []  # the temp file is not listed as an object
+
+
+def test_wait_timeout_reports_timed_out_and_can_cancel_the_run():
+    from flowyml.core.errors import RunTimedOutError, WaitTimeoutError
+    from tests.core import lifecycle_pipelines
+
+    orchestrator = LocalOrchestrator(grace_period=1)
+    sub = orchestrator.run_pipeline(lifecycle_pipelines.slow, pipeline_module=f"{TARGET}:slow")
+    with pytest.raises(RunTimedOutError) as info:
+        sub.wait_for_completion(timeout=0.5, poll_interval=0.1)
+    assert isinstance(info.value, WaitTimeoutError)
+    assert info.value.status is ExecutionStatus.TIMED_OUT and not info.value.cancelled
+    assert not orchestrator.get_run_status(sub.run_id).is_finished  # the run goes on
+    with pytest.raises(RunTimedOutError) as info:
+        sub.wait_for_completion(timeout=0.2, poll_interval=0.1, cancel_on_timeout=True, cancel_grace=30)
+    assert info.value.cancelled and info.value.final_status is ExecutionStatus.CANCELLED
+    assert orchestrator.get_run_status(sub.run_id) is ExecutionStatus.CANCELLED

@@ -45,6 +45,23 @@ class WaitTimeoutError(FlowymlError, TimeoutError):
     """``wait_for_completion(timeout=...)`` ran out of time; the run itself goes on."""
 
 
+class RunTimedOutError(WaitTimeoutError):
+    """A wait ran out of time: ``status`` is TIMED_OUT; ``cancelled`` tells whether the run was stopped."""
+
+    def __init__(self, run_id: str, timeout: float, cancelled: bool = False, final: object = None) -> None:
+        text = f"run {run_id!r} still running after {timeout:g}s"
+        final_name = getattr(final, "value", None) or "STOPPING"
+        text += f"; it was cancelled (now {final_name})" if cancelled else "; it goes on"
+        super().__init__(text)
+        from flowyml.core.status import ExecutionStatus
+
+        self.run_id = run_id
+        self.timeout = timeout
+        self.status = ExecutionStatus.TIMED_OUT
+        self.cancelled = cancelled
+        self.final_status = final
+
+
 class ArtifactError(FlowymlError):
     """An artifact could not be written or read whole."""
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from flowyml.core.errors import ConfigError, RunFailedError, TransientBackendError, WaitTimeoutError
+from flowyml.core.errors import ConfigError, RunFailedError, RunTimedOutError, TransientBackendError
 from flowyml.core.resources import DockerConfig, ResourceConfig
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.types import LogRecord, RunHandle, StatusReport
@@ -94,16 +94,39 @@ class SubmissionResult:
         return self.orchestrator.iter_logs(self.run_id, cursor=cursor, follow=follow)
 
     def wait_for_completion(
-        self, timeout: float | None = None, poll_interval: float = 10.0, raise_on_failure: bool = True
+        self,
+        timeout: float | None = None,
+        poll_interval: float = 10.0,
+        raise_on_failure: bool = True,
+        cancel_on_timeout: bool = False,
+        cancel_grace: float = 60.0,
     ) -> ExecutionStatus:
         """Poll (with backoff up to ``poll_interval``) until the run ends; return its final status.
 
         Raises :class:`RunFailedError` carrying the remote error if it failed or was cancelled
-        (unless ``raise_on_failure=False``), and :class:`WaitTimeoutError` if ``timeout`` seconds
-        pass first — the run itself goes on. Transient errors while polling are retried.
+        (unless ``raise_on_failure=False``), and :class:`RunTimedOutError` (status TIMED_OUT) if
+        ``timeout`` seconds pass first — the run goes on unless ``cancel_on_timeout``, which stops
+        it and waits up to ``cancel_grace`` seconds for CANCELLED. Transient errors while polling
+        are retried, never reported as a failure.
         """
         if self._custom_wait is not None and timeout is None:
             self._custom_wait()
+        report = self._poll(timeout, poll_interval)
+        if report is None:
+            assert timeout is not None
+            final = None
+            if cancel_on_timeout:
+                self.cancel()
+                final = self._poll(cancel_grace, min(poll_interval, 0.5))
+            raise RunTimedOutError(
+                self.run_id, timeout, cancelled=cancel_on_timeout, final=final.status if final else None
+            )
+        if raise_on_failure and not report.status.is_successful:
+            raise RunFailedError(self.run_id, report.status, report.message)
+        return report.status
+
+    def _poll(self, timeout: float | None, poll_interval: float) -> StatusReport | None:
+        """The finished run's report, or None once ``timeout`` seconds have passed."""
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = min(0.2, poll_interval)
         while True:
@@ -113,11 +136,9 @@ class SubmissionResult:
                 log.warning("status of %s unknown for now: %s", self.run_id, exc)
                 report = None
             if report is not None and report.status.is_finished:
-                if raise_on_failure and not report.status.is_successful:
-                    raise RunFailedError(self.run_id, report.status, report.message)
-                return report.status
+                return report
             if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeoutError(f"run {self.run_id!r} still running after {timeout}s")
+                return None
             sleep = delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic()))
             time.sleep(sleep)
             delay = min(poll_interval, delay * 1.5)
