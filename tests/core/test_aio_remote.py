@@ -306,9 +306,7 @@ async def test_batch_timeouts_cancel_remote_runs_unless_told_not_to(slow_backend
             flowyml.aio.remote(
                 slow_orch, pipelines.two_units, run_id="b-keep", poll_interval=0.05, cancel_on_cancel=False
             ),
-            flowyml.aio.remote(
-                slow_orch, pipelines.two_units, run_id="b-wait", poll_interval=0.05, wait_timeout=0.1
-            ),
+            flowyml.aio.remote(slow_orch, pipelines.two_units, run_id="b-wait", poll_interval=0.05, wait_timeout=0.1),
         ],
         timeout=0.3,
     )

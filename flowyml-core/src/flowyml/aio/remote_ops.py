@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import random
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -167,10 +170,28 @@ async def wait_async(
     return report.status
 
 
+_poll_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def poll_slots() -> asyncio.Semaphore:
+    """This loop's limit on status polls in flight (``$FLOWYML_AIO_MAX_POLLS``, default 8).
+
+    Waiting on hundreds of runs must not wake hundreds of threads at once: every busy Python
+    thread competes with the event loop for the GIL. Polls beyond the limit wait on the loop,
+    which costs nothing.
+    """
+    loop = asyncio.get_running_loop()
+    slots = _poll_slots.get(loop)
+    if slots is None:
+        slots = _poll_slots[loop] = asyncio.Semaphore(int(os.environ.get("FLOWYML_AIO_MAX_POLLS", "8")))
+    return slots
+
+
 async def _report_or_none(submission: SubmissionResult) -> StatusReport | None:
     try:
-        # by handle, not run id: one registry read less per poll
-        return await run_blocking(submission.orchestrator.get_status_report, submission.handle)
+        async with poll_slots():
+            # by handle, not run id: one registry read less per poll
+            return await run_blocking(submission.orchestrator.get_status_report, submission.handle)
     except TransientBackendError as exc:
         log.warning("status of %s unknown for now: %s", submission.run_id, exc)
         return None
@@ -188,7 +209,8 @@ async def _poll_until_finished(
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             return None
-        await asyncio.sleep(delay if deadline is None else max(0.0, min(delay, deadline - now)))
+        pause = delay * random.uniform(0.8, 1.2)  # jitter: many waits do not poll in lockstep
+        await asyncio.sleep(pause if deadline is None else max(0.0, min(pause, deadline - now)))
         delay = min(poll_interval, delay * 1.5)
 
 
