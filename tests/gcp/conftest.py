@@ -26,8 +26,17 @@ KMS = "projects/flowyml-test/locations/us-central1/keyRings/kr/cryptoKeys/k1"
 IMAGE = "europe-docker.pkg.dev/flowyml-test/images/runner:1"
 REPO = Path(__file__).resolve().parents[2]
 #: environment variables that could send a test to real Google services
-_CLOUD_ENV = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "GOOGLE_APPLICATION_CREDENTIALS",
-              "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CONFIG", "STORAGE_EMULATOR_HOST")
+_CLOUD_ENV = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CLOUD_PROJECT",
+    "CLOUDSDK_CONFIG",
+    "STORAGE_EMULATOR_HOST",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -53,15 +62,30 @@ def fake_server(guard_dir: Path) -> Iterator[FakeVertex]:
     which records it; plain-http metadata probes go there too (answered 404 = not on GCE).
     """
     fake = FakeVertex().start()
-    saved = {k: os.environ.get(k) for k in (*_CLOUD_ENV, "grpc_proxy", "http_proxy", "no_proxy",
-                                             "GCE_METADATA_HOST", "GCE_METADATA_IP", "PYTHONPATH")}
+    saved = {
+        k: os.environ.get(k)
+        for k in (
+            *_CLOUD_ENV,
+            "grpc_proxy",
+            "http_proxy",
+            "no_proxy",
+            "GCE_METADATA_HOST",
+            "GCE_METADATA_IP",
+            "PYTHONPATH",
+        )
+    }
     for k in _CLOUD_ENV:
         os.environ.pop(k, None)
-    os.environ.update({
-        "grpc_proxy": fake.url, "http_proxy": fake.url, "no_proxy": "127.0.0.1,localhost",
-        "GCE_METADATA_HOST": fake.host_port, "GCE_METADATA_IP": fake.host_port,
-        "PYTHONPATH": os.pathsep.join(p for p in (str(guard_dir), str(REPO), saved["PYTHONPATH"]) if p),
-    })
+    os.environ.update(
+        {
+            "grpc_proxy": fake.url,
+            "http_proxy": fake.url,
+            "no_proxy": "127.0.0.1,localhost",
+            "GCE_METADATA_HOST": fake.host_port,
+            "GCE_METADATA_IP": fake.host_port,
+            "PYTHONPATH": os.pathsep.join(p for p in (str(guard_dir), str(REPO), saved["PYTHONPATH"]) if p),
+        }
+    )
     try:
         yield fake
     finally:
@@ -72,6 +96,7 @@ def fake_server(guard_dir: Path) -> Iterator[FakeVertex]:
             else:
                 os.environ[k] = v
     assert not fake.egress, f"something tried to leave the machine: {fake.egress}"
+    assert not fake.metadata_probes, f"something probed the GCE metadata server: {fake.metadata_probes}"
 
 
 @pytest.fixture(scope="session")
@@ -108,8 +133,15 @@ def config(fake: FakeVertex, bucket: str) -> Any:
     from flowyml_gcp.config import VertexAIConfig
 
     return VertexAIConfig(
-        project_id=PROJECT, region=REGION, service_account=SA, network=NETWORK, encryption_key=KMS,
-        staging_bucket=f"gs://{bucket}", api_endpoint=fake.url, log_poll_interval=0.05, log_settle_seconds=0.0,
+        project_id=PROJECT,
+        region=REGION,
+        service_account=SA,
+        network=NETWORK,
+        encryption_key=KMS,
+        staging_bucket=f"gs://{bucket}",
+        api_endpoint=fake.url,
+        log_poll_interval=0.05,
+        log_settle_seconds=0.0,
     )
 
 

@@ -29,14 +29,29 @@ PROJECT_NUMBER = "123456789012"
 PREFIX = {"customJobs": "JOB_STATE_", "pipelineJobs": "PIPELINE_STATE_"}
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED", "PARTIALLY_SUCCEEDED"}
 TASK_STATE_OF = {  # pipeline state -> the state its tasks show when a test forces the pipeline
-    "QUEUED": "PENDING", "PENDING": "PENDING", "RUNNING": "RUNNING", "SUCCEEDED": "SUCCEEDED",
-    "FAILED": "FAILED", "CANCELLING": "CANCELLING", "CANCELLED": "CANCELLED", "PAUSED": "PENDING",
+    "QUEUED": "PENDING",
+    "PENDING": "PENDING",
+    "RUNNING": "RUNNING",
+    "SUCCEEDED": "SUCCEEDED",
+    "FAILED": "FAILED",
+    "CANCELLING": "CANCELLING",
+    "CANCELLED": "CANCELLED",
+    "PAUSED": "PENDING",
     "UNSPECIFIED": "PENDING",
 }
-STATUS_NAME = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED",
-               500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
-SEVERITY_RANK = {s: i for i, s in enumerate(
-    ["DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"])}
+STATUS_NAME = {
+    400: "INVALID_ARGUMENT",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+SEVERITY_RANK = {
+    s: i
+    for i, s in enumerate(["DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"])
+}
 #: the contract kit's operation names -> the fake's
 OPERATIONS = {"submit": "create", "status": "get", "cancel": "cancel", "logs": "logs", "list": "list"}
 
@@ -134,8 +149,15 @@ class FakeVertex:
 
     def reset(self) -> None:
         with self.lock:
-            for store in (self.jobs, self.plans, self.requests, self.faults, self.entries, self.executions,
-                          self.unhandled):
+            for store in (
+                self.jobs,
+                self.plans,
+                self.requests,
+                self.faults,
+                self.entries,
+                self.executions,
+                self.unhandled,
+            ):
                 store.clear()
 
     # -- test controls -----------------------------------------------------------------------
@@ -155,8 +177,15 @@ class FakeVertex:
             self.plans[name] = [s if s.startswith(PREFIX[kind]) else PREFIX[kind] + s for s in states]
 
     @contextlib.contextmanager
-    def faults_for(self, operation: str, count: int, status: int = 503, *, alternate_commit: bool = False,
-                   retry_after: int | None = None) -> Iterator[None]:
+    def faults_for(
+        self,
+        operation: str,
+        count: int,
+        status: int = 503,
+        *,
+        alternate_commit: bool = False,
+        retry_after: int | None = None,
+    ) -> Iterator[None]:
         """The next ``count`` calls of ``operation`` fail with ``status`` (create: every other one AFTER
         committing when ``alternate_commit``); leftovers are removed on exit."""
         op = OPERATIONS.get(operation, operation)
@@ -171,25 +200,44 @@ class FakeVertex:
 
     def calls(self, operation: str | None = None, method: str | None = None, path_regex: str = "") -> list[Recorded]:
         with self.lock:
-            return [r for r in self.requests if (operation is None or r.operation == operation)
-                    and (method is None or r.method == method) and re.search(path_regex, r.path)]
+            return [
+                r
+                for r in self.requests
+                if (operation is None or r.operation == operation)
+                and (method is None or r.method == method)
+                and re.search(path_regex, r.path)
+            ]
 
     def creates_for_run(self, run_key: str) -> int:
         """Create requests whose body carries this run's key label (committed or not)."""
-        return sum(1 for r in self.calls("create")
-                   if ((r.body or {}).get("labels") or {}).get("flowyml-run-key") == run_key)
+        return sum(
+            1 for r in self.calls("create") if ((r.body or {}).get("labels") or {}).get("flowyml-run-key") == run_key
+        )
 
     def jobs_for_run(self, run_key: str) -> list[str]:
         with self.lock:
-            return [n for n, j in self.jobs.items() if (j.get("labels") or {}).get("flowyml-run-key") == run_key
-                    and "#" not in n]
+            return [
+                n
+                for n, j in self.jobs.items()
+                if (j.get("labels") or {}).get("flowyml-run-key") == run_key and "#" not in n
+            ]
 
-    def add_entry(self, job_id: str, text: str | None = None, *, json_payload: dict | None = None,
-                  severity: str = "INFO", timestamp: str | None = None, log_id: str = "workerpool0-0") -> dict:
+    def add_entry(
+        self,
+        job_id: str,
+        text: str | None = None,
+        *,
+        json_payload: dict | None = None,
+        severity: str = "INFO",
+        timestamp: str | None = None,
+        log_id: str = "workerpool0-0",
+    ) -> dict:
         entry: dict[str, Any] = {
             "logName": f"projects/{{project}}/logs/{log_id}",
-            "resource": {"type": "ml_job", "labels": {"job_id": job_id, "project_id": "{project}",
-                                                      "task_name": "workerpool0-0"}},
+            "resource": {
+                "type": "ml_job",
+                "labels": {"job_id": job_id, "project_id": "{project}", "task_name": "workerpool0-0"},
+            },
             "timestamp": timestamp or self.clock.now(),
             "receiveTimestamp": self.clock.now(),
             "severity": severity,
@@ -204,8 +252,9 @@ class FakeVertex:
         return entry
 
     # -- execution ---------------------------------------------------------------------------
-    def execute(self, name: str, env: dict[str, str] | None = None, cwd: str | None = None,
-                timeout: float = 120.0) -> None:
+    def execute(
+        self, name: str, env: dict[str, str] | None = None, cwd: str | None = None, timeout: float = 120.0
+    ) -> None:
         """Run what was submitted as local subprocesses (image ignored), recording states and logs."""
         kind = _kind(name)
         with self.lock:
@@ -220,22 +269,25 @@ class FakeVertex:
                 if result.returncode == 0:
                     self._apply(self.jobs[name], "JOB_STATE_SUCCEEDED")
                 else:
-                    self.jobs[name]["_error"] = (f"The replica workerpool0-0 exited with a non-zero status of "
-                                                 f"{result.returncode}.")
+                    self.jobs[name]["_error"] = (
+                        f"The replica workerpool0-0 exited with a non-zero status of {result.returncode}."
+                    )
                     self._apply(self.jobs[name], "JOB_STATE_FAILED")
             return
         self._execute_pipeline(name, job, env, cwd, timeout)
 
-    def _execute_pipeline(self, name: str, job: dict, env: dict[str, str] | None, cwd: str | None,
-                          timeout: float) -> None:
+    def _execute_pipeline(
+        self, name: str, job: dict, env: dict[str, str] | None, cwd: str | None, timeout: float
+    ) -> None:
         spec = job["pipelineSpec"]
         tasks = spec["root"]["dag"]["tasks"]
         done: dict[str, bool] = {}
         failed: list[str] = []
         location = name.split("/")[3]
         while len(done) < len(tasks):
-            ready = [k for k, t in tasks.items() if k not in done
-                     and all(d in done for d in t.get("dependentTasks", []))]
+            ready = [
+                k for k, t in tasks.items() if k not in done and all(d in done for d in t.get("dependentTasks", []))
+            ]
             assert ready, f"fake: cycle or missing dependency in {list(tasks)}"
             key = ready[0]
             if failed or any(not done[d] for d in tasks[key].get("dependentTasks", [])):
@@ -244,8 +296,11 @@ class FakeVertex:
                 continue
             executor = spec["components"][tasks[key]["componentRef"]["name"]]["executorLabel"]
             container = spec["deploymentSpec"]["executors"][executor]["container"]
-            container = {"command": container.get("command", []), "args": container.get("args", []),
-                         "env": container.get("env", [])}
+            container = {
+                "command": container.get("command", []),
+                "args": container.get("args", []),
+                "env": container.get("env", []),
+            }
             job_id = str(next(self._ids))
             main_job = f"projects/{PROJECT_NUMBER}/locations/{location}/customJobs/{job_id}"
             self._task(name, key, state="RUNNING", main_job=main_job, start=True)
@@ -254,15 +309,21 @@ class FakeVertex:
                 if self._cancelled(name):
                     return
             ok = result.returncode == 0
-            self._task(name, key, state="SUCCEEDED" if ok else "FAILED", end=True,
-                       error=None if ok else f"The replica workerpool0-0 exited with status {result.returncode}.")
+            self._task(
+                name,
+                key,
+                state="SUCCEEDED" if ok else "FAILED",
+                end=True,
+                error=None if ok else f"The replica workerpool0-0 exited with status {result.returncode}.",
+            )
             done[key] = ok
             if not ok:
                 failed.append(key)
         with self.lock:
             if failed:
-                self.jobs[name]["_error"] = ("The DAG failed because some tasks failed. The failed tasks are: "
-                                             f"[{', '.join(failed)}].")
+                self.jobs[name]["_error"] = (
+                    f"The DAG failed because some tasks failed. The failed tasks are: [{', '.join(failed)}]."
+                )
                 self._apply(self.jobs[name], "PIPELINE_STATE_FAILED", tasks_follow=False)
             else:
                 self._apply(self.jobs[name], "PIPELINE_STATE_SUCCEEDED", tasks_follow=False)
@@ -270,8 +331,17 @@ class FakeVertex:
     def _cancelled(self, name: str) -> bool:
         return self.jobs[name]["state"].rsplit("_STATE_", 1)[1] in {"CANCELLING", "CANCELLED"}
 
-    def _task(self, name: str, key: str, *, state: str, main_job: str | None = None, start: bool = False,
-              end: bool = False, error: str | None = None) -> None:
+    def _task(
+        self,
+        name: str,
+        key: str,
+        *,
+        state: str,
+        main_job: str | None = None,
+        start: bool = False,
+        end: bool = False,
+        error: str | None = None,
+    ) -> None:
         with self.lock:
             details = self.jobs[name].setdefault("jobDetail", {}).setdefault("taskDetails", [])
             td = next((t for t in details if t["taskName"] == key), None)
@@ -288,13 +358,15 @@ class FakeVertex:
             if error:
                 td["error"] = {"code": 9, "message": error}
 
-    def _run(self, job_id: str, container: dict, env: dict[str, str] | None, cwd: str | None,
-             timeout: float) -> Execution:
+    def _run(
+        self, job_id: str, container: dict, env: dict[str, str] | None, cwd: str | None, timeout: float
+    ) -> Execution:
         command = [*container.get("command", []), *container.get("args", [])]
         proc_env = dict(env or os.environ)
         proc_env.update({e["name"]: e.get("value", "") for e in container.get("env", [])})
-        proc = subprocess.Popen(command, env=proc_env, cwd=cwd, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        proc = subprocess.Popen(
+            command, env=proc_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
         lines: list[str] = []
         assert proc.stdout is not None
         for line in proc.stdout:  # one log entry per line, stamped when it arrives
@@ -374,8 +446,9 @@ class FakeVertex:
         return status, payload, {}
 
     def _route(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
-        m = re.fullmatch(r"/v1/projects/([^/]+)/locations/([^/]+)/(customJobs|pipelineJobs)(?:/([^/:]+))?(:cancel)?",
-                         path)
+        m = re.fullmatch(
+            r"/v1/projects/([^/]+)/locations/([^/]+)/(customJobs|pipelineJobs)(?:/([^/:]+))?(:cancel)?", path
+        )
         if m:
             _project, location, kind, job_id, cancel = m.groups()
             if job_id is None and method == "POST":
@@ -475,7 +548,7 @@ def _operation(method: str, path: str) -> str:
 def _page(items: list, key: str, size: str, token: str) -> dict:
     n = int(size or 0) or 50
     start = int(token or 0)
-    out: dict[str, Any] = {key: items[start:start + n]}
+    out: dict[str, Any] = {key: items[start : start + n]}
     if start + n < len(items):
         out["nextPageToken"] = str(start + n)
     return out
@@ -505,8 +578,7 @@ def _matches(resource: dict, flt: str) -> bool:
             a, b = _ts(str(actual)), _ts(value)
         else:
             a, b = str(actual), value
-        ok = {"=": a == b, "!=": a != b, ">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b,
-              ":": str(b) in str(a)}[op]
+        ok = {"=": a == b, "!=": a != b, ">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b, ":": str(b) in str(a)}[op]
         if not ok:
             return False
     return True
@@ -556,7 +628,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self._send(400, _error(400, "body is not JSON"), {})
         status, payload, headers = self.fake.handle(
-            self.command, urllib.parse.unquote(parsed.path), urllib.parse.parse_qs(parsed.query), body)
+            self.command, urllib.parse.unquote(parsed.path), urllib.parse.parse_qs(parsed.query), body
+        )
         self._send(status, payload, headers)
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve

@@ -74,8 +74,9 @@ def test_a_fresh_process_reattaches_by_run_id(fake, config, store_settings) -> N
         "print(json.dumps({'job_id': r.job_id, 'status': r.status().value, "
         "'sdk_loaded': 'google.cloud.aiplatform_v1' in sys.modules}))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ), cwd=str(REPO))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=dict(os.environ), cwd=str(REPO)
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout.strip().splitlines()[-1])
     assert doc == {"job_id": sub.job_id, "status": "RUNNING", "sdk_loaded": True}

@@ -89,7 +89,7 @@ def test_follow_streams_live_entries_once_each_until_the_job_ends(fake, config, 
 def test_follow_holds_back_entries_younger_than_the_settle_window(fake, config, store_settings) -> None:
     from flowyml_gcp.logs import read_logs
 
-    orch, sub, job_id = _custom_job(fake, config, store_settings, "logs-settle")
+    _orch, sub, job_id = _custom_job(fake, config, store_settings, "logs-settle")
     fake.set_state(sub.job_id, "RUNNING")
     slow = attrs.evolve(config, log_settle_seconds=0.4, log_poll_interval=0.05)
     it = read_logs(sub.handle, slow, None, True)

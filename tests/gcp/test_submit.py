@@ -117,8 +117,11 @@ def test_gpu_unit_gets_a_machine_with_an_accelerator(fake, config, store_setting
     machine = fake.calls("create")[0].body["jobSpec"]["workerPoolSpecs"][0]["machineSpec"]
     from google.cloud.aiplatform_v1 import AcceleratorType
 
-    assert machine == {"machineType": "n1-standard-8", "acceleratorType": AcceleratorType.NVIDIA_TESLA_T4,
-                       "acceleratorCount": 2}
+    assert machine == {
+        "machineType": "n1-standard-8",
+        "acceleratorType": AcceleratorType.NVIDIA_TESLA_T4,
+        "acceleratorCount": 2,
+    }
 
 
 def test_resubmitting_a_run_finds_its_pipeline_job_instead_of_creating_another(fake, config, store_settings):

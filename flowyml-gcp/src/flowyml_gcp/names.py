@@ -32,9 +32,7 @@ def label_key(key: str) -> str:
     return text[:63]
 
 
-def run_labels(
-    run_id: str, pipeline: str, *extra: Mapping[str, str], unit: str | None = None
-) -> dict[str, str]:
+def run_labels(run_id: str, pipeline: str, *extra: Mapping[str, str], unit: str | None = None) -> dict[str, str]:
     """The labels of every job of a run: user labels first, flowyml's own always win."""
     labels: dict[str, str] = {}
     for source in extra:
