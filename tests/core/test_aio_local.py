@@ -64,18 +64,32 @@ async def test_async_fan_out_runs_concurrently_within_1_3x_the_critical_path():
 
 @aio
 async def test_max_workers_limits_steps_in_flight():
-    pipe = fan_out(4, 0.1)
-    started = time.perf_counter()
-    result = await pipe.run_async(max_workers=2)
-    wall = time.perf_counter() - started
-    assert result.success and 0.2 <= wall < 0.35
+    inside = {"now": 0, "peak": 0}
+
+    def make(i: int):
+        async def worker() -> int:
+            inside["now"] += 1
+            inside["peak"] = max(inside["peak"], inside["now"])
+            await asyncio.sleep(0.05)
+            inside["now"] -= 1
+            return i
+
+        return step(worker, name=f"w{i}", outputs=[f"o{i}"])
+
+    pipe = Pipeline("limited", steps=[make(i) for i in range(6)], enable_cache=False)
+    for limit, expected in ((2, 2), (1, 1), (None, 6)):
+        inside["peak"] = 0
+        result = await pipe.run_async(max_workers=limit)
+        assert result.success and inside["peak"] == expected
+    with pytest.raises(ValueError, match="max_workers"):
+        await pipe.run_async(max_workers=0)
 
 
 @aio
 async def test_sync_steps_run_in_threads_and_never_block_the_loop():
     @step(outputs=["a"])
     def slow_sync() -> int:
-        time.sleep(0.3)
+        time.sleep(0.5)
         return 1
 
     @step(outputs=["b"])
@@ -93,7 +107,7 @@ async def test_sync_steps_run_in_threads_and_never_block_the_loop():
     result = await pipe.run_async()
     stop.set()
     assert result["c"] == 3
-    assert await probe < 0.1
+    assert await probe < 0.25  # on the loop, the sync step would stall it for 500 ms
 
 
 def parity_pipeline(calls: dict[str, int]) -> Pipeline:
@@ -165,12 +179,12 @@ async def test_retry_backoff_awaits_instead_of_sleeping():
     pipe = Pipeline("retry-backoff", steps=[flaky], enable_cache=False)
     stop = asyncio.Event()
     probe = asyncio.create_task(loop_lag(stop))
-    result = await pipe.run_async(executor=LocalExecutor(retry_base_delay=0.1))
+    result = await pipe.run_async(executor=LocalExecutor(retry_base_delay=0.25))
     stop.set()
     assert result["x"] == 7 and result.step_results["flaky"].retries == 2
     gaps = [b - a for a, b in itertools.pairwise(attempts)]
-    assert gaps[0] >= 0.1 and gaps[1] >= 0.2  # 0.1 s, then doubled
-    assert await probe < 0.05
+    assert gaps[0] >= 0.25 and gaps[1] >= 0.5  # 0.25 s, then doubled
+    assert await probe < 0.2  # a time.sleep backoff would stall the loop for 250 and 500 ms
 
 
 @aio

@@ -38,13 +38,14 @@ def aio(fn):
     return run
 
 
-async def loop_lag(stop: asyncio.Event, interval: float = 0.005) -> float:
-    worst = 0.0
+async def loop_lags(stop: asyncio.Event, interval: float = 0.005) -> list[float]:
+    """How late each 5 ms timer fired while ``stop`` was unset."""
+    lags: list[float] = []
     while not stop.is_set():
         t = time.perf_counter()
         await asyncio.sleep(interval)
-        worst = max(worst, time.perf_counter() - t - interval)
-    return worst
+        lags.append(time.perf_counter() - t - interval)
+    return lags
 
 
 # -- an in-memory backend with a slow status call ---------------------------------------------
@@ -150,13 +151,15 @@ async def test_slow_status_calls_never_block_the_loop(slow_backend, slow_orch):
     slow_backend.duration = 0.8
     subs = [await slow_orch.run_pipeline_async(pipelines.two_units, run_id=f"lag-{i}") for i in range(10)]
     stop = asyncio.Event()
-    probe = asyncio.create_task(loop_lag(stop))
+    probe = asyncio.create_task(loop_lags(stop))
     statuses = await asyncio.gather(*(s.wait_async(poll_interval=0.05) for s in subs))
     stop.set()
-    lag = await probe
+    lags = sorted(await probe)
     assert statuses == [S.COMPLETED] * 10
-    assert slow_backend.status_calls >= 20  # many 0.25 s calls, all in worker threads
-    assert lag < 0.1, f"event loop blocked for {lag * 1000:.0f} ms"
+    assert slow_backend.status_calls >= 20  # many 0.25 s calls: on the loop, each would be a 250 ms stall
+    stalls = [lag for lag in lags if lag >= 0.2]
+    assert len(stalls) <= 2, f"the loop stalled {len(stalls)} times: {stalls}"  # (a busy CI box may stall once)
+    assert lags[len(lags) // 2] < 0.02, f"median lag {lags[len(lags) // 2] * 1000:.0f} ms"
 
 
 @aio
