@@ -204,12 +204,12 @@ async def test_concurrent_stop_on_first_error_cancels_the_rest():
 @aio
 async def test_staged_runs_stages_in_order_and_jobs_of_a_stage_together():
     g = Gauge()
-    jobs = [as_job(g.job(f"j{i}", 0.05)) for i in range(5)]
+    jobs = [as_job(g.job(f"j{i}", 0.1)) for i in range(5)]
     outcomes = await StagedStrategy([[0, 1], [2], [3, 4]]).execute(jobs)
     assert [o.value for o in outcomes] == [f"j{i}" for i in range(5)]
     s = g.spans
     assert max(s["j0"][1], s["j1"][1]) <= s["j2"][0] and s["j2"][1] <= min(s["j3"][0], s["j4"][0])
-    assert abs(s["j0"][0] - s["j1"][0]) < 0.03 and abs(s["j3"][0] - s["j4"][0]) < 0.03
+    assert abs(s["j0"][0] - s["j1"][0]) < 0.08 and abs(s["j3"][0] - s["j4"][0]) < 0.08  # together
     with pytest.raises(ValueError, match="exactly once"):
         await StagedStrategy([[0], [0, 1]]).execute(jobs[:2])
 

@@ -202,7 +202,7 @@ async def test_timeout_is_timed_out_and_leaves_the_run_going(slow_backend, slow_
     started = time.monotonic()
     with pytest.raises(flowyml.aio.RunTimedOutError) as info:
         await sub.wait_async(timeout=0.3, poll_interval=0.05)
-    assert 0.3 <= time.monotonic() - started < 1.0
+    assert 0.3 <= time.monotonic() - started < 2.0
     err = info.value
     assert isinstance(err, WaitTimeoutError) and isinstance(err, TimeoutError)
     assert err.status is S.TIMED_OUT and not err.cancelled
