@@ -180,8 +180,6 @@ def submit(spec: JobSpec, config: VertexAIConfig) -> RunHandle:
     """Create the run's job (or find the one a previous attempt created) and return its handle."""
     config.validate()
     metadata: dict[str, Any] = {"project": config.project_id, "region": config.region}
-    if spec.timeout_seconds:
-        metadata.update(timeout_seconds=spec.timeout_seconds, deadline=time.time() + spec.timeout_seconds)
     if len(spec.units) == 1:
         job = _submit_custom_job(spec, config)
         units = {spec.units[0].name: job.name}
@@ -193,4 +191,8 @@ def submit(spec: JobSpec, config: VertexAIConfig) -> RunHandle:
         metadata.update(kind=PIPELINE_JOB, tasks=tasks)
         kind = PIPELINE_JOB
     metadata["console_url"] = console_url(kind, job.name, config)
+    if spec.timeout_seconds:
+        # counted from the job's creation, so a retried submit does not extend it
+        created = job.create_time.timestamp() if job.create_time else time.time()
+        metadata.update(timeout_seconds=spec.timeout_seconds, deadline=created + spec.timeout_seconds)
     return RunHandle(backend=BACKEND, run_id=spec.run_id, job_id=job.name, units=units, metadata=metadata)
