@@ -133,6 +133,9 @@ def test_the_token_never_reaches_run_metadata_or_to_dict(
     stored = orchestrator.registry.get("secret").handle.to_json()
     assert TOKEN not in stored and "token" not in sub.handle.config
     assert sub.wait_for_completion(timeout=60, poll_interval=0.1) is S.COMPLETED
+    details = orchestrator.get_run_details(sub.job_id)
+    assert TOKEN not in json.dumps(details)
+    assert set(details["jobs"]) == {"prep", "total"} and details["state"] == "SUCCEEDED"
 
 
 def test_a_bad_url_in_flowyml_yaml_names_the_key(tmp_path: Path) -> None:
