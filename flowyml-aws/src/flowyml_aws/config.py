@@ -1,0 +1,104 @@
+"""Settings of the ``aws_batch`` and ``sagemaker`` backends (frozen attrs, no AWS SDK import).
+
+Credentials normally come from boto3's usual chain (environment, ``~/.aws``, an instance or task
+role); the optional key fields are marked secret so they never reach run metadata or the registry.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from flowyml.core.errors import ConfigError
+
+_SECRET = {"secret": True}
+
+
+def _positive(_inst: object, attr: attrs.Attribute, value: int) -> None:
+    if value is not None and value <= 0:
+        raise ConfigError(f"{attr.name} must be > 0, got {value}")
+
+
+@attrs.define(frozen=True)
+class AWSConnection:
+    """How to reach AWS: region, optional endpoint (LocalStack, VPC endpoints) and profile."""
+
+    region: str | None = "us-east-1"
+    endpoint_url: str | None = None
+    profile: str | None = None
+    aws_access_key_id: str | None = attrs.field(default=None, metadata=_SECRET, repr=False)
+    aws_secret_access_key: str | None = attrs.field(default=None, metadata=_SECRET, repr=False)
+    aws_session_token: str | None = attrs.field(default=None, metadata=_SECRET, repr=False)
+
+
+@attrs.define(frozen=True)
+class AWSBatchConfig(AWSConnection):
+    """``aws_batch``: one Batch job per execution unit on ``job_queue`` with ``job_definition``.
+
+    ``parameters`` are passed to every job (``Ref::name`` in the job definition);
+    ``job_name_prefix`` starts every job name; ``log_group`` is where the job definition's
+    ``awslogs`` driver writes (Batch's default ``/aws/batch/job``); ``tags`` are added to jobs.
+    """
+
+    job_queue: str | None = None
+    job_definition: str | None = None
+    parameters: dict[str, str] = attrs.field(factory=dict)
+    job_name_prefix: str = "flowyml"
+    log_group: str = "/aws/batch/job"
+    tags: dict[str, str] = attrs.field(factory=dict)
+    retry_attempts: int | None = attrs.field(default=None, validator=_positive)
+    share_identifier: str | None = None
+    scheduling_priority: int | None = None
+
+    def validate(self) -> None:
+        missing = [n for n in ("job_queue", "job_definition", "region") if not getattr(self, n)]
+        if missing:
+            raise ConfigError(f"aws_batch config: set {', '.join(missing)}")
+
+
+@attrs.define(frozen=True)
+class SageMakerConfig(AWSConnection):
+    """``sagemaker``: one training job per execution unit; flowyml starts each when its dependencies completed.
+
+    ``image`` is used when the stack sets no ``docker.image``. ``output_path`` is the training
+    jobs' S3 output location (default: ``<artifact root>/sagemaker``).
+    """
+
+    role_arn: str | None = None
+    image: str | None = None
+    default_instance_type: str = "ml.m5.xlarge"
+    default_instance_count: int = attrs.field(default=1, validator=_positive)
+    volume_size_gb: int = attrs.field(default=50, validator=_positive)
+    output_path: str | None = None
+    max_runtime_seconds: int = attrs.field(default=86400, validator=_positive)
+    job_name_prefix: str = "flowyml"
+    log_group: str = "/aws/sagemaker/TrainingJobs"
+    tags: dict[str, str] = attrs.field(factory=dict)
+    subnets: list[str] = attrs.field(factory=list)
+    security_group_ids: list[str] = attrs.field(factory=list)
+    volume_kms_key_id: str | None = None
+
+    def validate(self) -> None:
+        missing = [n for n in ("role_arn", "region") if not getattr(self, n)]
+        if missing:
+            raise ConfigError(f"sagemaker config: set {', '.join(missing)}")
+
+
+@attrs.define(frozen=True)
+class S3Settings:
+    """Non-secret settings of ``s3://`` storage (``artifact_store.settings`` in ``flowyml.yaml``)."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    addressing_style: str | None = None
+    multipart_threshold_mb: int = 64
+    multipart_chunk_mb: int = 16
+
+    @classmethod
+    def from_mapping(cls, settings: dict) -> S3Settings:
+        known = {f.name for f in attrs.fields(cls)}
+        data = {k: v for k, v in settings.items() if k in known and v not in (None, "")}
+        for key in ("multipart_threshold_mb", "multipart_chunk_mb"):
+            if key in data:
+                data[key] = int(data[key])
+        return cls(**data)

@@ -1,0 +1,55 @@
+"""Native job names derived from the run id (the key of idempotent submission), and resource mapping."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from flowyml.core.resources import ResourceConfig, cpu_units, memory_mib
+
+
+def _digest(text: str, n: int = 8) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def batch_job_name(prefix: str, run_id: str, unit: str) -> str:
+    """``<prefix>-<run id>-<unit>`` in Batch's alphabet (``[A-Za-z0-9_-]``, <= 128 chars), unique per (run, unit)."""
+    raw = f"{prefix}-{run_id}-{unit}"
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", raw)
+    if name != raw or len(name) > 128:
+        name = f"{name[:118]}-{_digest(raw)}"
+    return name
+
+
+def batch_name_prefix(prefix: str, run_id: str) -> str:
+    """The common start of every job name of a run (for ``list_jobs`` ``JOB_NAME`` filters)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{prefix}-{run_id}-")[:100]
+
+
+def sagemaker_job_name(prefix: str, run_id: str, unit: str) -> str:
+    """A training job name (``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$``), unique per (run, unit)."""
+    raw = f"{prefix}-{run_id}-{unit}"
+    name = re.sub(r"-+", "-", re.sub(r"[^A-Za-z0-9]", "-", raw)).strip("-")
+    if name != raw or len(name) > 63:
+        name = f"{name[:54].strip('-')}-{_digest(raw)}"
+    return name
+
+
+def batch_resource_requirements(res: ResourceConfig) -> list[dict[str, str]]:
+    """``containerOverrides.resourceRequirements`` for one unit (VCPU, MEMORY in MiB, GPU)."""
+    out = []
+    if res.cpu:
+        vcpu = cpu_units(res.cpu)
+        out.append({"type": "VCPU", "value": str(int(vcpu)) if vcpu == int(vcpu) else f"{vcpu:g}"})
+    if res.memory:
+        out.append({"type": "MEMORY", "value": str(memory_mib(res.memory))})
+    if res.gpu_count:
+        out.append({"type": "GPU", "value": str(res.gpu_count)})
+    return out
+
+
+def sagemaker_instance_type(res: ResourceConfig, default: str) -> str:
+    """The unit's ``machine_type`` when it names a SageMaker instance (``ml.*``), else the default."""
+    if res.machine_type and res.machine_type.startswith("ml."):
+        return res.machine_type
+    return default

@@ -1,0 +1,109 @@
+"""The native-state tables of AWS Batch and SageMaker, and how unit states add up to a run's status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flowyml.core.status import ExecutionStatus as S
+
+#: AWS Batch job states (``describe_jobs`` ``status``). A FAILED job whose reason is our cancel
+#: reason, or that carries the cancel tag, is CANCELLED; one that hit its timeout is TIMED_OUT.
+BATCH_STATES: dict[str, S] = {
+    "SUBMITTED": S.QUEUED,
+    "PENDING": S.QUEUED,  # waiting for dependencies
+    "RUNNABLE": S.QUEUED,  # waiting for compute capacity
+    "STARTING": S.PROVISIONING,
+    "RUNNING": S.RUNNING,
+    "SUCCEEDED": S.COMPLETED,
+    "FAILED": S.FAILED,
+}
+
+#: SageMaker training jobs: ``TrainingJobStatus`` and, where it refines it, ``Status/SecondaryStatus``.
+SAGEMAKER_STATES: dict[str, S] = {
+    "InProgress": S.RUNNING,
+    "InProgress/Pending": S.QUEUED,
+    "InProgress/Starting": S.PROVISIONING,
+    "InProgress/LaunchingMLInstances": S.PROVISIONING,
+    "InProgress/PreparingTrainingStack": S.PROVISIONING,
+    "InProgress/Downloading": S.PROVISIONING,
+    "InProgress/DownloadingTrainingImage": S.PROVISIONING,
+    "InProgress/Training": S.RUNNING,
+    "InProgress/Uploading": S.RUNNING,
+    "InProgress/Restarting": S.PROVISIONING,
+    "InProgress/Updating": S.RUNNING,
+    "InProgress/Interrupted": S.PROVISIONING,  # managed spot: waits for capacity, then resumes
+    "Stopping": S.STOPPING,
+    "Stopped": S.CANCELLED,
+    "Stopped/MaxRuntimeExceeded": S.TIMED_OUT,
+    "Stopped/MaxWaitTimeExceeded": S.TIMED_OUT,
+    "Completed": S.COMPLETED,
+    "Failed": S.FAILED,
+    "Failed/MaxRuntimeExceeded": S.TIMED_OUT,
+}
+
+#: The reason flowyml gives Batch when it cancels; FAILED with this reason reads CANCELLED.
+CANCEL_REASON = "flowyml: cancelled by user"
+#: Tag put on every job of a run when a cancel was requested (STOPPING until AWS confirms).
+CANCEL_TAG = "flowyml:cancel-requested"
+BATCH_TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+
+
+def batch_unit_status(job: Mapping) -> S:
+    """The status of one Batch job description."""
+    state = str(job.get("status", ""))
+    status = BATCH_STATES.get(state, S.UNKNOWN)
+    tags = job.get("tags") or {}
+    reason = str(job.get("statusReason") or "")
+    if status is S.FAILED:
+        if reason.startswith(CANCEL_REASON) or CANCEL_TAG in tags:
+            return S.CANCELLED
+        if reason.startswith(BATCH_TIMEOUT_REASON):
+            return S.TIMED_OUT
+    return status
+
+
+def sagemaker_unit_status(primary: str, secondary: str | None) -> S:
+    """The status of one training job from its ``TrainingJobStatus`` and ``SecondaryStatus``."""
+    if secondary:
+        refined = SAGEMAKER_STATES.get(f"{primary}/{secondary}")
+        if refined is not None:
+            return refined
+    return SAGEMAKER_STATES.get(primary, S.UNKNOWN)
+
+
+_ACTIVE_ORDER = (S.STOPPING, S.RUNNING, S.PROVISIONING, S.QUEUED, S.PENDING)
+
+
+def aggregate(units: Mapping[str, S], cancel_requested: bool = False) -> S:
+    """A run's status from its units' statuses (units not started yet count as PENDING).
+
+    Active while any unit is; then COMPLETED only if every unit completed. A requested cancel
+    reads STOPPING until every unit has stopped, then CANCELLED.
+    """
+    values = list(units.values())
+    if not values:
+        return S.UNKNOWN
+    if S.UNKNOWN in values:
+        return S.UNKNOWN
+    active = [v for v in values if not v.is_finished]
+    if active:
+        if cancel_requested:
+            return S.STOPPING
+        for wanted in _ACTIVE_ORDER:
+            if wanted in active:
+                return wanted
+    if all(v is S.COMPLETED for v in values):
+        return S.COMPLETED
+    if cancel_requested:
+        return S.CANCELLED
+    for final in (S.TIMED_OUT, S.FAILED, S.CANCELLED):
+        if final in values:
+            return final
+    return S.FAILED  # unreachable: every finished status is listed above
+
+
+def native_summary(states: Mapping[str, str]) -> str:
+    """``"prep=SUCCEEDED, total=RUNNING"`` (or the single state of a one-unit run)."""
+    if len(states) == 1:
+        return next(iter(states.values()))
+    return ", ".join(f"{unit}={state}" for unit, state in states.items())
