@@ -2,7 +2,7 @@
 
 Cancelling a task that awaits a run (``wait_async``, or a submit still in flight) cancels the
 remote run: ``stop_run`` is called and the run is watched until it reads CANCELLED (bounded by
-``cancel_grace``). A wait that runs out of time raises :class:`RunTimedOutError` (status
+``cancel_grace``). A wait that runs out of time raises ``flowyml.core.errors.RunTimedOutError`` (status
 TIMED_OUT) and leaves the run going unless ``cancel_on_timeout=True`` — it never reports FAILED.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from flowyml.aio.threads import run_blocking, run_in, submit_executor
-from flowyml.core.errors import RunFailedError, TransientBackendError, WaitTimeoutError
+from flowyml.core.errors import RunFailedError, RunTimedOutError, TransientBackendError
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.base import RemoteOrchestrator, SubmissionResult
 from flowyml.plugins.types import LogRecord, StatusReport
@@ -27,20 +27,6 @@ log = logging.getLogger("flowyml.aio")
 
 #: Seconds a cancelled wait keeps watching the run for CANCELLED before giving up.
 DEFAULT_CANCEL_GRACE = 30.0
-
-
-class RunTimedOutError(WaitTimeoutError):
-    """A wait ran out of time: ``status`` is TIMED_OUT; ``cancelled`` tells whether the run was stopped."""
-
-    def __init__(self, run_id: str, timeout: float, cancelled: bool = False, final: ExecutionStatus | None = None):
-        text = f"run {run_id!r} still running after {timeout:g}s"
-        text += f"; it was cancelled (now {final.value if final else 'STOPPING'})" if cancelled else "; it goes on"
-        super().__init__(text)
-        self.run_id = run_id
-        self.timeout = timeout
-        self.status = ExecutionStatus.TIMED_OUT
-        self.cancelled = cancelled
-        self.final_status = final
 
 
 # -- one call each -----------------------------------------------------------------------------
@@ -89,10 +75,16 @@ async def stop_run_async(orchestrator: RemoteOrchestrator, job_id: str, graceful
 
 
 async def iter_logs_async(
-    orchestrator: RemoteOrchestrator, job_id: str, cursor: str | None = None, follow: bool = False
+    orchestrator: RemoteOrchestrator,
+    job_id: str,
+    cursor: str | None = None,
+    follow: bool = False,
+    poll_interval: float | None = None,
 ) -> AsyncIterator[LogRecord]:
     """``async for record in iter_logs_async(orch, run_id, follow=True)``: each read in a worker thread."""
-    records: Iterator[LogRecord] = await run_blocking(orchestrator.iter_logs, job_id, cursor=cursor, follow=follow)
+    records: Iterator[LogRecord] = await run_blocking(
+        orchestrator.iter_logs, job_id, cursor=cursor, follow=follow, poll_interval=poll_interval
+    )
     done = object()
     try:
         while True:
@@ -114,10 +106,10 @@ def _close_quietly(close: Any) -> None:
 
 
 def stream_logs_async(
-    orchestrator: RemoteOrchestrator, job_id: str, poll_interval: float = 5.0
+    orchestrator: RemoteOrchestrator, job_id: str, poll_interval: float | None = None
 ) -> AsyncIterator[LogRecord]:
     """Follow the run's logs until it ends (async twin of ``stream_logs``)."""
-    return iter_logs_async(orchestrator, job_id, follow=True)
+    return iter_logs_async(orchestrator, job_id, follow=True, poll_interval=poll_interval)
 
 
 # -- waiting -----------------------------------------------------------------------------------
