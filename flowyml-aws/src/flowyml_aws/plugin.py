@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -91,6 +92,7 @@ def flowyml_logs(handle: RunHandle, config: Any, cursor: str | None, follow: boo
         cursor=cursor,
         follow=follow,
         call=call,
+        poll=float(os.environ.get("FLOWYML_AWS_LOG_POLL", "2")),
     )
 
 

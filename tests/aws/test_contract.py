@@ -1,0 +1,36 @@
+"""The flowyml conformance kit against both AWS backends (moto + the fault proxy)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowyml.testing import BackendContract, ContractEnv
+
+pytestmark = pytest.mark.aws
+
+
+def _env(backend: str, config, fake, artifact_root: str, store_settings: dict) -> ContractEnv:  # noqa: ANN001
+    return ContractEnv(
+        backend=backend,
+        config=config,
+        artifact_root=artifact_root,
+        store_settings=store_settings,
+        execute=fake.execute,
+        settle=fake.settle,
+        set_native_state=fake.set_state,
+        inject_faults=fake.faults,
+        count_creates=fake.count_creates,
+        finish_timeout=90.0,
+    )
+
+
+class TestAWSBatchContract(BackendContract):
+    @pytest.fixture
+    def contract_env(self, fake, batch_config, artifact_root, store_settings) -> ContractEnv:  # noqa: ANN001
+        return _env("aws_batch", batch_config, fake, artifact_root, store_settings)
+
+
+class TestSageMakerContract(BackendContract):
+    @pytest.fixture
+    def contract_env(self, fake, sagemaker_config, artifact_root, store_settings) -> ContractEnv:  # noqa: ANN001
+        return _env("sagemaker", sagemaker_config, fake, artifact_root, store_settings)
