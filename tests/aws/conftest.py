@@ -21,8 +21,18 @@ else:
 
 BUCKET = "flowyml-test"
 #: variables that could send boto3 to real AWS or a proxy
-_CLOUD_ENV = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_BATCH", "HTTP_PROXY",
-              "HTTPS_PROXY", "http_proxy", "https_proxy", "MOTO_SIMPLE_BATCH_FAIL_AFTER", "AWS_REGION")
+_CLOUD_ENV = (
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_BATCH",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "MOTO_SIMPLE_BATCH_FAIL_AFTER",
+    "AWS_REGION",
+)
 OFFLINE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -98,17 +108,21 @@ def artifact_root() -> str:
 
 
 @pytest.fixture
-def batch_config(fake: AwsFake):  # noqa: ANN201
+def batch_config(fake: AwsFake):
     from flowyml_aws.config import AWSBatchConfig
 
-    return AWSBatchConfig(region=REGION, endpoint_url=fake.proxy.endpoint, job_queue="flowyml-queue",
-                          job_definition="flowyml-step")
+    return AWSBatchConfig(
+        region=REGION, endpoint_url=fake.proxy.endpoint, job_queue="flowyml-queue", job_definition="flowyml-step"
+    )
 
 
 @pytest.fixture
-def sagemaker_config(fake: AwsFake):  # noqa: ANN201
+def sagemaker_config(fake: AwsFake):
     from flowyml_aws.config import SageMakerConfig
 
-    return SageMakerConfig(region=REGION, endpoint_url=fake.proxy.endpoint,
-                           role_arn="arn:aws:iam::123456789012:role/flowyml-sagemaker",
-                           image="123456789012.dkr.ecr.us-east-1.amazonaws.com/flowyml:1")
+    return SageMakerConfig(
+        region=REGION,
+        endpoint_url=fake.proxy.endpoint,
+        role_arn="arn:aws:iam::123456789012:role/flowyml-sagemaker",
+        image="123456789012.dkr.ecr.us-east-1.amazonaws.com/flowyml:1",
+    )

@@ -39,8 +39,9 @@ OPERATIONS = {
 
 
 def direct_client(service: str, endpoint: str) -> Any:
-    cfg = Config(region_name=REGION, retries={"mode": "standard", "total_max_attempts": 2},
-                 s3={"addressing_style": "path"})
+    cfg = Config(
+        region_name=REGION, retries={"mode": "standard", "total_max_attempts": 2}, s3={"addressing_style": "path"}
+    )
     return boto3.client(service, endpoint_url=endpoint, config=cfg)
 
 
@@ -193,8 +194,11 @@ class AwsFake:
                     self.sm.create_training_job(**{k: v for k, v in plan[unit]["request"].items()})
                     self.sm_requests[name] = plan[unit]["request"]
                 primary, _, secondary = state.partition("/")
-                self.sm_state[name] = {"status": primary, "secondary": secondary or None,
-                                       "reason": reason or ("AlgorithmError: exit code 1" if primary == "Failed" else None)}
+                self.sm_state[name] = {
+                    "status": primary,
+                    "secondary": secondary or None,
+                    "reason": reason or ("AlgorithmError: exit code 1" if primary == "Failed" else None),
+                }
 
     def settle(self, handle: RunHandle) -> None:
         """Let pending transitions finish: terminating Batch jobs FAIL, Stopping training jobs stop."""
@@ -208,7 +212,9 @@ class AwsFake:
                     sm.update(status="Stopped", secondary="Stopped")
 
     @contextlib.contextmanager
-    def faults(self, operation: str, count: int, status: int = 400, code: str = "ThrottlingException") -> Iterator[None]:
+    def faults(
+        self, operation: str, count: int, status: int = 400, code: str = "ThrottlingException"
+    ) -> Iterator[None]:
         entry = self.proxy.fail(OPERATIONS[operation], count, status=status, code=code)
         try:
             yield
@@ -259,8 +265,12 @@ class AwsFake:
         self._write_logs("/aws/batch/job", stream, lines)
         with self.lock:
             if code == 0:
-                over.update(status="SUCCEEDED", exitCode=0, stoppedAt=int(time.time() * 1000),
-                            statusReason="Essential container in task exited")
+                over.update(
+                    status="SUCCEEDED",
+                    exitCode=0,
+                    stoppedAt=int(time.time() * 1000),
+                    statusReason="Essential container in task exited",
+                )
             else:
                 self._fail_batch(job_id, "Essential container in task exited", exit_code=code)
 
@@ -271,14 +281,17 @@ class AwsFake:
                 return
             over.update(ran=True, secondary="Training")
             request = self.sm_requests[name]
-        code, lines = self._run_command(request["AlgorithmSpecification"]["ContainerEntrypoint"],
-                                        request.get("Environment", {}))
+        code, lines = self._run_command(
+            request["AlgorithmSpecification"]["ContainerEntrypoint"], request.get("Environment", {})
+        )
         self._write_logs("/aws/sagemaker/TrainingJobs", f"{name}/algo-1-{int(time.time())}", lines)
         with self.lock:
             if code == 0:
                 over.update(status="Completed", secondary="Completed")
             else:
-                over.update(status="Failed", secondary="Failed", reason=f"AlgorithmError: exit code {code}: {lines[-1:]}")
+                over.update(
+                    status="Failed", secondary="Failed", reason=f"AlgorithmError: exit code {code}: {lines[-1:]}"
+                )
 
     def _run_command(self, command: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWYML_")}
@@ -290,8 +303,10 @@ class AwsFake:
         return proc.returncode, lines
 
     def _write_logs(self, group: str, stream: str, lines: list[str]) -> None:
-        for create, kwargs in ((self.logs.create_log_group, {"logGroupName": group}),
-                               (self.logs.create_log_stream, {"logGroupName": group, "logStreamName": stream})):
+        for create, kwargs in (
+            (self.logs.create_log_group, {"logGroupName": group}),
+            (self.logs.create_log_stream, {"logGroupName": group, "logStreamName": stream}),
+        ):
             try:
                 create(**kwargs)
             except self.logs.exceptions.ResourceAlreadyExistsException:
@@ -325,16 +340,23 @@ def reset_moto(endpoint: str) -> None:
 def setup_batch(endpoint: str) -> None:
     """Role, compute environment, queue and job definition in moto."""
     iam, batch = direct_client("iam", endpoint), direct_client("batch", endpoint)
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
     role = iam.create_role(RoleName="flowyml-batch", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     ce = batch.create_compute_environment(
         computeEnvironmentName="flowyml-ce", type="UNMANAGED", state="ENABLED", serviceRole=role
     )["computeEnvironmentArn"]
-    batch.create_job_queue(jobQueueName="flowyml-queue", state="ENABLED", priority=1,
-                           computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}])
+    batch.create_job_queue(
+        jobQueueName="flowyml-queue",
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+    )
     batch.register_job_definition(
-        jobDefinitionName="flowyml-step", type="container",
+        jobDefinitionName="flowyml-step",
+        type="container",
         containerProperties={
             "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/flowyml:1",
             "command": ["flowyml", "step-runner"],

@@ -9,7 +9,7 @@ from flowyml.testing import BackendContract, ContractEnv
 pytestmark = pytest.mark.aws
 
 
-def _env(backend: str, config, fake, artifact_root: str, store_settings: dict) -> ContractEnv:  # noqa: ANN001
+def _env(backend: str, config, fake, artifact_root: str, store_settings: dict) -> ContractEnv:
     return ContractEnv(
         backend=backend,
         config=config,
@@ -26,11 +26,11 @@ def _env(backend: str, config, fake, artifact_root: str, store_settings: dict) -
 
 class TestAWSBatchContract(BackendContract):
     @pytest.fixture
-    def contract_env(self, fake, batch_config, artifact_root, store_settings) -> ContractEnv:  # noqa: ANN001
+    def contract_env(self, fake, batch_config, artifact_root, store_settings) -> ContractEnv:
         return _env("aws_batch", batch_config, fake, artifact_root, store_settings)
 
 
 class TestSageMakerContract(BackendContract):
     @pytest.fixture
-    def contract_env(self, fake, sagemaker_config, artifact_root, store_settings) -> ContractEnv:  # noqa: ANN001
+    def contract_env(self, fake, sagemaker_config, artifact_root, store_settings) -> ContractEnv:
         return _env("sagemaker", sagemaker_config, fake, artifact_root, store_settings)
