@@ -10,7 +10,8 @@ import re
 from typing import Any
 
 _ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj):<code>(~?)([^<]+)</code>")
-_VERSION = re.compile(r"<p>\.\. versionadded:: *([^<\s]+)</p>")
+_VERSION = re.compile(r"\.\. version(added|changed):: *([^<\s]+)")
+_WORDS = {"added": "<em>Added in plugin contract version {}.</em>", "changed": "<br><em>Changed in version {}:</em>"}
 
 
 def _role(match: re.Match[str]) -> str:
@@ -20,4 +21,4 @@ def _role(match: re.Match[str]) -> str:
 
 def on_page_content(html: str, **kwargs: Any) -> str:
     html = _ROLE.sub(_role, html)
-    return _VERSION.sub(r"<p><em>Added in plugin contract version \1.</em></p>", html)
+    return _VERSION.sub(lambda m: _WORDS[m.group(1)].format(m.group(2)), html)

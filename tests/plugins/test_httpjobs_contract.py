@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from flowyml_httpjobs.config import HttpJobsConfig
-from flowyml_httpjobs.server import JobServer
-from flowyml_httpjobs.submit import RUN_LABEL
 
 from flowyml.plugins.types import RunHandle
 from flowyml.testing import BackendContract, ContractEnv
+from flowyml_httpjobs.config import HttpJobsConfig
+from flowyml_httpjobs.server import JobServer
+from flowyml_httpjobs.submit import RUN_LABEL
 
 from .conftest import TOKEN
 

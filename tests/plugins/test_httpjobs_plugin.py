@@ -10,16 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
-from flowyml_httpjobs.config import HttpJobsConfig
-from flowyml_httpjobs.orchestrators import HttpJobsOrchestrator
-from flowyml_httpjobs.server import JobServer
-from flowyml_httpjobs.states import NATIVE_STATES, run_state, to_status
-from flowyml_httpjobs.submit import RUN_LABEL, job_name
 
 from flowyml.core.errors import BackendError, ConfigError, TransientBackendError
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.base import RemoteOrchestrator
 from flowyml.testing import pipelines
+from flowyml_httpjobs.config import HttpJobsConfig
+from flowyml_httpjobs.orchestrators import HttpJobsOrchestrator
+from flowyml_httpjobs.server import JobServer
+from flowyml_httpjobs.states import NATIVE_STATES, run_state, to_status
+from flowyml_httpjobs.submit import RUN_LABEL, job_name
 
 from .conftest import TOKEN
 

@@ -37,9 +37,12 @@ def _record(entry: dict[str, Any], unit: str, cursor: str) -> LogRecord:
     return LogRecord(timestamp=timestamp, message=line, severity=severity, unit=unit, cursor=cursor)
 
 
-def read_logs(handle: RunHandle, config: HttpJobsConfig, cursor: str | None, follow: bool) -> Iterator[LogRecord]:
+def read_logs(
+    handle: RunHandle, config: HttpJobsConfig, cursor: str | None, follow: bool, poll_interval: float | None = None
+) -> Iterator[LogRecord]:
     """Records after ``cursor``, unit by unit in dependency order; ``follow`` polls until the run ends."""
     client = Client(config)
+    wait = config.poll_interval if poll_interval is None else poll_interval
     offsets = _decode(cursor)
 
     def batch() -> Iterator[LogRecord]:
@@ -61,6 +64,6 @@ def read_logs(handle: RunHandle, config: HttpJobsConfig, cursor: str | None, fol
             yield from batch()
             if finished:
                 return
-            time.sleep(config.poll_interval)
+            time.sleep(wait)
 
     return gen()

@@ -60,13 +60,13 @@ def flowyml_cancel(handle: RunHandle, config: HttpJobsConfig, graceful: bool) ->
 
 @hookimpl
 def flowyml_logs(
-    handle: RunHandle, config: HttpJobsConfig, cursor: str | None, follow: bool
+    handle: RunHandle, config: HttpJobsConfig, cursor: str | None, follow: bool, poll_interval: float | None
 ) -> Iterator[LogRecord] | None:
     if handle.backend != NAME:
         return None
     from flowyml_httpjobs.logs import read_logs
 
-    return read_logs(handle, config, cursor, follow)
+    return read_logs(handle, config, cursor, follow, poll_interval)
 
 
 @hookimpl
