@@ -179,6 +179,30 @@ async def test_remote_runs_on_the_local_backend_in_a_batch():
     assert await orch.get_run_status_async("many-slow") is S.CANCELLED
 
 
+@aio
+async def test_results_arrive_as_jobs_complete():
+    g = Gauge()
+    seen: list[str] = []
+    jobs = [g.job("slow", 0.3), g.job("quick", 0.02), g.job("middle", 0.12)]
+    outcomes = await flowyml.aio.run_many(jobs, on_result=lambda o: seen.append(o.name))
+    assert [o.name for o in outcomes] == ["slow", "quick", "middle"]  # input order
+    assert seen == ["quick", "middle", "slow"]  # the callback sees each as it ends
+
+    streamed = [o.name async for o in flowyml.aio.iter_many([g.job("s", 0.2), g.job("q", 0.02), g.job("m", 0.1)])]
+    assert streamed == ["q", "m", "s"]
+
+
+@aio
+async def test_leaving_iter_many_early_cancels_the_rest():
+    g = Gauge()
+    stream = flowyml.aio.iter_many([g.job("first", 0.01), g.job("never-ends", 30)])
+    async for outcome in stream:
+        assert outcome.name == "first"
+        break
+    await stream.aclose()
+    assert g.now == 0 and "never-ends" in g.spans  # it was cancelled, and its finally ran
+
+
 # -- strategies -------------------------------------------------------------------------------------
 @aio
 async def test_sequential_stops_on_first_error_when_asked():

@@ -13,7 +13,7 @@ from __future__ import annotations
 from flowyml.aio.decorators import with_retry, with_semaphore, with_timeout
 from flowyml.aio.jobs import ExecutionContext, Job, RunOutcome, as_job, execute_job, remote
 from flowyml.aio.local import run_local_async
-from flowyml.aio.many import BatchFailedError, run_many
+from flowyml.aio.many import BatchFailedError, iter_many, run_many
 from flowyml.aio.pool import Batch, PoolStats, RunPool
 from flowyml.aio.remote_ops import (
     RunTimedOutError,
@@ -47,6 +47,7 @@ __all__ = [
     "get_status_report_async",
     "io_executor",
     "iter_logs_async",
+    "iter_many",
     "remote",
     "run_blocking",
     "run_in",

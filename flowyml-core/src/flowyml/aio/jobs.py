@@ -70,7 +70,8 @@ class ExecutionContext:
     default per-job ``timeout``, retries with exponential backoff, and ``stop_on_first_error``.
 
     ``async with ExecutionContext(executor=ThreadPoolExecutor(4)) as ctx:`` shuts the executor
-    down on exit. Timeouts are not retried unless ``retry_on_timeout``.
+    down on exit. Timeouts are not retried unless ``retry_on_timeout``. ``on_result`` sees each
+    outcome the moment its job ends.
     """
 
     executor: Executor | None = None
@@ -83,6 +84,16 @@ class ExecutionContext:
     stop_on_first_error: bool = False
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     retry_on_timeout: bool = False
+    on_result: Callable[[RunOutcome], Any] | None = None
+
+    def emit(self, outcome: RunOutcome) -> RunOutcome:
+        """Hand a finished job's outcome to ``on_result`` (as soon as it is known); returns it."""
+        if self.on_result is not None:
+            try:
+                self.on_result(outcome)
+            except Exception:
+                log.exception("on_result callback failed for job %s", outcome.name)
+        return outcome
 
     @classmethod
     def create(cls, max_concurrency: int | None = None, **kwargs: Any) -> ExecutionContext:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 
 from flowyml.aio.jobs import ExecutionContext, Job, RunOutcome, Tracker, cancelled, execute_job, skipped
@@ -27,9 +28,9 @@ class SequentialStrategy(Strategy):
         outcomes: list[RunOutcome] = []
         for i, job in enumerate(jobs):
             if stop and any(not o.ok for o in outcomes):
-                outcomes.append(skipped(i, job, "skipped: an earlier job failed"))
+                outcomes.append(ctx.emit(skipped(i, job, "skipped: an earlier job failed")))
                 continue
-            outcomes.append(await execute_job(job, ctx, i))
+            outcomes.append(ctx.emit(await execute_job(job, ctx, i)))
         return outcomes
 
 
@@ -52,10 +53,11 @@ class ConcurrentStrategy(Strategy):
         stop = ctx.stop_on_first_error if self.stop_on_first_error is None else self.stop_on_first_error
         indices = list(range(len(jobs))) if indices is None else list(indices)
         tracker = Tracker()
-        tasks = [
-            asyncio.create_task(execute_job(job, ctx, i, tracker), name=f"flowyml-job-{job.name}")
-            for i, job in zip(indices, jobs, strict=True)
-        ]
+        tasks = []
+        for i, job in zip(indices, jobs, strict=True):
+            task = asyncio.create_task(execute_job(job, ctx, i, tracker), name=f"flowyml-job-{job.name}")
+            task.add_done_callback(functools.partial(_emit_done, ctx, i, job))
+            tasks.append(task)
         try:
             if stop:
                 pending = set(tasks)
@@ -77,6 +79,10 @@ class ConcurrentStrategy(Strategy):
         return [
             cancelled(i, job) if t.cancelled() else t.result() for i, job, t in zip(indices, jobs, tasks, strict=True)
         ]
+
+
+def _emit_done(ctx: ExecutionContext, index: int, job: Job, task: asyncio.Task[RunOutcome]) -> None:
+    ctx.emit(cancelled(index, job) if task.cancelled() else task.result())
 
 
 class StagedStrategy(Strategy):
@@ -109,7 +115,7 @@ class StagedStrategy(Strategy):
         failed = False
         for stage in self.stages:
             if failed and stop:
-                results.update({i: skipped(i, jobs[i], "skipped: an earlier stage failed") for i in stage})
+                results.update({i: ctx.emit(skipped(i, jobs[i], "skipped: an earlier stage failed")) for i in stage})
                 continue
             outcomes = await ConcurrentStrategy(stop_on_first_error=stop).execute([jobs[i] for i in stage], ctx, stage)
             results.update({o.index: o for o in outcomes})
