@@ -346,3 +346,11 @@ async def test_a_cancel_that_fails_does_not_hide_the_timeout(slow_backend, slow_
     with pytest.raises(flowyml.aio.RunTimedOutError) as info:
         await sub.wait_async(timeout=0.1, poll_interval=0.05, cancel_on_timeout=True)
     assert info.value.status is S.TIMED_OUT and not info.value.cancelled
+
+
+@aio
+async def test_a_reattached_submission_can_be_awaited(slow_backend, slow_orch):
+    sub = await slow_orch.run_pipeline_async(pipelines.two_units, run_id="reattach")
+    again = SubmissionResult.from_json(sub.to_json())  # e.g. in another process, from a stored handle
+    assert await again.wait_async(poll_interval=0.05) is S.COMPLETED
+    assert await flowyml.attach("reattach").wait_async(poll_interval=0.05) is S.COMPLETED

@@ -182,11 +182,16 @@ def poll_slots() -> asyncio.Semaphore:
 async def _report_or_none(submission: SubmissionResult) -> StatusReport | None:
     try:
         async with poll_slots():
-            # by handle, not run id: one registry read less per poll
-            return await run_blocking(submission.orchestrator.get_status_report, submission.handle)
+            return await run_blocking(_status_report, submission)
     except TransientBackendError as exc:
         log.warning("status of %s unknown for now: %s", submission.run_id, exc)
         return None
+
+
+def _status_report(submission: SubmissionResult) -> StatusReport:
+    # in the worker thread: a re-attached submission builds its orchestrator (plugin loading) here,
+    # and by handle rather than run id saves a registry read per poll
+    return submission.orchestrator.get_status_report(submission.handle)
 
 
 async def _poll_until_finished(
