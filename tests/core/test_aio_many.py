@@ -163,7 +163,7 @@ async def test_pipelines_sync_callables_and_awaitables_together():
 async def test_remote_runs_on_the_local_backend_in_a_batch():
     orch = LocalOrchestrator(grace_period=1.0)
     slow = flowyml.aio.remote(orch, pipelines.slow, run_id="many-slow", poll_interval=0.1)
-    slow.factory = with_timeout(1.5)(slow.factory)  # a per-job timeout, tighter than the batch's
+    slow.timeout = 1.5  # a per-job timeout, tighter than the batch's
     outcomes = await flowyml.aio.run_many(
         [
             flowyml.aio.remote(orch, pipelines.two_units, run_id="many-ok", poll_interval=0.1),
@@ -363,6 +363,24 @@ async def test_pool_per_job_timeout_and_retries():
         assert (await a).attempts == 3
         assert (await b).status is S.TIMED_OUT
     assert pool.stats().timed_out == 1
+
+
+@aio
+async def test_pool_per_job_overrides():
+    g = Gauge()
+    calls = {"n": 0}
+
+    async def flaky() -> str:
+        calls["n"] += 1
+        if calls["n"] < 2:
+            raise ConnectionError("later")
+        return "ok"
+
+    async with RunPool(timeout=10, retries=0, retry_delay=0.01) as pool:
+        quick_timeout = pool.submit(g.job("stuck", 5), timeout=0.05)
+        retried = pool.submit(flaky, retries=1)
+        assert (await quick_timeout).status is S.TIMED_OUT
+        assert (await retried).ok and calls["n"] == 2
 
 
 # -- decorators -------------------------------------------------------------------------------------------

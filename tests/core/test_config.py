@@ -78,8 +78,8 @@ def test_flowyml_stack_env_selects_the_stack(tmp_path: Path, monkeypatch: pytest
             "stacks.prod.orchestrator: expected a mapping with a 'type'",
         ),
         (
-            "stacks:\n  prod:\n    orchestrator: {type: aws_batch}\n",
-            "stacks.prod.orchestrator.type: unknown backend 'aws_batch'; installed backends:",
+            "stacks:\n  prod:\n    orchestrator: {type: nosuchbackend}\n",
+            "stacks.prod.orchestrator.type: unknown backend 'nosuchbackend'; installed backends:",
         ),
         (
             "stacks:\n  prod:\n    orchestrator: {type: local}\n    resources: {cpu: 2, gpus: 1}\n",

@@ -37,8 +37,34 @@ def emit(severity: str, message: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
+#: The pipeline module being imported by this step-runner, if any (see ``check_not_importing``).
+importing: str | None = None
+
+
+def check_not_importing() -> None:
+    """Refuse a submission made while the step-runner imports the pipeline module.
+
+    A module that submits at import time (no ``if __name__ == "__main__":`` guard) would
+    otherwise make every unit submit a new run, whose units submit again, without end.
+    """
+    if importing is not None:
+        raise FlowymlError(
+            f"run_pipeline() was called while the flowyml step-runner imported {importing}; guard the "
+            'submission in that module with `if __name__ == "__main__":`'
+        )
+
+
 def load_pipeline(ref: PipelineRef) -> Pipeline:
     """Import the module (by name, else by file path) and fetch the pipeline attribute."""
+    global importing
+    importing = ref.describe()
+    try:
+        return _load_pipeline(ref)
+    finally:
+        importing = None
+
+
+def _load_pipeline(ref: PipelineRef) -> Pipeline:
     module = None
     if ref.module:
         if os.getcwd() not in sys.path:
@@ -203,4 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the imported module, not this __main__ copy, so its state (``importing``) is the one
+    # ``RemoteOrchestrator.run_pipeline`` checks.
+    from flowyml.runner import main as runner_main
+
+    raise SystemExit(runner_main())

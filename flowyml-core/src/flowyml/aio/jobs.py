@@ -30,12 +30,15 @@ class Job:
     """A named unit of work: ``factory()`` returns a fresh awaitable per attempt.
 
     ``sync`` is set for a plain callable: it then runs in the context's executor, if it has one.
+    ``timeout`` and ``retries`` override the context's for this job only.
     """
 
     name: str
     factory: Callable[[], Awaitable[Any]]
     retryable: bool = True
     sync: Callable[[], Any] | None = None
+    timeout: float | None = None
+    retries: int | None = None
 
 
 @attrs.define
@@ -236,7 +239,8 @@ async def execute_job(job: Job, ctx: ExecutionContext, index: int = 0, tracker: 
     start = time.monotonic()
     attempts = 0
     delay = ctx.retry_delay
-    max_attempts = 1 + (ctx.retries if job.retryable else 0)
+    retries = ctx.retries if job.retries is None else job.retries
+    max_attempts = 1 + (retries if job.retryable else 0)
     value: Any = None
     while True:
         attempts += 1
@@ -245,7 +249,7 @@ async def execute_job(job: Job, ctx: ExecutionContext, index: int = 0, tracker: 
             value = await _attempt(job, ctx, tracker)
             error = _failure_of(value)
         except _TIMEOUTS as exc:
-            error = exc if str(exc) else TimeoutError(f"job {job.name!r} timed out after {ctx.timeout:g}s")
+            error = exc if str(exc) else TimeoutError(f"job {job.name!r} timed out after {_timeout(job, ctx):g}s")
         except Exception as exc:
             error = exc
         if error is None:
@@ -276,12 +280,17 @@ async def _timed(job: Job, ctx: ExecutionContext, tracker: Tracker | None) -> An
             awaitable = run_in(ctx.executor, job.sync)
         else:
             awaitable = job.factory()
-        if ctx.timeout is None:
+        timeout = _timeout(job, ctx)
+        if timeout is None:
             return await _resolve(awaitable)
-        return await asyncio.wait_for(_resolve(awaitable), ctx.timeout)
+        return await asyncio.wait_for(_resolve(awaitable), timeout)
     finally:
         if tracker is not None:
             tracker.stopped()
+
+
+def _timeout(job: Job, ctx: ExecutionContext) -> float | None:
+    return ctx.timeout if job.timeout is None else job.timeout
 
 
 async def _resolve(awaitable: Awaitable[Any]) -> Any:

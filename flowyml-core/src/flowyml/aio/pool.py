@@ -96,11 +96,22 @@ class RunPool:
         await self.shutdown(cancel=exc_type is not None)
 
     # -- submitting --------------------------------------------------------------------------
-    def submit(self, item: Any, name: str | None = None) -> asyncio.Task[RunOutcome]:
-        """Start ``item`` (anything ``run_many`` accepts) as soon as a slot is free."""
+    def submit(
+        self, item: Any, name: str | None = None, *, timeout: float | None = None, retries: int | None = None
+    ) -> asyncio.Task[RunOutcome]:
+        """Start ``item`` (anything ``run_many`` accepts) as soon as a slot is free.
+
+        ``timeout`` and ``retries`` override the pool's for this job.
+        """
         if self._closed:
             raise RuntimeError("this RunPool is shut down and takes no more jobs")
         job = as_job(item, self.context.executor, name)
+        if timeout is not None or retries is not None:
+            job = attrs.evolve(
+                job,
+                timeout=job.timeout if timeout is None else timeout,
+                retries=job.retries if retries is None else retries,
+            )
         index = self._count
         self._count += 1
         task = asyncio.create_task(execute_job(job, self.context, index, self._tracker), name=f"flowyml-job-{job.name}")

@@ -8,8 +8,9 @@ import sys
 import time
 from typing import Any
 
-from flowyml.cli.main import EXIT_NOT_FOUND, EXIT_OK, EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE
+from flowyml.cli.main import EXIT_BACKEND, EXIT_NOT_FOUND, EXIT_OK, EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE
 from flowyml.core.errors import (
+    BackendError,
     ConfigError,
     FlowymlError,
     PipelineDefinitionError,
@@ -42,6 +43,9 @@ def dispatch(args: argparse.Namespace) -> int:
     except TransientBackendError as exc:
         err(f"the backend could not be reached, the run's state is unknown: {exc}")
         return EXIT_UNREACHABLE
+    except BackendError as exc:
+        err(f"the backend refused the request: {exc}")
+        return EXIT_BACKEND
     except PluginError as exc:
         err(str(exc))
         return EXIT_NOT_FOUND if "unknown backend" in str(exc) else EXIT_USAGE

@@ -2,7 +2,8 @@
 
 Exit codes scripts can rely on: 0 success; 1 the run failed, was cancelled or timed out;
 2 bad usage or configuration; 3 run or backend not found; 4 the backend could not be
-reached (state unknown); 130 interrupted.
+reached (state unknown); 5 the backend refused the request (credentials, permissions, quota);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_UNREACHABLE, EXIT_BACKEND, EXIT_INTERRUPTED = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    130,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -90,4 +90,5 @@ class FlowymlConfig:
             docker_config=stack.docker,
             resources=stack.resources,
             stack=stack.name,
+            pipeline_module=self.pipeline_module,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
@@ -181,6 +182,7 @@ class RemoteOrchestrator:
         stack: str | None = None,
         registry: Any = None,
         plugin_manager: Any = None,
+        pipeline_module: str | None = None,
     ) -> None:
         self.backend_name = backend or self.backend
         if not self.backend_name:
@@ -198,6 +200,7 @@ class RemoteOrchestrator:
         self.docker_config = docker_config
         self.resources = resources
         self.stack = stack
+        self.pipeline_module = pipeline_module
         self._registry = registry
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -218,7 +221,15 @@ class RemoteOrchestrator:
         return self._registry
 
     def default_artifact_root(self) -> str:
-        """Where artifacts go when no store is configured (backends override: their bucket)."""
+        """Where artifacts go when no store is configured.
+
+        A backend config may answer with a ``default_artifact_root()`` method (its bucket);
+        otherwise ``$FLOWYML_HOME/artifacts``.
+        """
+        from_config = getattr(self.config, "default_artifact_root", None)
+        root = from_config() if callable(from_config) else None
+        if root:
+            return root
         from flowyml.home import flowyml_home
 
         return (flowyml_home() / "artifacts").as_uri()
@@ -233,10 +244,15 @@ class RemoteOrchestrator:
 
     @classmethod
     def for_handle(cls, handle: RunHandle, **kwargs: Any) -> RemoteOrchestrator:
-        """An orchestrator for an existing run (re-attach): config from the handle, secrets from the env."""
+        """An orchestrator for an existing run (re-attach).
+
+        The config is the run's stack from ``flowyml.yaml`` when it is there (secrets included,
+        through ``${ENV}``); otherwise the handle's copy, whose secret fields were left out — a
+        backend then takes them from its own environment defaults.
+        """
         return RemoteOrchestrator(
             backend=handle.backend,
-            config=handle.config,
+            config=_stack_config(handle) or handle.config,
             artifact_store=handle.artifact_root,
             store_settings=handle.metadata.get("store_settings"),
             **kwargs,
@@ -280,6 +296,9 @@ class RemoteOrchestrator:
         if kwargs:
             unknown = ", ".join(sorted(kwargs))
             raise TypeError(f"run_pipeline() got unexpected arguments: {unknown}")
+        runner = sys.modules.get("flowyml.runner")
+        if runner is not None:
+            runner.check_not_importing()
         run_id = run_id or new_run_id(pipeline.name)
         spec = build_job_spec(
             pipeline,
@@ -289,7 +308,7 @@ class RemoteOrchestrator:
             context=context,
             resources=resources or self.resources,
             docker=docker_config or self.docker_config,
-            pipeline_module=pipeline_module,
+            pipeline_module=pipeline_module or self.pipeline_module,
             stack=self.stack,
             store_settings=self.store_settings,
             runner_command=self.runner_command(),
@@ -346,9 +365,14 @@ class RemoteOrchestrator:
         handle = self._handle(job_id)
         self.plugin_manager.cancel(handle, self._config_for(handle), graceful)
 
-    def iter_logs(self, job_id: str, cursor: str | None = None, follow: bool = False) -> Iterator[LogRecord]:
+    def iter_logs(
+        self, job_id: str, cursor: str | None = None, follow: bool = False, poll_interval: float | None = None
+    ) -> Iterator[LogRecord]:
+        """The run's log records after ``cursor``; with ``follow``, until the run has ended."""
         handle = self._handle(job_id)
-        return self.plugin_manager.logs(handle, self._config_for(handle), cursor=cursor, follow=follow)
+        return self.plugin_manager.logs(
+            handle, self._config_for(handle), cursor=cursor, follow=follow, poll_interval=poll_interval
+        )
 
     def get_run_logs(self, job_id: str, max_entries: int = 200) -> str:
         """The last ``max_entries`` log lines as text."""
@@ -358,9 +382,9 @@ class RemoteOrchestrator:
         ]
         return "\n".join(lines[-max_entries:])
 
-    def stream_logs(self, job_id: str, poll_interval: float = 5.0) -> Iterator[LogRecord]:
-        """Follow the run's logs until it ends (records also read like the seed's dicts)."""
-        return self.iter_logs(job_id, follow=True)
+    def stream_logs(self, job_id: str, poll_interval: float | None = None) -> Iterator[LogRecord]:
+        """Follow the run's logs until it ends, polling every ``poll_interval`` s (default: the backend's)."""
+        return self.iter_logs(job_id, follow=True, poll_interval=poll_interval)
 
     def get_run_details(self, job_id: str) -> dict[str, Any]:
         handle = self._handle(job_id)
@@ -403,7 +427,7 @@ class RemoteOrchestrator:
 
         await stop_run_async(self, job_id, graceful=graceful)
 
-    def stream_logs_async(self, job_id: str, poll_interval: float = 5.0) -> Any:
+    def stream_logs_async(self, job_id: str, poll_interval: float | None = None) -> Any:
         """``async for record in orchestrator.stream_logs_async(job_id)``."""
         from flowyml.aio import stream_logs_async
 
@@ -435,6 +459,23 @@ class RemoteOrchestrator:
                 if store.exists(key):
                     result[out] = store.load(key)
         return result
+
+
+def _stack_config(handle: RunHandle) -> Any:
+    """The orchestrator config of the stack that submitted ``handle``, if flowyml.yaml still has it."""
+    stack = handle.metadata.get("stack")
+    if not stack:
+        return None
+    from flowyml.config.loader import load_config
+    from flowyml.core.errors import ConfigError
+
+    try:
+        config = load_config()
+        found = config.stacks.get(stack)
+    except ConfigError as exc:
+        log.warning("re-attaching %s without its stack %r: %s", handle.run_id, stack, exc)
+        return None
+    return found.orchestrator if found is not None and found.backend == handle.backend else None
 
 
 def attach(run_id: str) -> SubmissionResult:

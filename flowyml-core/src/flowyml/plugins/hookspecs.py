@@ -12,6 +12,11 @@ working. Import your cloud SDK inside the hook bodies, never at module level: re
 plugin must stay cheap. Raise :class:`flowyml.core.errors.TransientBackendError` when the service
 could not be reached after your retries, :class:`~flowyml.core.errors.RunNotFoundError` when the
 job does not exist; never report ``FAILED`` for a job you could not look at.
+
+Secrets: mark secret config fields ``attrs.field(metadata={"secret": True})`` and give them a
+default read from the environment. flowyml never stores them (run handles, metadata, ``to_dict``)
+and, when a run is re-attached from another process without its stack, rebuilds the config
+without them — the environment default is then what supplies them.
 """
 
 from __future__ import annotations
@@ -114,18 +119,22 @@ def flowyml_cancel(handle: RunHandle, config: Any, graceful: bool) -> bool | Non
 
 
 @hookspec(firstresult=True)
-def flowyml_logs(handle: RunHandle, config: Any, cursor: str | None, follow: bool) -> Iterator[LogRecord] | None:
+def flowyml_logs(
+    handle: RunHandle, config: Any, cursor: str | None, follow: bool, poll_interval: float | None
+) -> Iterator[LogRecord] | None:
     """Return an iterator of the run's log records, starting after ``cursor`` (``None``: the start).
 
     **When:** ``get_run_logs``, ``stream_logs``, ``flowyml logs [-f]``.
 
     Each record carries a ``cursor``; passing it back resumes right after that record, without
     duplicates or gaps. With ``follow=True`` the iterator keeps polling until the run has
-    finished and every record has been yielded. Errors from the log service are raised
+    finished and every record has been yielded, waiting ``poll_interval`` seconds between polls
+    (``None``: the backend's own default). Errors from the log service are raised
     (``TransientBackendError`` after retries), never yielded as log text. Return ``None`` if
     ``handle.backend`` is not yours.
 
     .. versionadded:: 1
+    .. versionchanged:: 1 ``poll_interval`` (implementations may leave it out).
     """
 
 

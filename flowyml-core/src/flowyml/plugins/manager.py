@@ -229,9 +229,22 @@ class PluginManager:
         return self._call("flowyml_cancel", handle.backend, handle=handle, config=config, graceful=graceful)
 
     def logs(
-        self, handle: RunHandle, config: Any, cursor: str | None = None, follow: bool = False
+        self,
+        handle: RunHandle,
+        config: Any,
+        cursor: str | None = None,
+        follow: bool = False,
+        poll_interval: float | None = None,
     ) -> Iterator[LogRecord]:
-        return self._call("flowyml_logs", handle.backend, handle=handle, config=config, cursor=cursor, follow=follow)
+        return self._call(
+            "flowyml_logs",
+            handle.backend,
+            handle=handle,
+            config=config,
+            cursor=cursor,
+            follow=follow,
+            poll_interval=poll_interval,
+        )
 
     def details(self, handle: RunHandle, config: Any) -> Mapping[str, Any]:
         return self._call("flowyml_details", handle.backend, handle=handle, config=config)

@@ -55,6 +55,10 @@ class ContractEnv:
     ``inject_faults(operation, count)`` returns a context manager during which the next ``count``
     API calls of ``operation`` ("submit", "status", "cancel", "logs") fail transiently.
     ``count_creates(handle)`` is how many create requests for this run the fake received.
+    ``lose_create_answers(count)`` returns a context manager during which the service *performs*
+    the next ``count`` creates but the answers never reach us (a 5xx or timeout after the fact).
+    ``state_pipeline(native_state)`` picks the pipeline to force a native state on, for backends
+    whose states belong to different resource types (default: a two-unit pipeline).
     ``process_env`` is added to the environment of the fresh process in the re-attach test.
     """
 
@@ -70,6 +74,8 @@ class ContractEnv:
     set_native_state: Callable[[RunHandle, str], None] | None = None
     inject_faults: Callable[[str, int], AbstractContextManager[Any]] | None = None
     count_creates: Callable[[RunHandle], int] | None = None
+    lose_create_answers: Callable[[int], AbstractContextManager[Any]] | None = None
+    state_pipeline: Callable[[str], Any] | None = None
     process_env: dict[str, str] = attrs.field(factory=dict)
     #: seconds a finished run may take to be reported finished (fakes: small; real services: more)
     finish_timeout: float = 120.0
@@ -86,6 +92,7 @@ class BackendContract:
     def _contract_isolation(self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("FLOWYML_HOME", str(tmp_path / "flowyml-home"))
         monkeypatch.setenv("FLOWYML_BACKEND_RETRY_DELAY", "0.01")
+        monkeypatch.setenv("FLOWYML_BACKEND_RETRY_ATTEMPTS", "4")
 
     @pytest.fixture
     def contract_env(self) -> ContractEnv:  # pragma: no cover - provided by the subclass
@@ -237,8 +244,12 @@ class BackendContract:
         if contract_env.set_native_state is None:
             pytest.skip("the fixture cannot force native states (ContractEnv.set_native_state is None)")
         info = get_plugin_manager().backend(contract_env.backend)
-        sub = orchestrator.run_pipeline(pipelines.two_units, run_id=_uid("states"))
+        runs: dict[int, SubmissionResult] = {}
         for native, expected in info.native_states.items():
+            pipeline = contract_env.state_pipeline(native) if contract_env.state_pipeline else pipelines.two_units
+            if id(pipeline) not in runs:
+                runs[id(pipeline)] = orchestrator.run_pipeline(pipeline, run_id=_uid("states"))
+            sub = runs[id(pipeline)]
             contract_env.set_native_state(sub.handle, native)
             assert orchestrator.get_run_status(sub.job_id) is expected, f"native state {native!r}"
 
@@ -274,6 +285,64 @@ class BackendContract:
             expected = [r.message for r in orchestrator.iter_logs(sub.job_id)]
             with contract_env.inject_faults("logs", 2):
                 assert [r.message for r in orchestrator.iter_logs(sub.job_id)] == expected
+
+    def test_a_lost_create_answer_does_not_make_a_second_job(
+        self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
+    ) -> None:
+        if contract_env.lose_create_answers is None or contract_env.count_creates is None:
+            pytest.skip("the fixture cannot lose create answers (ContractEnv.lose_create_answers is None)")
+        run_id = _uid("lost")
+        with contract_env.lose_create_answers(1):
+            try:
+                sub = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
+            except TransientBackendError:  # the submit may give up: a retry must then find the job
+                sub = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
+        again = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
+        assert again.job_id == sub.job_id
+        clean = orchestrator.run_pipeline(pipelines.two_units, run_id=_uid("clean"))
+        assert contract_env.count_creates(sub.handle) == contract_env.count_creates(clean.handle), (
+            "a create whose answer was lost was made again"
+        )
+
+    # -- details and secrets -------------------------------------------------------------------
+    def test_details_describe_the_run_without_secrets(
+        self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
+    ) -> None:
+        sub = orchestrator.run_pipeline(pipelines.two_units, run_id=_uid("details"))
+        details = orchestrator.get_run_details(sub.job_id)
+        text = json.dumps(details, default=str)
+        assert details["run_id"] == sub.run_id and details["job_id"] == sub.job_id
+        secrets = [
+            getattr(contract_env.config, f.name)
+            for f in attrs.fields(type(contract_env.config))
+            if f.metadata.get("secret")
+            and isinstance(getattr(contract_env.config, f.name), str)
+            and getattr(contract_env.config, f.name)
+        ]
+        stored = orchestrator.registry.get(sub.run_id).handle.to_json()
+        for secret in secrets:
+            assert secret not in text, "a secret config value appears in get_run_details()"
+            assert secret not in stored, "a secret config value was stored in the run registry"
+            assert secret not in json.dumps(orchestrator.to_dict(), default=str), "a secret appears in to_dict()"
+
+    def test_following_logs_of_a_running_run_ends_when_it_ends(
+        self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
+    ) -> None:
+        if contract_env.execute is None and not contract_env.self_executing:
+            pytest.skip("the fixture cannot execute submitted jobs (ContractEnv.execute is None)")
+        import threading
+
+        sub = orchestrator.run_pipeline(pipelines.two_units, run_id=_uid("follow"))
+        worker = None
+        if contract_env.execute is not None:
+            worker = threading.Thread(target=contract_env.execute, args=(sub.handle,), daemon=True)
+            worker.start()
+        messages = [r.message for r in orchestrator.iter_logs(sub.job_id, follow=True, poll_interval=0.1)]
+        if worker is not None:
+            worker.join(contract_env.finish_timeout)
+        assert orchestrator.get_run_status(sub.job_id).is_finished
+        assert any("making 5 numbers" in m for m in messages), messages
+        assert any("summing 5 values" in m for m in messages), messages  # the last unit's lines too
 
     # -- artifacts -----------------------------------------------------------------------------
     def test_artifacts_round_trip_and_are_never_read_half_written(self, contract_env: ContractEnv) -> None:

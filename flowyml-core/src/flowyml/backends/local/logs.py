@@ -44,7 +44,9 @@ def _read_new(logs_dir: Path, offsets: dict[str, int]) -> list[tuple[float, str,
     return found
 
 
-def read_logs(handle: RunHandle, cursor: str | None, follow: bool) -> Iterator[LogRecord]:
+def read_logs(
+    handle: RunHandle, cursor: str | None, follow: bool, poll_interval: float = FOLLOW_POLL
+) -> Iterator[LogRecord]:
     offsets = _decode(cursor)
     logs_dir = run_dir(handle.run_id) / "logs"
 
@@ -70,6 +72,6 @@ def read_logs(handle: RunHandle, cursor: str | None, follow: bool) -> Iterator[L
             yield from batch()
             if finished:
                 return
-            time.sleep(FOLLOW_POLL)
+            time.sleep(poll_interval)
 
     return gen()

@@ -79,13 +79,13 @@ def flowyml_cancel(handle: RunHandle, config: LocalConfig, graceful: bool) -> bo
 
 @hookimpl
 def flowyml_logs(
-    handle: RunHandle, config: LocalConfig, cursor: str | None, follow: bool
+    handle: RunHandle, config: LocalConfig, cursor: str | None, follow: bool, poll_interval: float | None
 ) -> Iterator[LogRecord] | None:
     if handle.backend != NAME:
         return None
     from flowyml.backends.local import logs
 
-    return logs.read_logs(handle, cursor, follow)
+    return logs.read_logs(handle, cursor, follow, poll_interval or logs.FOLLOW_POLL)
 
 
 @hookimpl
