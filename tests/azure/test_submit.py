@@ -11,7 +11,7 @@ import pytest
 from azfake_server import FakeAzureML
 from azhelpers import IMAGE, file_root, orchestrator
 
-from flowyml.core.errors import ConfigError
+from flowyml.core.errors import BackendError, ConfigError
 from flowyml.core.resources import DockerConfig
 from flowyml.orchestrators.base import RemoteOrchestrator
 from flowyml_azure.config import AzureMLConfig
@@ -120,6 +120,14 @@ def test_without_an_image_submit_says_what_to_set(fake: FakeAzureML, config: Azu
     with pytest.raises(ConfigError, match=r"docker\.image"):
         orch.run_pipeline(az_pipelines.ticking, run_id="noimage-1")
     assert not fake.find("PUT", r"/jobs/")
+
+
+def test_a_refused_submission_is_a_backend_error_naming_the_cause(fake: FakeAzureML, config: AzureMLConfig,
+                                                                 tmp_path: Path) -> None:
+    config = attrs.evolve(config, unit_compute={"train": "no-such-cluster"})
+    with pytest.raises(BackendError, match="no-such-cluster"):
+        orchestrator(config, file_root(tmp_path)).run_pipeline(az_pipelines.three_units, run_id="refused-1")
+    assert not fake.find("PUT", r"/jobs/refused-1$"), "validation failed before any job was created"
 
 
 def test_config_validation_names_the_field() -> None:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from flowyml.core.errors import RunNotFoundError
+from flowyml.core.errors import BackendError, FlowymlError, RunNotFoundError
 from flowyml.plugins.retry import call_with_retry
 from flowyml.plugins.types import converter
 from flowyml_azure.config import AzureMLConfig
@@ -157,6 +157,14 @@ def retrying(fn: Callable[[], T], what: str) -> T:
     return call_with_retry(fn, transient=transient, what=what)
 
 
+def refused(exc: Exception, what: str) -> FlowymlError:
+    """A flowyml error for a non-transient SDK failure (our own errors pass through unchanged)."""
+    if isinstance(exc, FlowymlError):
+        return exc
+    message = getattr(exc, "message", None) or str(exc)
+    return BackendError(f"{what} failed: {type(exc).__name__}: {message}")
+
+
 def get_job(config: AzureMLConfig, name: str) -> Any:
     """``jobs.get`` with retries; :class:`RunNotFoundError` if the workspace has no such job."""
     ml = ml_client(config)
@@ -165,4 +173,4 @@ def get_job(config: AzureMLConfig, name: str) -> Any:
     except Exception as exc:
         if is_not_found(exc):
             raise RunNotFoundError(f"Azure ML workspace {config.workspace_name} has no job {name!r}") from exc
-        raise
+        raise refused(exc, f"reading Azure ML job {name}") from exc

@@ -10,7 +10,7 @@ import threading
 from typing import Any
 from urllib.parse import quote
 
-from flowyml_azure.client import config_key, ml_client, retrying, transport_arguments
+from flowyml_azure.client import config_key, ml_client, refused, retrying, transport_arguments
 from flowyml_azure.config import AzureMLConfig
 from flowyml_azure.credentials import resolve_credential
 
@@ -44,13 +44,19 @@ class RunHistory:
         self._api: Any = None
         self._raw = _pipeline_client("", config, None)  # absolute URLs only: discovery, SAS log files
 
+    def _call(self, fn: Any, what: str) -> Any:
+        """Retried; a refusal (403, 404, ...) becomes a BackendError naming what was asked."""
+        try:
+            return retrying(fn, what)
+        except Exception as exc:
+            raise refused(exc, what) from exc
+
     def _client(self) -> Any:
         if self._api is None:
             ml = ml_client(self.config)
-            discovery_url = retrying(
-                lambda: ml.workspaces.get(self.config.workspace_name).discovery_url, "get Azure ML workspace"
-            )
-            urls = retrying(lambda: self._get_json(self._raw, discovery_url), "Azure ML workspace discovery")
+            # Not retried here: every caller runs inside _call's retries.
+            discovery_url = ml.workspaces.get(self.config.workspace_name).discovery_url
+            urls = self._get_json(self._raw, discovery_url)
             self._base = str(urls["history"]).rstrip("/")
             scope = self.config.resource_manager + ".default"
             self._api = _pipeline_client(self._base, self.config, scope)
@@ -70,8 +76,8 @@ class RunHistory:
 
     def details(self, run_id: str) -> dict[str, Any]:
         """The run's details: ``status``, ``error``, ``logFiles`` (name -> SAS URL), timings."""
-        return retrying(lambda: self._get_json(self._client(), self._run_url(run_id, "details")),
-                        f"get Azure ML run details of {run_id}")
+        return self._call(lambda: self._get_json(self._client(), self._run_url(run_id, "details")),
+                          f"get Azure ML run details of {run_id}")
 
     def children(self, run_id: str) -> list[dict[str, Any]]:
         """The child runs of a pipeline job (one per node), following continuation tokens."""
@@ -79,8 +85,8 @@ class RunHistory:
         token: str | None = None
         for _page in range(1000):
             params = {"$continuationtoken": token} if token else {}
-            page = retrying(lambda p=params: self._get_json(self._client(), self._run_url(run_id, "children"), p),
-                            f"list Azure ML child runs of {run_id}")
+            page = self._call(lambda p=params: self._get_json(self._client(), self._run_url(run_id, "children"), p),
+                              f"list Azure ML child runs of {run_id}")
             runs.extend(page.get("value") or [])
             token = page.get("continuationToken")
             if not token:
@@ -100,7 +106,7 @@ class RunHistory:
             data = response.read()
             return data[offset:] if offset and response.status_code == 200 else data
 
-        return retrying(fetch, "read Azure ML log file")
+        return self._call(fetch, "read Azure ML log file")
 
 
 def run_history(config: AzureMLConfig) -> RunHistory:

@@ -12,7 +12,7 @@ from typing import Any
 
 from flowyml.core.errors import ConfigError
 from flowyml.plugins.types import JobSpec, RunHandle, UnitSpec
-from flowyml_azure.client import is_conflict, is_not_found, ml_client, retrying
+from flowyml_azure.client import is_conflict, is_not_found, ml_client, refused, retrying
 from flowyml_azure.config import AzureMLConfig
 from flowyml_azure.names import job_name, node_names
 
@@ -136,7 +136,10 @@ def submit(spec: JobSpec, config: AzureMLConfig) -> RunHandle:
     if not spec.units:
         raise ConfigError(f"run {spec.run_id!r} has no execution units")
     name = job_name(spec.run_id)
-    job = retrying(lambda: _ensure_job(spec, config, name), f"submit Azure ML job {name}")
+    try:
+        job = retrying(lambda: _ensure_job(spec, config, name), f"submit Azure ML job {name}")
+    except Exception as exc:
+        raise refused(exc, f"submitting Azure ML job {name}") from exc
     pipeline = len(spec.units) > 1
     units = node_names([u.name for u in spec.units]) if pipeline else {spec.units[0].name: name}
     services = getattr(job, "services", None) or {}
