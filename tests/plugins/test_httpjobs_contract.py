@@ -30,6 +30,7 @@ class TestHttpJobs(BackendContract):
             set_native_state=set_native_state,
             inject_faults=job_server.faults,
             count_creates=lambda handle: job_server.count_creates(RUN_LABEL, handle.run_id),
+            lose_create_answers=lambda count: job_server.faults("submit", count, lost_response=True),
             process_env={"HTTPJOBS_TOKEN": TOKEN},  # the re-attaching process finds the secret in its env
             finish_timeout=60,
         )

@@ -203,7 +203,7 @@ def test_the_tutorial_flow_from_the_cli(job_server: JobServer, tmp_path: Path) -
     status = json.loads(_cli("status", "hello-1", "--json", env=env, cwd=work).stdout)
     assert status["status"] == "COMPLETED" and status["backend"] == "httpjobs" and status["job_id"] == "fy-hello-1"
     no_token = _cli("status", "hello-1", cwd=work, env={"HTTPJOBS_TOKEN": ""})
-    assert no_token.returncode != 0 and "HTTPJOBS_TOKEN" in no_token.stderr
+    assert no_token.returncode == 5 and "HTTPJOBS_TOKEN" in no_token.stderr  # 5: the backend refused
     slow = _cli("run", pipeline, "--stack", "httpjobs", "-d", "--run-id", "hello-2", "-p", "count=7", env=env, cwd=work)
     assert slow.returncode == 0, slow.stderr
     cancel = _cli("cancel", "hello-2", "--wait", "--json", env=env, cwd=work)

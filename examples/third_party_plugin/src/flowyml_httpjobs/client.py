@@ -11,7 +11,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -74,11 +74,13 @@ class Client:
             ) from None
 
     def call(self, method: str, path: str, body: Any = None, *, what: str) -> Any:
-        """One request, retried while the error is transient; 401/403 explained."""
+        """One request, retried while the error is transient."""
+        return self._retrying(lambda: self._once(method, path, body), what=what)
+
+    def _retrying(self, attempt: Callable[[], Any], *, what: str) -> Any:
+        """``attempt`` under ``call_with_retry``; 401/403 explained."""
         try:
-            return call_with_retry(
-                lambda: self._once(method, path, body), transient=transient, what=f"httpjobs {what} ({self.base})"
-            )
+            return call_with_retry(attempt, transient=transient, what=f"httpjobs {what} ({self.base})")
         except ApiError as exc:
             if exc.status in (401, 403):
                 raise BackendError(
@@ -89,11 +91,33 @@ class Client:
 
     # -- the API -------------------------------------------------------------------------------
     def create_job(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Create a job; None if a job with that name already exists (our own earlier attempt)."""
+        """Create a job; None if it already exists (made by an earlier attempt whose answer was lost).
+
+        A create that failed transiently may still have happened, so every retry first looks the
+        job up by name, and creates it only if it is not there.
+        """
+        tried = False
+
+        def attempt() -> dict[str, Any] | None:
+            nonlocal tried
+            if tried and self.find_job(body["name"]) is not None:
+                return None
+            tried = True
+            return self._once("POST", "/jobs", dict(body))
+
         try:
-            return self.call("POST", "/jobs", dict(body), what="create job")
+            return self._retrying(attempt, what="create job")
         except ApiError as exc:
             if exc.status == 409:
+                return None
+            raise
+
+    def find_job(self, name: str) -> dict[str, Any] | None:
+        """The job, or None if the server has none by that name (one attempt: callers retry)."""
+        try:
+            return self._once("GET", f"/jobs/{quote(name)}", None)
+        except ApiError as exc:
+            if exc.status == 404:
                 return None
             raise
 

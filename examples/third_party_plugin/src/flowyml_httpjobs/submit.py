@@ -59,7 +59,7 @@ def submit(spec: JobSpec, config: HttpJobsConfig) -> RunHandle:
                 "after": [job_name(spec.run_id, dep) for dep in unit.depends_on],
                 "timeout": spec.timeout_seconds,
             }
-        )  # None (409): created by an earlier attempt whose answer was lost — exactly what we want
+        )  # None: created by an earlier attempt whose answer was lost — exactly what we want
     return RunHandle(
         backend=NAME,
         run_id=spec.run_id,
