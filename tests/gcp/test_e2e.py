@@ -81,3 +81,11 @@ def test_a_fresh_process_reattaches_by_run_id(fake, config, store_settings) -> N
     doc = json.loads(proc.stdout.strip().splitlines()[-1])
     assert doc == {"job_id": sub.job_id, "status": "RUNNING", "sdk_loaded": True}
     assert os.environ["FLOWYML_HOME"]  # the same run registry as this process
+
+
+def test_the_processes_the_fake_starts_run_under_the_egress_guard(fake) -> None:
+    from tests.gcp.conftest import exec_env
+
+    code = "import socket; socket.create_connection(('203.0.113.7', 443), timeout=1)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=exec_env())
+    assert proc.returncode != 0 and "egress blocked" in proc.stderr
