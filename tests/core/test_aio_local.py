@@ -311,3 +311,18 @@ def test_run_async_from_sync_code():
     pipe = Pipeline("plain", steps=[a], enable_cache=False)
     assert asyncio.run(pipe.run_async())["x"] == 41
     assert asyncio.run(flowyml.aio.run_local_async(pipe))["x"] == 41
+
+
+def test_the_async_api_loads_lazily_and_exports_what_it_lists():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, flowyml.aio as aio\n"
+        "from flowyml.aio import run_local_async\n"
+        "assert 'flowyml.orchestrators.base' not in sys.modules, 'run_async must not load the remote API'\n"
+        "missing = [n for n in aio.__all__ if getattr(aio, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "assert sorted(aio.__all__) == sorted(aio._WHERE)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

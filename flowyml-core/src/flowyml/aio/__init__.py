@@ -6,27 +6,53 @@
 >>> outcomes = await flowyml.aio.run_many([p1, p2], max_concurrency=8, timeout=600, retries=2)
 
 Blocking work (SDK calls, sync steps) always runs in worker threads, never on the loop.
+Names load on first use, so ``pipeline.run_async`` does not import the remote machinery.
 """
 
 from __future__ import annotations
 
-from flowyml.aio.decorators import with_retry, with_semaphore, with_timeout
-from flowyml.aio.jobs import ExecutionContext, Job, RunOutcome, as_job, execute_job, remote
-from flowyml.aio.local import run_local_async
-from flowyml.aio.many import BatchFailedError, iter_many, run_many
-from flowyml.aio.pool import Batch, PoolStats, RunPool
-from flowyml.aio.remote_ops import (
-    RunTimedOutError,
-    get_run_status_async,
-    get_status_report_async,
-    iter_logs_async,
-    stop_run_async,
-    stream_logs_async,
-    submit_async,
-    wait_async,
-)
-from flowyml.aio.strategies import ConcurrentStrategy, SequentialStrategy, StagedStrategy, Strategy
-from flowyml.aio.threads import io_executor, run_blocking, run_in, step_executor, submit_executor, to_async
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowyml.aio.decorators import with_retry, with_semaphore, with_timeout
+    from flowyml.aio.jobs import ExecutionContext, Job, RunOutcome, as_job, execute_job, remote
+    from flowyml.aio.local import run_local_async
+    from flowyml.aio.many import BatchFailedError, iter_many, run_many
+    from flowyml.aio.pool import Batch, PoolStats, RunPool
+    from flowyml.aio.remote_ops import (
+        RunTimedOutError,
+        get_run_status_async,
+        get_status_report_async,
+        iter_logs_async,
+        stop_run_async,
+        stream_logs_async,
+        submit_async,
+        wait_async,
+    )
+    from flowyml.aio.strategies import ConcurrentStrategy, SequentialStrategy, StagedStrategy, Strategy
+    from flowyml.aio.threads import io_executor, run_blocking, run_in, step_executor, submit_executor, to_async
+
+_MODULES = {
+    "decorators": ("with_retry", "with_semaphore", "with_timeout"),
+    "jobs": ("ExecutionContext", "Job", "RunOutcome", "as_job", "execute_job", "remote"),
+    "local": ("run_local_async",),
+    "many": ("BatchFailedError", "iter_many", "run_many"),
+    "pool": ("Batch", "PoolStats", "RunPool"),
+    "remote_ops": (
+        "RunTimedOutError",
+        "get_run_status_async",
+        "get_status_report_async",
+        "iter_logs_async",
+        "stop_run_async",
+        "stream_logs_async",
+        "submit_async",
+        "wait_async",
+    ),
+    "strategies": ("ConcurrentStrategy", "SequentialStrategy", "StagedStrategy", "Strategy"),
+    "threads": ("io_executor", "run_blocking", "run_in", "step_executor", "submit_executor", "to_async"),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     "Batch",
@@ -64,3 +90,16 @@ __all__ = [
     "with_semaphore",
     "with_timeout",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flowyml.aio' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"flowyml.aio.{module}"), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

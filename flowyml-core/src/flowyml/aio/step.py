@@ -52,7 +52,10 @@ async def execute_step_async(
             return condition_failed(step, exc, started)
         if not should_run:
             return skipped(step, started)
-    call = await run_blocking(prepare_call, step, inputs, context_params, cache_store, started)
+    if cache_store is not None and step.cache:  # the lookup reads the cache: off the loop
+        call = await run_blocking(prepare_call, step, inputs, context_params, cache_store, started)
+    else:
+        call = prepare_call(step, inputs, context_params, None, started)
     if isinstance(call, ExecutionResult):
         return call  # a cache hit
     retries, logs = 0, ""
