@@ -105,3 +105,38 @@ def test_faults_answer_503_with_retry_after_and_then_stop(job_server: JobServer,
         assert info.value.status == 503 and info.value.retry_after == 0
         assert client.list_jobs("t", "x") == []  # the second fault is retried away
     assert client.list_jobs("t", "x") == []
+
+
+def test_the_server_command_serves_until_sigterm(tmp_path, no_egress: None) -> None:
+    import json
+    import signal
+    import socket
+    import subprocess
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowyml_httpjobs.server", "--port", str(port), "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
+                    assert json.load(answer) == {"ok": True}
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert f"listening on http://127.0.0.1:{port}" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
