@@ -19,6 +19,7 @@ class Settings:
     rss_steps: int
     rss_reps: int
     local_reps: int  # local-backend submissions timed
+    local_hold: float  # seconds the first step of each of those runs stays running
     status_reps: int  # `flowyml status RUN` invocations timed
     async_width: int
     async_sleep: float
@@ -42,6 +43,7 @@ FULL = Settings(
     rss_steps=100,
     rss_reps=3,
     local_reps=5,
+    local_hold=0.3,
     status_reps=11,
     async_width=50,
     async_sleep=0.2,
@@ -65,12 +67,13 @@ SMOKE = Settings(
     rss_steps=10,
     rss_reps=1,
     local_reps=1,
+    local_hold=0.0,
     status_reps=1,
     async_width=5,
     async_sleep=0.02,
     async_reps=1,
-    monitor_runs=2,
-    monitor_window=0.3,
-    aws_runs=5,
+    monitor_runs=1,
+    monitor_window=0.1,
+    aws_runs=2,
     clean_venv=False,
 )

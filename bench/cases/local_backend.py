@@ -65,7 +65,7 @@ def run(settings: Settings) -> CaseResult:
         for i in range(settings.local_reps):
             marker = home / f"started-{i}"
             t0 = time.time()
-            sub = orchestrator.run_pipeline(first_step, context={"marker": str(marker), "hold": 0.3})
+            sub = orchestrator.run_pipeline(first_step, context={"marker": str(marker), "hold": settings.local_hold})
             submit_s.append(time.time() - t0)
             reported_s.append(_first_running(orchestrator, sub.run_id, 30) - t0)
             body_s.append(_wait_for(marker, 30) - t0)
