@@ -63,7 +63,7 @@ def guard_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # the environment is restored when tests/gcp is done
 def fake_server(guard_dir: Path) -> Iterator[FakeVertex]:
     """The fake, plus the environment half of the egress guard (sockets: the root conftest).
 
@@ -108,7 +108,7 @@ def fake_server(guard_dir: Path) -> Iterator[FakeVertex]:
     assert not fake.metadata_probes, f"something probed the GCE metadata server: {fake.metadata_probes}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def gcs() -> Iterator[GcsEmulator]:
     emu = GcsEmulator().start()
     yield emu

@@ -184,12 +184,17 @@ class FakeVertex:
         status: int = 503,
         *,
         alternate_commit: bool = False,
+        after_commit: bool = False,
         retry_after: int | None = None,
     ) -> Iterator[None]:
-        """The next ``count`` calls of ``operation`` fail with ``status`` (create: every other one AFTER
-        committing when ``alternate_commit``); leftovers are removed on exit."""
+        """The next ``count`` calls of ``operation`` fail with ``status``; leftovers are removed on exit.
+
+        ``after_commit``: the call takes effect first, then answers the error (a lost answer);
+        ``alternate_commit``: every other fault is like that, starting with the second."""
         op = OPERATIONS.get(operation, operation)
-        added = [Fault(op, status, alternate_commit and i % 2 == 1, retry_after) for i in range(count)]
+        added = [
+            Fault(op, status, after_commit or (alternate_commit and i % 2 == 1), retry_after) for i in range(count)
+        ]
         with self.lock:
             self.faults.extend(added)
         try:

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from flowyml.orchestrators.base import RemoteOrchestrator
 from flowyml.plugins.types import RunHandle
 from flowyml.testing import BackendContract, ContractEnv
 from flowyml.testing import pipelines as kit
@@ -31,20 +30,8 @@ class TestVertexAIContract(BackendContract):
             set_native_state=lambda handle, state: fake.set_state(handle.job_id, state),
             inject_faults=lambda op, count: fake.faults_for(op, count, alternate_commit=op == "submit"),
             count_creates=lambda handle: fake.creates_for_run(run_key(handle.run_id)),
+            lose_create_answers=lambda count: fake.faults_for("create", count, after_commit=True),
+            # two state vocabularies: JOB_STATE_* on a CustomJob (one unit), PIPELINE_STATE_* on a PipelineJob
+            state_pipeline=lambda native: kit.slow if native.startswith("JOB_STATE_") else kit.two_units,
             finish_timeout=60,
         )
-
-    def test_every_native_state_maps_as_the_table_says(
-        self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
-    ) -> None:
-        """Vertex AI has two state vocabularies: JOB_STATE_* on a CustomJob (one-unit run) and
-        PIPELINE_STATE_* on a PipelineJob (several units); each is forced on its own resource type."""
-        from flowyml.plugins.manager import get_plugin_manager
-
-        info = get_plugin_manager().backend("vertex_ai")
-        single = orchestrator.run_pipeline(kit.slow, run_id="states-custom-job")
-        dag = orchestrator.run_pipeline(kit.two_units, run_id="states-pipeline-job")
-        for native, expected in info.native_states.items():
-            sub = single if native.startswith("JOB_STATE_") else dag
-            contract_env.set_native_state(sub.handle, native)
-            assert orchestrator.get_run_status(sub.job_id) is expected, f"native state {native!r}"

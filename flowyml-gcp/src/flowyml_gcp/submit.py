@@ -95,12 +95,12 @@ def custom_job_body(spec: JobSpec, config: VertexAIConfig) -> dict[str, Any]:
 
 def find_custom_job(config: VertexAIConfig, run_id: str) -> Any | None:
     """The CustomJob an earlier attempt created for this run, if any (the oldest one)."""
-    jobs = client_list_custom_jobs(config, f'labels.{names.RUN_KEY_LABEL}="{names.run_key(run_id)}"')
+    jobs = list_custom_jobs(config, f'labels.{names.RUN_KEY_LABEL}="{names.run_key(run_id)}"')
     jobs.sort(key=lambda j: j.create_time or dt.datetime.max.replace(tzinfo=dt.timezone.utc))
     return jobs[0] if jobs else None
 
 
-def client_list_custom_jobs(config: VertexAIConfig, flt: str) -> list[Any]:
+def list_custom_jobs(config: VertexAIConfig, flt: str) -> list[Any]:
     c = gcp.job_client(config)
     pager = c.list_custom_jobs(
         request={"parent": config.location_path, "filter": flt}, retry=None, timeout=config.request_timeout
