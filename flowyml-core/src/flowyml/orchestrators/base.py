@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -10,7 +11,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from flowyml.core.errors import ConfigError, RunFailedError, RunTimedOutError, TransientBackendError
+from flowyml.core.errors import ConfigError, FlowymlError, RunFailedError, RunTimedOutError, TransientBackendError
 from flowyml.core.resources import DockerConfig, ResourceConfig
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.types import LogRecord, RunHandle, StatusReport
@@ -115,13 +116,15 @@ class SubmissionResult:
         report = self._poll(timeout, poll_interval)
         if report is None:
             assert timeout is not None
-            final = None
+            final, cancelled = None, False
             if cancel_on_timeout:
-                self.cancel()
-                final = self._poll(cancel_grace, min(poll_interval, 0.5))
-            raise RunTimedOutError(
-                self.run_id, timeout, cancelled=cancel_on_timeout, final=final.status if final else None
-            )
+                try:
+                    self.cancel()
+                    cancelled = True
+                    final = self._poll(cancel_grace, min(poll_interval, 0.5))
+                except FlowymlError as exc:  # the timeout is still the news; the failed cancel is logged
+                    log.warning("could not cancel run %s after its wait timed out: %s", self.run_id, exc)
+            raise RunTimedOutError(self.run_id, timeout, cancelled=cancelled, final=final.status if final else None)
         if raise_on_failure and not report.status.is_successful:
             raise RunFailedError(self.run_id, report.status, report.message)
         return report.status
@@ -140,7 +143,9 @@ class SubmissionResult:
                 return report
             if deadline is not None and time.monotonic() >= deadline:
                 return None
-            sleep = delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic()))
+            sleep = delay * random.uniform(0.8, 1.2)  # jitter: many waiters don't poll in lockstep
+            if deadline is not None:
+                sleep = max(0.0, min(sleep, deadline - time.monotonic()))
             time.sleep(sleep)
             delay = min(poll_interval, delay * 1.5)
 
