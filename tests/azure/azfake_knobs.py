@@ -44,6 +44,14 @@ def inject(fake: FakeAzureML, operation: str, count: int) -> Iterator[list[Fault
         yield added
 
 
+@contextmanager
+def lose_creates(fake: FakeAzureML, count: int) -> Iterator[Fault]:
+    """The next ``count`` job creates are performed, but their answers become 503s."""
+    fault = fake.inject(503, count, method="PUT", path=JOB, after=True)
+    with fake.faulted(fault):
+        yield fault
+
+
 def process_env() -> dict[str, str]:
     """What a fresh process needs to rebuild the test credential (``azfake_credential``)."""
     here = str(Path(__file__).parent)

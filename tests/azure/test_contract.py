@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from azfake_knobs import count_creates, inject, process_env
+from azfake_knobs import count_creates, inject, lose_creates, process_env
 from azfake_server import FakeAzureML
 
 from flowyml.testing import BackendContract, ContractEnv
@@ -27,6 +27,7 @@ class TestAzureMLContract(BackendContract):
             set_native_state=lambda handle, state: fake.set_state(handle.job_id, state),
             inject_faults=lambda operation, count: inject(fake, operation, count),
             count_creates=lambda handle: count_creates(fake, handle),
+            lose_create_answers=lambda count: lose_creates(fake, count),
             process_env=process_env(),
             finish_timeout=60,
         )

@@ -111,6 +111,18 @@ def test_the_seed_constructor_with_a_credential_object_and_workspace_default_sto
     assert again.job_id == "seed-1"
 
 
+def test_a_stack_without_artifact_store_uses_the_workspace_default_datastore(
+    fake: FakeAzureML, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {"AZ_SUB": fake.subscription_id, "AZ_ARM": fake.base_url, "AZ_CA": fake.ca_file}.items():
+        monkeypatch.setenv(name, value)
+    stack = STACK.split("    artifact_store:")[0]
+    (tmp_path / "flowyml.yaml").write_text(stack)
+    orch = load_config(tmp_path / "flowyml.yaml").orchestrator("azure")
+    assert orch.artifact_root == (
+        f"abfs://azureml-blobstore-{fake.workspace_guid}@{AZURITE_ACCOUNT}.dfs.core.windows.net/flowyml")
+
+
 def test_a_fresh_process_reattaches_and_reads_status_logs_and_details(
     fake: FakeAzureML, azurite: Azurite, blob_store: tuple[str, dict[str, str]], config, tmp_path: Path
 ) -> None:

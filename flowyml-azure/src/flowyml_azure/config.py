@@ -105,6 +105,12 @@ class AzureMLConfig:
             f"/providers/Microsoft.MachineLearningServices/workspaces/{self.workspace_name}"
         )
 
+    def default_artifact_root(self) -> str:
+        """The workspace's default datastore (read from Azure ML) when a stack names no store."""
+        from flowyml_azure.workspace import default_store_root
+
+        return default_store_root(self)
+
     def compute_for(self, unit: str, gpu_count: int = 0) -> str:
         """The compute target of one unit."""
         if unit in self.unit_compute:

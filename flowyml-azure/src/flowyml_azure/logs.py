@@ -113,8 +113,11 @@ def read_batch(handle: RunHandle, config: AzureMLConfig, offsets: dict[str, int]
     return finished, records
 
 
-def read_logs(handle: RunHandle, config: AzureMLConfig, cursor: str | None, follow: bool) -> Iterator[LogRecord]:
+def read_logs(
+    handle: RunHandle, config: AzureMLConfig, cursor: str | None, follow: bool, poll_interval: float | None = None
+) -> Iterator[LogRecord]:
     offsets = _decode(cursor)
+    pause = config.log_poll_interval if poll_interval is None else poll_interval
 
     def gen() -> Iterator[LogRecord]:
         while True:
@@ -122,6 +125,6 @@ def read_logs(handle: RunHandle, config: AzureMLConfig, cursor: str | None, foll
             yield from records
             if finished or not follow:
                 return
-            time.sleep(config.log_poll_interval)
+            time.sleep(pause)
 
     return gen()

@@ -14,8 +14,7 @@ from flowyml.core.resources import DockerConfig, ResourceConfig
 from flowyml.orchestrators.base import RemoteOrchestrator
 from flowyml_azure.config import AzureMLConfig
 from flowyml_azure.credentials import register_credential
-
-ARTIFACT_PREFIX = "flowyml"
+from flowyml_azure.workspace import ARTIFACT_PREFIX
 
 
 class AzureBlobArtifactStore(ArtifactStore):
@@ -121,10 +120,6 @@ class AzureMLOrchestrator(RemoteOrchestrator):
         return ""  # resolved lazily from the workspace on first use (no SDK call at construction)
 
     def _workspace_default_root(self) -> str:
-        """``abfs://<container>@<account>.dfs.<suffix>/flowyml`` of the workspace's default datastore."""
-        from flowyml_azure.client import ml_client, retrying
+        from flowyml_azure.workspace import default_store_root
 
-        ml = ml_client(self.config)
-        store = retrying(lambda: ml.datastores.get_default(), "get the workspace's default datastore")
-        suffix = getattr(store, "endpoint", None) or self.config.storage_suffix
-        return f"abfs://{store.container_name}@{store.account_name}.dfs.{suffix}/{ARTIFACT_PREFIX}"
+        return default_store_root(self.config)

@@ -69,13 +69,13 @@ def flowyml_cancel(handle: RunHandle, config: AzureMLConfig, graceful: bool) -> 
 
 @hookimpl
 def flowyml_logs(
-    handle: RunHandle, config: AzureMLConfig, cursor: str | None, follow: bool
+    handle: RunHandle, config: AzureMLConfig, cursor: str | None, follow: bool, poll_interval: float | None = None
 ) -> Iterator[LogRecord] | None:
     if handle.backend != NAME:
         return None
     from flowyml_azure.logs import read_logs
 
-    return read_logs(handle, config, cursor, follow)
+    return read_logs(handle, config, cursor, follow, poll_interval)
 
 
 @hookimpl
