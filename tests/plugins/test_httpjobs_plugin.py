@@ -209,3 +209,25 @@ def test_the_tutorial_flow_from_the_cli(job_server: JobServer, tmp_path: Path) -
     cancel = _cli("cancel", "hello-2", "--wait", "--json", env=env, cwd=work)
     assert cancel.returncode == 0, cancel.stderr
     assert json.loads(cancel.stdout)["status"] in {"CANCELLED", "COMPLETED"}
+
+
+def test_the_tutorials_python_snippets_run(job_server: JobServer, tmp_path: Path) -> None:
+    """The ```python blocks of docs/plugins/tutorial.md that are not included files, run for real."""
+    import re
+
+    text = (EXAMPLE.parents[1] / "docs" / "plugins" / "tutorial.md").read_text()
+    blocks = [b for b in re.findall(r"^```python\n(.*?)^```", text, re.M | re.S) if "--8<--" not in b]
+    assert len(blocks) >= 2
+    code = "\n\n".join(blocks)
+    code = code.replace("http://127.0.0.1:8787", job_server.url)
+    code = code.replace("file:///tmp/httpjobs-artifacts", (tmp_path / "artifacts").as_uri())
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=EXAMPLE,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HTTPJOBS_TOKEN": TOKEN},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["fy-hello-3", "10", "['httpjobs',", "'local']"]
