@@ -57,6 +57,7 @@ class AwsFake:
         self.sm_requests: dict[str, dict] = {}
         self.sm_auto: set[str] = set()  # training jobs to execute as soon as they are created
         self.threads: list[threading.Thread] = []
+        self.lose_answers = 0  # creates performed whose answers are then "lost" (5xx after the fact)
         self.lock = threading.RLock()
         self.batch = direct_client("batch", moto_endpoint)
         self.sm = direct_client("sagemaker", moto_endpoint)
@@ -81,7 +82,15 @@ class AwsFake:
             with self.lock:
                 self.batch_requests[job_id] = req.json()
                 self.batch_state[job_id] = {"status": "SUBMITTED"}
+            return self._maybe_lose(req, reply)
         return reply
+
+    def _maybe_lose(self, req: Request, reply: Reply) -> Reply:
+        with self.lock:
+            if self.lose_answers <= 0:
+                return reply
+            self.lose_answers -= 1
+        return error_reply(req, 500, "InternalFailure", "the answer was lost after the create happened")
 
     def _on_describe_jobs(self, req: Request, forward: Any) -> Reply:
         if len(req.json().get("jobs", [])) > 100:  # AWS's limit, which moto does not enforce
@@ -141,6 +150,7 @@ class AwsFake:
                 auto = name in self.sm_auto
             if auto:
                 self._start_thread(self._run_training, name)
+            return self._maybe_lose(req, reply)
         return reply
 
     def _on_describe_training(self, req: Request, forward: Any) -> Reply:
@@ -220,6 +230,16 @@ class AwsFake:
             yield
         finally:
             self.proxy.drop_fault(entry)
+
+    @contextlib.contextmanager
+    def lose_create_answers(self, count: int) -> Iterator[None]:
+        with self.lock:
+            self.lose_answers = count
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.lose_answers = 0
 
     def count_creates(self, handle: RunHandle) -> int:
         names = set(handle.units.values())

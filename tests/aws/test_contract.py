@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from flowyml.testing import BackendContract, ContractEnv
 
 pytestmark = pytest.mark.aws
+#: a secret config value (moto accepts any key): the kit checks it never reaches details or the registry
+SECRET = "flowyml-contract-secret-0123456789"
 
 
 def _env(backend: str, config, fake, artifact_root: str, store_settings: dict) -> ContractEnv:
@@ -20,6 +23,7 @@ def _env(backend: str, config, fake, artifact_root: str, store_settings: dict) -
         set_native_state=fake.set_state,
         inject_faults=fake.faults,
         count_creates=fake.count_creates,
+        lose_create_answers=fake.lose_create_answers,
         finish_timeout=90.0,
     )
 
@@ -27,10 +31,12 @@ def _env(backend: str, config, fake, artifact_root: str, store_settings: dict) -
 class TestAWSBatchContract(BackendContract):
     @pytest.fixture
     def contract_env(self, fake, batch_config, artifact_root, store_settings) -> ContractEnv:
+        batch_config = attrs.evolve(batch_config, aws_access_key_id="testing", aws_secret_access_key=SECRET)
         return _env("aws_batch", batch_config, fake, artifact_root, store_settings)
 
 
 class TestSageMakerContract(BackendContract):
     @pytest.fixture
     def contract_env(self, fake, sagemaker_config, artifact_root, store_settings) -> ContractEnv:
+        sagemaker_config = attrs.evolve(sagemaker_config, aws_access_key_id="testing", aws_secret_access_key=SECRET)
         return _env("sagemaker", sagemaker_config, fake, artifact_root, store_settings)
