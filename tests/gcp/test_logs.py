@@ -126,3 +126,26 @@ def test_timestamps_normalise_to_nanoseconds() -> None:
     assert normalize_ts("2026-11-01T10:00:03Z") == "2026-11-01T10:00:03.000000000Z"
     assert normalize_ts("2026-11-01T12:00:03.123456789+02:00") == "2026-11-01T10:00:03.123456789Z"
     assert parse_cursor("2026-11-01T10:00:03.5Z|abc") == ("2026-11-01T10:00:03.500000000Z", "abc")
+
+
+def test_an_entry_ingested_late_within_the_settle_window_is_not_lost(fake, config, store_settings) -> None:
+    """Cloud Logging may ingest an entry after a later-stamped one. Following holds entries back
+    for the settle window, so the late one still comes out, in its place."""
+    import datetime as dt
+
+    from flowyml_gcp.logs import read_logs
+
+    _orch, sub, job_id = _custom_job(fake, config, store_settings, "logs-late")
+    fake.set_state(sub.job_id, "RUNNING")
+    follow = attrs.evolve(config, log_settle_seconds=2.0, log_poll_interval=0.05)
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(r.message for r in read_logs(sub.handle, follow, None, True)))
+    first = fake.add_entry(job_id, "stamped second, ingested first")
+    reader.start()
+    time.sleep(0.3)  # the reader has polled a few times by now
+    earlier = dt.datetime.strptime(first["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ") - dt.timedelta(milliseconds=50)
+    fake.add_entry(job_id, "stamped first, ingested late", timestamp=earlier.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    time.sleep(2.2)
+    fake.set_state(sub.job_id, "SUCCEEDED")
+    reader.join(timeout=30)
+    assert seen == ["stamped first, ingested late", "stamped second, ingested first"]

@@ -138,17 +138,11 @@ def call(fn: Callable[[], T], what: str) -> T:
     return call_with_retry(fn, transient=transient, what=what)
 
 
-def is_not_found(exc: BaseException) -> bool:
-    from google.api_core import exceptions as gexc
-
-    return isinstance(exc, gexc.NotFound)
-
-
 def get_or_not_found(fn: Callable[[], T], what: str, name: str) -> T:
     """A GET with retries; a 404 becomes :class:`RunNotFoundError` (never a FAILED status)."""
+    from google.api_core import exceptions as gexc
+
     try:
         return call(fn, what)
-    except Exception as exc:
-        if is_not_found(exc):
-            raise RunNotFoundError(f"Vertex AI has no {name}: {exc}") from exc
-        raise
+    except gexc.NotFound as exc:
+        raise RunNotFoundError(f"Vertex AI has no {name}: {exc}") from exc
