@@ -97,8 +97,8 @@ def test_the_seed_constructor_with_a_credential_object_and_workspace_default_sto
                         "connection_string_env": "AZURE_STORAGE_CONNECTION_STRING"},
         image="ghcr.io/example/flowyml-runner:1.0", log_poll_interval=0.05,
     )
-    assert orch.validate() and not fake.requests, "constructing the orchestrator calls nothing"
-    assert orch.to_dict()["type"] == "azureml"
+    assert orch.to_dict()["artifact_store"] == "<workspace default datastore>"
+    assert orch.validate() and not fake.requests, "constructing, validating, describing: no call to Azure"
     result = orch.run_pipeline(az_pipelines.ticking, run_id="seed-1")
     assert orch.artifact_root == (
         f"abfs://azureml-blobstore-{fake.workspace_guid}@{AZURITE_ACCOUNT}.dfs.core.windows.net/flowyml")

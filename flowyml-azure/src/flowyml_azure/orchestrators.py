@@ -119,6 +119,14 @@ class AzureMLOrchestrator(RemoteOrchestrator):
     def default_artifact_root(self) -> str:
         return ""  # resolved lazily from the workspace on first use (no SDK call at construction)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The settings, secrets removed; an unresolved default store is named, not looked up."""
+        saved, self._resolved_root = self._resolved_root, self._resolved_root or "<workspace default datastore>"
+        try:
+            return super().to_dict()
+        finally:
+            self._resolved_root = saved
+
     def _workspace_default_root(self) -> str:
         from flowyml_azure.workspace import default_store_root
 
