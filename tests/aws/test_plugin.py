@@ -115,3 +115,25 @@ def test_unreachable_endpoint_is_transient_never_failed(batch_config) -> None:
     handle = RunHandle(backend="aws_batch", run_id="r", job_id="j", units={"u": "j"})
     with pytest.raises(TransientBackendError):
         get_plugin_manager().status(handle, config)
+
+
+def test_the_flowyml_yaml_examples_in_the_docs_load(tmp_path) -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from flowyml.config.loader import load_config
+    from flowyml_aws.config import AWSBatchConfig, SageMakerConfig
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "backends" / "aws.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)]
+    stacks = {k: v for b in blocks for k, v in b["stacks"].items()}
+    path = tmp_path / "flowyml.yaml"
+    path.write_text(yaml.safe_dump({"stacks": stacks}))
+    config = load_config(path)
+    batch = config.orchestrator("batch")
+    assert isinstance(batch.config, AWSBatchConfig) and batch.config.job_queue == "flowyml-queue"
+    assert batch.artifact_root == "s3://my-bucket/flowyml" and batch.validate()
+    sm = config.orchestrator("sagemaker")
+    assert isinstance(sm.config, SageMakerConfig) and sm.config.volume_size_gb == 50 and sm.validate()
