@@ -15,7 +15,7 @@ from flowyml.core.errors import BackendError, ConfigError
 from flowyml.core.resources import DockerConfig
 from flowyml.orchestrators.base import RemoteOrchestrator
 from flowyml_azure.config import AzureMLConfig
-from flowyml_azure.names import job_name, node_names
+from flowyml_azure.names import experiment_name, job_name, node_names
 
 pytestmark = pytest.mark.azure
 
@@ -147,3 +147,4 @@ def test_names_are_deterministic_and_valid() -> None:
     assert nodes["prep"] == "prep"
     assert all(re.fullmatch(r"[a-z_][a-z0-9_]*", n) for n in nodes.values())
     assert len(set(nodes.values())) == 4
+    assert experiment_name("My Pipeline: v2") == "My_Pipeline_v2" and experiment_name("churn-model") == "churn-model"

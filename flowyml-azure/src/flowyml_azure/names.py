@@ -24,6 +24,12 @@ def job_name(run_id: str) -> str:
     return f"{clean}-{_digest(run_id)}"
 
 
+def experiment_name(name: str) -> str:
+    """An Azure ML experiment name (letters, digits, ``_``, ``-``; at most 255) for a pipeline name."""
+    clean = _JOB_BAD.sub("_", name).strip("_-") or "flowyml"
+    return clean[:MAX_JOB_NAME]
+
+
 def node_names(units: list[str]) -> dict[str, str]:
     """Pipeline node names (lowercase letters, digits, ``_``; start with a letter), unique per job."""
     result: dict[str, str] = {}

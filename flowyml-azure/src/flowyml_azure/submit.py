@@ -14,7 +14,7 @@ from flowyml.core.errors import ConfigError
 from flowyml.plugins.types import JobSpec, RunHandle, UnitSpec
 from flowyml_azure.client import is_conflict, is_not_found, ml_client, refused, retrying
 from flowyml_azure.config import AzureMLConfig
-from flowyml_azure.names import job_name, node_names
+from flowyml_azure.names import experiment_name, job_name, node_names
 
 BACKEND = "azureml"
 DONE = "done"  # every component's tiny uri_folder output; dependencies bind it to an input
@@ -63,7 +63,7 @@ def build_command_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
     return command(
         name=name,
         compute=config.compute_for(unit.name, unit.resources.gpu_count),
-        experiment_name=config.experiment_name or spec.pipeline_name,
+        experiment_name=config.experiment_name or experiment_name(spec.pipeline_name),
         tags=_tags(spec, config, unit.name),
         description=f"flowyml run {spec.run_id} of pipeline {spec.pipeline_name}",
         **_unit_kwargs(spec, config, unit, _environment(spec, config)),
@@ -107,7 +107,7 @@ def build_pipeline_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
     job = flowyml_pipeline()
     job.name = name
     job.display_name = spec.pipeline_name
-    job.experiment_name = config.experiment_name or spec.pipeline_name
+    job.experiment_name = config.experiment_name or experiment_name(spec.pipeline_name)
     job.tags = _tags(spec, config)
     job.settings.continue_on_step_failure = False
     job.settings.default_compute = config.compute
