@@ -88,6 +88,9 @@ def test_a_failed_command_job_reports_its_run_history_error(fake: FakeAzureML, c
     sub = orch.run_pipeline(az_pipelines.ticking, run_id="fail-2")
     fake.set_state(sub.job_id, "Failed", error={"code": "UserError", "message": "CUDA out of memory"})
     assert orch.get_status_report(sub.job_id).message == "CUDA out of memory"
+    with fake.faulted(fake.inject(503, 100, method="GET", path=r"/details$")):
+        report = orch.get_status_report(sub.job_id)  # the state is known even when its error text is not
+    assert report.status is S.FAILED and "could not be read from run history" in (report.message or "")
 
 
 @pytest.mark.parametrize("fault", [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowyml.core.errors import BackendError
+from flowyml.core.errors import BackendError, TransientBackendError
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.types import RunHandle, StatusReport
 from flowyml_azure.client import get_job, ml_client, retrying, transient
@@ -86,7 +86,12 @@ def status(handle: RunHandle, config: AzureMLConfig) -> StatusReport:
         units = {u: to_status(children[u].get("status")) if u in children else waiting for u in unit_order(handle)}
     else:
         units = {u: overall for u in unit_order(handle)}
-    message = failure_message(handle, config, children) if overall is ExecutionStatus.FAILED else None
+    message = None
+    if overall is ExecutionStatus.FAILED:
+        try:
+            message = failure_message(handle, config, children)
+        except TransientBackendError as exc:  # the job's state is known; only its error text is not
+            message = f"Azure ML job {handle.job_id} failed (its error could not be read from run history: {exc})"
     return StatusReport(status=overall, native_state=native, message=message, units=units)
 
 
