@@ -27,7 +27,26 @@ def _sm(config: SageMakerConfig) -> Any:
 
 
 def _is_missing(exc: BaseException) -> bool:
-    return error_code(exc) in ("ValidationException", "ResourceNotFound") and "not" in str(exc).lower()
+    """SageMaker answers a missing training job with ValidationException "Requested resource not found"."""
+    text = str(exc).lower()
+    return error_code(exc) in ("ValidationException", "ResourceNotFound") and (
+        "not found" in text or "could not find" in text or "does not exist" in text
+    )
+
+
+#: SageMaker's limits on ``Environment`` (entries, key and value length)
+ENV_MAX_ENTRIES, ENV_MAX_LEN = 100, 512
+
+
+def _check_environment(env: dict[str, str]) -> dict[str, str]:
+    too_long = sorted(k for k, v in env.items() if len(k) > ENV_MAX_LEN or len(v) > ENV_MAX_LEN)
+    if len(env) > ENV_MAX_ENTRIES or too_long:
+        raise ConfigError(
+            f"sagemaker: the container environment exceeds SageMaker's limits ({ENV_MAX_ENTRIES} variables, "
+            f"{ENV_MAX_LEN} characters each): {len(env)} variables, too long: {too_long}; "
+            "move large values into the artifact store or the image"
+        )
+    return env
 
 
 # -- requests ----------------------------------------------------------------------------------
@@ -59,7 +78,7 @@ def training_request(spec: JobSpec, config: SageMakerConfig, unit_name: str) -> 
             "TrainingInputMode": "File",
             "ContainerEntrypoint": spec.unit_command(unit_name),
         },
-        "Environment": spec.unit_env(unit_name),
+        "Environment": _check_environment(spec.unit_env(unit_name)),
         "ResourceConfig": resource,
         "OutputDataConfig": {"S3OutputPath": output},
         "StoppingCondition": {"MaxRuntimeInSeconds": max(1, runtime)},
