@@ -311,3 +311,21 @@ def test_missing_settings_give_errors_naming_what_to_set(fake, monkeypatch, batc
             get_plugin_manager().submit(spec, "aws_batch", batch_config)
     finally:
         client._CLIENTS.clear()
+
+
+@pytest.mark.parametrize("field", ["job_queue", "job_definition"])
+def test_unknown_queue_or_definition_is_a_clear_backend_error(fake, batch_config, field: str) -> None:
+    import attrs
+
+    from flowyml.core.errors import BackendError
+
+    spec = JobSpec(
+        run_id="unknown",
+        pipeline_name="p",
+        pipeline=PipelineRef(module="m"),
+        units=[UnitSpec("u", ["s"])],
+        artifact_root="s3://b/a",
+    )
+    config = attrs.evolve(batch_config, **{field: "nope"})
+    with pytest.raises(BackendError, match=r"nope does not exist"):
+        get_plugin_manager().submit(spec, "aws_batch", config)

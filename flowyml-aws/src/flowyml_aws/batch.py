@@ -25,6 +25,8 @@ def _batch(config: AWSBatchConfig) -> Any:
 # -- submit ------------------------------------------------------------------------------------
 def find_existing(config: AWSBatchConfig, run_id: str) -> dict[str, dict]:
     """Jobs of this run a previous (lost) attempt created: job name -> summary."""
+    from botocore.exceptions import ClientError
+
     batch = _batch(config)
     prefix = names.batch_name_prefix(config.job_name_prefix, run_id)
     found: dict[str, dict] = {}
@@ -36,7 +38,10 @@ def find_existing(config: AWSBatchConfig, run_id: str) -> dict[str, dict]:
         }
         if token:
             kwargs["nextToken"] = token
-        page = call(lambda kw=kwargs: batch.list_jobs(**kw), "aws_batch list_jobs")
+        try:
+            page = call(lambda kw=kwargs: batch.list_jobs(**kw), "aws_batch list_jobs")
+        except ClientError as exc:
+            raise backend_error(f"aws_batch list_jobs on queue {config.job_queue!r}", exc) from exc
         for summary in page.get("jobSummaryList", []):
             # Batch names are not unique: keep the newest job of each name
             old = found.get(summary["jobName"])
