@@ -45,6 +45,12 @@ class VertexAIConfig:
     log_poll_interval: float = 5.0
     log_settle_seconds: float = 5.0
 
+    def default_artifact_root(self) -> str:
+        """``<staging_bucket>/flowyml`` (else the seed's ``gs://flowyml-<project>-artifacts``)."""
+        if self.staging_bucket:
+            return self.staging_bucket.rstrip("/") + "/flowyml"
+        return f"gs://flowyml-{self.project_id}-artifacts"
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid field."""
         if not self.project_id:

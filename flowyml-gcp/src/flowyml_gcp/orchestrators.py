@@ -59,12 +59,6 @@ class VertexAIOrchestrator(RemoteOrchestrator):
         self.staging_bucket = config.staging_bucket
         super().__init__(name, config, artifact_store=artifact_store, store_settings=store_settings, **kwargs)
 
-    def default_artifact_root(self) -> str:
-        """``<staging_bucket>/flowyml`` (else the seed's ``gs://flowyml-<project>-artifacts``)."""
-        if self.config.staging_bucket:
-            return self.config.staging_bucket.rstrip("/") + "/flowyml"
-        return f"gs://flowyml-{self.config.project_id}-artifacts"
-
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["console_url"] = f"https://console.cloud.google.com/vertex-ai/training?project={self.config.project_id}"

@@ -131,12 +131,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _submit(args, pipeline, ref, params)
     if args.detach:
         raise ConfigError("--detach needs --stack (e.g. --stack local)")
-    result = pipeline.run(
-        run_id=args.run_id,
-        context=params,
-        max_workers=args.max_workers,
-        cache_store=_NoCache() if args.no_cache else None,
-    )
+    import contextlib
+
+    # With --json, stdout carries only the JSON object: what the steps print goes to stderr.
+    redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with redirect:
+        result = pipeline.run(
+            run_id=args.run_id,
+            context=params,
+            max_workers=args.max_workers,
+            cache_store=_NoCache() if args.no_cache else None,
+        )
     if args.json:
         print_json(
             {
