@@ -252,8 +252,8 @@ class AwsFake:
     def execute(self, handle: RunHandle) -> None:
         """Run the submitted units as local subprocesses in dependency order (images are ignored)."""
         if handle.backend == "aws_batch":
-            for job_id in handle.units.values():
-                self._run_batch(job_id)
+            for unit in handle.metadata.get("order") or list(handle.units):
+                self._run_batch(handle.units[unit])
             return
         with self.lock:
             self.sm_auto.update(handle.units.values())

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import flowyml
 from flowyml.core.errors import ConfigError, TransientBackendError
 from flowyml.core.status import ExecutionStatus as S
 from flowyml.plugins.manager import get_plugin_manager
@@ -272,8 +273,10 @@ def test_end_to_end_the_fake_runs_what_we_submitted(fake, orch) -> None:
     fake.execute(sub.handle)
     assert sub.wait_for_completion(timeout=60, poll_interval=0.1) is S.COMPLETED
     assert sub.get_output("result") == 2 * 15 + 55
-    messages = [r.message for r in sub.logs()]
-    assert "loading 5 rows" in messages and "combining" in messages
+    attached = flowyml.attach("e2e-batch")  # the registry's copy of the handle (JSON, sorted keys)
+    messages = [r.message for r in attached.logs()]
+    assert messages.index("loading 5 rows") < messages.index("doubling") < messages.index("combining")
+    assert attached.get_output("result") == 55 + 30
 
 
 def test_end_to_end_failure_propagates_to_dependants(fake, orch) -> None:

@@ -130,12 +130,19 @@ def submit(spec: JobSpec, config: AWSBatchConfig) -> RunHandle:
             "job_definition": config.job_definition,
             "region": config.region,
             "job_ids": list(job_ids.values()),
+            "order": list(job_ids),
             "depends_on": {u.name: list(u.depends_on) for u in spec.units},
         },
     )
 
 
 # -- status ------------------------------------------------------------------------------------
+def unit_order(handle: RunHandle) -> list[str]:
+    """The units in submission (dependency) order; the registry stores handles with sorted keys."""
+    order = [u for u in handle.metadata.get("order", []) if u in handle.units]
+    return order if len(order) == len(handle.units) else list(handle.units)
+
+
 def describe_many(config: AWSBatchConfig, job_ids: Iterable[str]) -> dict[str, dict]:
     """Describe jobs in calls of at most 100 ids: job id -> description."""
     batch = _batch(config)
@@ -160,8 +167,8 @@ def report_for(handle: RunHandle, jobs: Mapping[str, dict]) -> StatusReport:
     native: dict[str, str] = {}
     messages: list[str] = []
     cancel = False
-    for unit, jid in handle.units.items():
-        job = jobs[jid]
+    for unit in unit_order(handle):
+        job = jobs[handle.units[unit]]
         unit_status[unit] = states.batch_unit_status(job)
         native[unit] = job["status"]
         cancel = cancel or states.CANCEL_TAG in (job.get("tags") or {})
@@ -230,7 +237,8 @@ def details(handle: RunHandle, config: AWSBatchConfig) -> dict[str, Any]:
     jobs = describe_many(config, handle.units.values())
     report = report_for(handle, jobs)
     units = {}
-    for unit, jid in handle.units.items():
+    for unit in unit_order(handle):
+        jid = handle.units[unit]
         job = jobs[jid]
         container = job.get("container") or {}
         units[unit] = {
@@ -273,7 +281,8 @@ def log_sources(handle: RunHandle, config: AWSBatchConfig) -> list[tuple[str, st
     """(unit, log group, stream) of every attempt of every unit's job that has started, in unit order."""
     jobs = describe_many(config, handle.units.values())
     sources = []
-    for unit, jid in handle.units.items():
+    for unit in unit_order(handle):
+        jid = handle.units[unit]
         job = jobs.get(jid) or {}
         streams = [((a.get("container") or {}).get("logStreamName")) for a in job.get("attempts") or []]
         streams.append((job.get("container") or {}).get("logStreamName"))

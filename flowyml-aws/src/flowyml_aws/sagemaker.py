@@ -143,7 +143,7 @@ def submit(spec: JobSpec, config: SageMakerConfig) -> RunHandle:
         run_id=spec.run_id,
         job_id=job_names[last],
         units=job_names,
-        metadata={"region": config.region, "plan": plan},
+        metadata={"region": config.region, "plan": plan, "order": list(plan)},
     )
 
 
@@ -153,6 +153,21 @@ def _plan(handle: RunHandle) -> dict[str, dict]:
     if not plan:
         raise RunNotFoundError(f"sagemaker: run {handle.run_id!r} has no submission plan in its handle")
     return plan
+
+
+def unit_order(handle: RunHandle) -> list[str]:
+    """The units in dependency order (the registry stores the handle as JSON with sorted keys)."""
+    order = handle.metadata.get("order") or []
+    if sorted(order) == sorted(handle.units):
+        return list(order)
+    plan, done, out = _plan(handle), set(), []
+    while len(out) < len(plan):
+        ready = [u for u in sorted(plan) if u not in done and set(plan[u]["depends_on"]) <= done]
+        if not ready:
+            raise RunNotFoundError(f"sagemaker: run {handle.run_id!r} has a cyclic plan")
+        out += ready
+        done.update(ready)
+    return out
 
 
 def _cancel_requested(config: SageMakerConfig, jobs: dict[str, dict]) -> bool:
@@ -166,9 +181,15 @@ def _cancel_requested(config: SageMakerConfig, jobs: dict[str, dict]) -> bool:
 
 
 def _unit_states(handle: RunHandle, config: SageMakerConfig) -> tuple[dict[str, dict], dict[str, S]]:
+    """Describe the units that can exist: a unit is only ever created once its dependencies completed,
+    so units behind an unfinished dependency are not asked about (one call per unit that matters)."""
+    plan = _plan(handle)
     jobs: dict[str, dict] = {}
     unit_status: dict[str, S] = {}
-    for unit, name in handle.units.items():
+    for unit in unit_order(handle):
+        name = handle.units[unit]
+        if any(unit_status.get(d) is not S.COMPLETED for d in plan[unit]["depends_on"]):
+            continue
         job = _describe(config, name)
         if job is not None:
             jobs[unit] = job
@@ -183,7 +204,7 @@ def status(handle: RunHandle, config: SageMakerConfig, advance: bool = True) -> 
     if not jobs and all(plan[u]["depends_on"] for u in plan):
         raise RunNotFoundError(f"sagemaker: no training job of run {handle.run_id!r} exists")
     ready, skipped = [], {}
-    for unit in handle.units:
+    for unit in unit_order(handle):
         if unit in unit_status:
             continue
         deps = plan[unit]["depends_on"]
@@ -203,7 +224,7 @@ def status(handle: RunHandle, config: SageMakerConfig, advance: bool = True) -> 
         unit_status[unit] = S.QUEUED
     full: dict[str, S] = {}
     native: dict[str, str] = {}
-    for unit in handle.units:
+    for unit in unit_order(handle):
         if unit in jobs:
             job = jobs[unit]
             native[unit] = "/".join(p for p in (job["TrainingJobStatus"], job.get("SecondaryStatus")) if p)
@@ -265,7 +286,8 @@ def details(handle: RunHandle, config: SageMakerConfig) -> dict[str, Any]:
     report = status(handle, config, advance=False)
     jobs, _ = _unit_states(handle, config)
     units: dict[str, Any] = {}
-    for unit, name in handle.units.items():
+    for unit in unit_order(handle):
+        name = handle.units[unit]
         job = jobs.get(unit) or {}
         resource = job.get("ResourceConfig") or _plan(handle)[unit]["request"]["ResourceConfig"]
         units[unit] = {
@@ -315,7 +337,8 @@ def log_sources(handle: RunHandle, config: SageMakerConfig) -> list[tuple[str, s
     """(unit, log group, stream) of every instance of every unit's training job (``<job>/algo-N-<epoch>``)."""
     logs = client_for("logs", config)
     sources = []
-    for unit, name in handle.units.items():
+    for unit in unit_order(handle):
+        name = handle.units[unit]
         kwargs: dict[str, Any] = {"logGroupName": config.log_group, "logStreamNamePrefix": f"{name}/"}
         streams: list[str] = []
         while True:
