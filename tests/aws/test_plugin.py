@@ -137,3 +137,21 @@ def test_the_flowyml_yaml_examples_in_the_docs_load(tmp_path) -> None:
     assert batch.artifact_root == "s3://my-bucket/flowyml" and batch.validate()
     sm = config.orchestrator("sagemaker")
     assert isinstance(sm.config, SageMakerConfig) and sm.config.volume_size_gb == 50 and sm.validate()
+
+
+def test_a_call_that_would_reach_real_aws_is_blocked_loudly(batch_config) -> None:
+    """No endpoint_url: boto3 would go to batch.us-east-1.amazonaws.com; the egress guard refuses."""
+    import attrs
+
+    from flowyml.core.errors import TransientBackendError
+    from flowyml.plugins.types import RunHandle
+
+    config = attrs.evolve(batch_config, endpoint_url=None)
+    handle = RunHandle(backend="aws_batch", run_id="r", job_id="j", units={"u": "j"})
+    with pytest.raises(TransientBackendError) as info:
+        get_plugin_manager().status(handle, config)
+    chain, exc = [], info.value
+    while exc is not None:
+        chain.append(str(exc))
+        exc = exc.__cause__ or exc.__context__
+    assert any("egress blocked" in text for text in chain), chain
