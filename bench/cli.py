@@ -87,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON results")
     parser.add_argument("--snapshot", action="store_true", help="also write <out>/latest.json (the committed copy)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    log.setLevel(logging.INFO)  # the bench's progress; flowyml's and the SDKs' own INFO lines stay quiet
     only = [c.strip() for c in args.only.split(",")] if args.only else list(CASES)
     unknown = sorted(set(only) - set(CASES))
     if unknown:
