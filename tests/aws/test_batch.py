@@ -14,12 +14,12 @@ import time
 import pytest
 
 import flowyml
-from flowyml.core.errors import ConfigError, TransientBackendError
+from flowyml.core.errors import ConfigError, RunNotFoundError, TransientBackendError
 from flowyml.core.status import ExecutionStatus as S
 from flowyml.plugins.manager import get_plugin_manager
 from flowyml.plugins.types import JobSpec, PipelineRef, RunHandle, UnitSpec
 from flowyml.testing import pipelines as kit
-from flowyml_aws import states
+from flowyml_aws import names, states
 from tests.aws.aws_pipelines import diamond, failing_chain
 
 pytestmark = pytest.mark.aws
@@ -71,7 +71,7 @@ def test_dag_becomes_depends_on_with_per_unit_resources_command_and_env(fake, or
         assert body["containerOverrides"]["command"] == spec.unit_command(unit)
         env = {e["name"]: e["value"] for e in body["containerOverrides"]["environment"]}
         assert env == spec.unit_env(unit)
-        assert body["jobName"] == f"flowyml-dag-1-{unit}"
+        assert body["jobName"] == names.batch_job_name("flowyml", "dag-1", unit)
         assert body["jobQueue"] == "flowyml-queue" and body["jobDefinition"] == "flowyml-step"
         assert body["parameters"] == {"stage": "test"}
         assert body["tags"]["flowyml:run-id"] == "dag-1"
@@ -245,13 +245,17 @@ def test_polling_500_runs_costs_at_most_5_describe_jobs_per_round(fake, orch) ->
         assert len(fake.proxy.sent("DescribeJobs")) - before <= 5
         assert len(reports) == 500 and {r.status for r in reports.values()} == {S.RUNNING, S.QUEUED}
         assert all(c.status == 200 for c in fake.proxy.sent("DescribeJobs"))  # never more than 100 ids
-    # the orchestrator's bulk call is the same code path, with the registry
-    for h in handles[:3]:
+    # the orchestrator's bulk call is the same code path, with the registry; an expired run reads UNKNOWN
+    gone = RunHandle(backend="aws_batch", run_id="gone", job_id="0000", units={"u": "0000"})
+    for h in [*handles[:3], gone]:
         orch.registry.record(h)
     before = len(fake.proxy.sent("DescribeJobs"))
-    reports = orch.get_run_statuses([h.run_id for h in handles[:3]])
+    reports = orch.get_run_statuses([h.run_id for h in [*handles[:3], gone]])
     assert len(fake.proxy.sent("DescribeJobs")) - before == 1
     assert orch.registry.get("many-1").status is S.RUNNING
+    assert reports["gone"].status is S.UNKNOWN and "no job" in reports["gone"].message
+    with pytest.raises(RunNotFoundError):
+        orch.get_run_status("gone")
 
 
 def test_details_have_ids_queue_timings_exit_codes_and_console_urls(fake, orch) -> None:

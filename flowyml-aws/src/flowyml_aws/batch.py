@@ -191,14 +191,26 @@ def _failure_text(unit: str, job: Mapping) -> str:
 
 
 def status(handle: RunHandle, config: AWSBatchConfig) -> StatusReport:
-    return poll_many([handle], config)[handle.run_id]
+    return poll_many([handle], config, strict=True)[handle.run_id]
 
 
-def poll_many(handles: Iterable[RunHandle], config: AWSBatchConfig) -> dict[str, StatusReport]:
-    """Status of many runs with ``ceil(jobs / 100)`` ``describe_jobs`` calls: run id -> report."""
+def poll_many(handles: Iterable[RunHandle], config: AWSBatchConfig, *, strict: bool = False) -> dict[str, StatusReport]:
+    """Status of many runs with ``ceil(jobs / 100)`` ``describe_jobs`` calls: run id -> report.
+
+    A run whose jobs Batch no longer knows reads UNKNOWN with the reason (``strict``: raises
+    ``RunNotFoundError``), so one expired run does not hide the others.
+    """
     handles = list(handles)
     jobs = describe_many(config, (jid for h in handles for jid in h.units.values()))
-    return {h.run_id: report_for(h, jobs) for h in handles}
+    reports: dict[str, StatusReport] = {}
+    for handle in handles:
+        try:
+            reports[handle.run_id] = report_for(handle, jobs)
+        except RunNotFoundError as exc:
+            if strict:
+                raise
+            reports[handle.run_id] = StatusReport(status=ExecutionStatus.UNKNOWN, message=str(exc))
+    return reports
 
 
 # -- cancel ------------------------------------------------------------------------------------

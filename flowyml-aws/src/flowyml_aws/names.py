@@ -12,13 +12,18 @@ def _digest(text: str, n: int = 8) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
+def _unit_digest(run_id: str, unit: str) -> str:
+    return _digest(run_id + "\x00" + unit)
+
+
 def batch_job_name(prefix: str, run_id: str, unit: str) -> str:
-    """``<prefix>-<run id>-<unit>`` in Batch's alphabet (``[A-Za-z0-9_-]``, <= 128 chars), unique per (run, unit)."""
-    raw = f"{prefix}-{run_id}-{unit}"
-    name = re.sub(r"[^A-Za-z0-9_-]", "-", raw)
-    if name != raw or len(name) > 128:
-        name = f"{name[:118]}-{_digest(raw)}"
-    return name
+    """``<prefix>-<run id>-<unit>-<hash>`` in Batch's alphabet (``[A-Za-z0-9_-]``, <= 128 chars).
+
+    The hash of (run id, unit) keeps names apart where the readable part is ambiguous (run ``a``
+    unit ``b-c`` vs run ``a-b`` unit ``c``) or truncated.
+    """
+    readable = re.sub(r"[^A-Za-z0-9_-]", "-", f"{prefix}-{run_id}-{unit}")
+    return f"{readable[:119]}-{_unit_digest(run_id, unit)}"
 
 
 def batch_name_prefix(prefix: str, run_id: str) -> str:
@@ -27,12 +32,9 @@ def batch_name_prefix(prefix: str, run_id: str) -> str:
 
 
 def sagemaker_job_name(prefix: str, run_id: str, unit: str) -> str:
-    """A training job name (``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$``), unique per (run, unit)."""
-    raw = f"{prefix}-{run_id}-{unit}"
-    name = re.sub(r"-+", "-", re.sub(r"[^A-Za-z0-9]", "-", raw)).strip("-")
-    if name != raw or len(name) > 63:
-        name = f"{name[:54].strip('-')}-{_digest(raw)}"
-    return name
+    """A training job name (``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$``), unique per (run, unit) by its hash suffix."""
+    readable = re.sub(r"-+", "-", re.sub(r"[^A-Za-z0-9]", "-", f"{prefix}-{run_id}-{unit}")).strip("-")
+    return f"{readable[:54].rstrip('-')}-{_unit_digest(run_id, unit)}"
 
 
 def batch_resource_requirements(res: ResourceConfig) -> list[dict[str, str]]:

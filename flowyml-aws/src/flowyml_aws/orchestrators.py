@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from flowyml.artifacts.store import ArtifactStore
+from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.base import RemoteOrchestrator
 from flowyml.plugins.types import StatusReport
 from flowyml_aws.config import AWSBatchConfig, SageMakerConfig
@@ -68,7 +69,8 @@ class AWSBatchOrchestrator(RemoteOrchestrator):
         handles = [self._handle(r) for r in run_ids]
         reports = poll_many(handles, self.config)
         for run_id, report in reports.items():
-            self.registry.update_status(run_id, report.status, report.message)
+            if report.status is not ExecutionStatus.UNKNOWN:
+                self.registry.update_status(run_id, report.status, report.message)
         return reports
 
 
