@@ -336,3 +336,13 @@ def test_unknown_queue_or_definition_is_a_clear_backend_error(fake, batch_config
     config = attrs.evolve(batch_config, **{field: "nope"})
     with pytest.raises(BackendError, match=r"nope does not exist"):
         get_plugin_manager().submit(spec, "aws_batch", config)
+
+
+def test_cancel_without_tag_permission_still_cancels(fake, orch) -> None:
+    from tests.aws.fault_proxy import error_reply
+
+    fake.proxy.add_rule("TagResource", lambda req, fwd: error_reply(req, 403, "AccessDeniedException", "no"))
+    sub = orch.run_pipeline(kit.two_units, run_id="no-tag")
+    orch.stop_run(sub.run_id)
+    assert len(fake.proxy.sent("CancelJob")) == 2
+    assert orch.get_run_status(sub.run_id) is S.CANCELLED  # from the cancel reason Batch reports

@@ -179,3 +179,15 @@ def test_end_to_end_diamond_on_sagemaker(fake, orch) -> None:
     assert sub.wait_for_completion(timeout=90, poll_interval=0.1) is S.COMPLETED
     assert sub.get_output("result") == 2 * 6 + 14
     assert "combining" in [r.message for r in sub.logs()]
+
+
+def test_stop_racing_the_jobs_end_is_not_an_error(fake, orch) -> None:
+    from tests.aws.fault_proxy import error_reply
+
+    sub = orch.run_pipeline(kit.slow, run_id="sm-race")
+    fake.proxy.add_rule(
+        "StopTrainingJob",
+        lambda req, fwd: error_reply(req, 400, "ValidationException", "The job status is Completed"),
+    )
+    orch.stop_run(sub.run_id)  # the job completed between our describe and our stop
+    assert len(fake.proxy.sent("StopTrainingJob")) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -10,9 +11,10 @@ from flowyml.core.errors import RunNotFoundError
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.types import JobSpec, RunHandle, StatusReport
 from flowyml_aws import names, states
-from flowyml_aws.client import backend_error, call, client_for
+from flowyml_aws.client import backend_error, call, client_error_message, client_for
 from flowyml_aws.config import AWSBatchConfig
 
+log = logging.getLogger("flowyml.aws")
 DESCRIBE_LIMIT = 100  # describe_jobs takes at most 100 ids per call
 _STARTED = {"STARTING", "RUNNING"}
 _NOT_STARTED = {"SUBMITTED", "PENDING", "RUNNABLE"}
@@ -217,6 +219,8 @@ def poll_many(handles: Iterable[RunHandle], config: AWSBatchConfig, *, strict: b
 def cancel(handle: RunHandle, config: AWSBatchConfig) -> bool:
     """Tag every unfinished job as cancel-requested, then ``cancel_job`` the queued and
     ``terminate_job`` the started ones. False when every job had already ended."""
+    from botocore.exceptions import ClientError
+
     batch = _batch(config)
     jobs = describe_many(config, handle.units.values())
     open_jobs = [j for j in jobs.values() if j["status"] not in ("SUCCEEDED", "FAILED")]
@@ -225,11 +229,15 @@ def cancel(handle: RunHandle, config: AWSBatchConfig) -> bool:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for job in open_jobs:
         arn = job.get("jobArn")
-        if arn:
+        if not arn:
+            continue
+        try:
             call(
                 lambda a=arn: batch.tag_resource(resourceArn=a, tags={states.CANCEL_TAG: stamp}),
                 "aws_batch tag_resource",
             )
+        except ClientError as exc:  # e.g. no batch:TagResource: cancel anyway, STOPPING shows only here
+            log.warning("cannot tag %s as cancel-requested (%s); cancelling it anyway", arn, client_error_message(exc))
     reason = f"{states.CANCEL_REASON} (run {handle.run_id})"
     for job in open_jobs:
         jid = job["jobId"]

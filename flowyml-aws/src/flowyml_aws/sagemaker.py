@@ -248,6 +248,8 @@ def status(handle: RunHandle, config: SageMakerConfig, advance: bool = True) -> 
 # -- cancel ------------------------------------------------------------------------------------
 def cancel(handle: RunHandle, config: SageMakerConfig) -> bool:
     """Mark the run cancelled (tag on its jobs: no further unit starts) and stop running jobs."""
+    from botocore.exceptions import ClientError
+
     sm = _sm(config)
     jobs, unit_status = _unit_states(handle, config)
     open_units = [u for u in handle.units if u not in unit_status or not unit_status[u].is_finished]
@@ -259,14 +261,22 @@ def cancel(handle: RunHandle, config: SageMakerConfig) -> bool:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for job in jobs.values():
         arn = job["TrainingJobArn"]
-        call(
-            lambda a=arn: sm.add_tags(ResourceArn=a, Tags=[{"Key": states.CANCEL_TAG, "Value": stamp}]),
-            "sagemaker add_tags",
-        )
+        try:
+            call(
+                lambda a=arn: sm.add_tags(ResourceArn=a, Tags=[{"Key": states.CANCEL_TAG, "Value": stamp}]),
+                "sagemaker add_tags",
+            )
+        except ClientError as exc:  # the tag is what stops the next units from starting: say what is missing
+            raise backend_error(f"sagemaker add_tags {arn} (needs sagemaker:AddTags to cancel)", exc) from exc
     for job in jobs.values():
-        if job["TrainingJobStatus"] == "InProgress":
-            name = job["TrainingJobName"]
+        if job["TrainingJobStatus"] != "InProgress":
+            continue
+        name = job["TrainingJobName"]
+        try:
             call(lambda n=name: sm.stop_training_job(TrainingJobName=n), "sagemaker stop_training_job")
+        except ClientError as exc:
+            if error_code(exc) != "ValidationException":  # it ended between describe and stop
+                raise backend_error(f"sagemaker stop_training_job {name}", exc) from exc
     return True
 
 
