@@ -31,6 +31,16 @@ def _case(name: str) -> Callable[[Settings], CaseResult]:
     return importlib.import_module(f"bench.cases.{name}").run
 
 
+def _prepare(names: Sequence[str], settings: Settings) -> None:
+    """Let cases start slow fixtures early (a case module's optional ``prepare(settings)``)."""
+    import importlib
+
+    for name in names:
+        prepare = getattr(importlib.import_module(f"bench.cases.{name}"), "prepare", None)
+        if prepare is not None:
+            prepare(settings)
+
+
 def run_case(name: str, settings: Settings) -> CaseResult:
     """Run one case; an unexpected failure becomes an ``error`` result carrying the traceback."""
     start = time.perf_counter()
@@ -70,6 +80,7 @@ def run_all(settings: Settings, only: Sequence[str] = CASES) -> dict[str, Any]:
     meta["bytecode"] = "PYTHONDONTWRITEBYTECODE was set; unset for this run's children" if no_bytecode else "default"
     cases = []
     try:
+        _prepare(only, settings)
         for name in only:
             log.info("running %s", name)
             cases.append(run_case(name, settings).to_dict())

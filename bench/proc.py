@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,20 +84,16 @@ def vm_hwm_mb() -> float | None:
     return None
 
 
-class isolated_home:
-    """``with isolated_home() as home:``: a throw-away ``FLOWYML_HOME`` (run registry, local runs, artifacts)."""
-
-    def __enter__(self) -> Path:
-        import tempfile
-
-        self._tmp = tempfile.TemporaryDirectory(prefix="flowyml-bench-home-")
-        self._old = os.environ.get("FLOWYML_HOME")
-        os.environ["FLOWYML_HOME"] = self._tmp.name
-        return Path(self._tmp.name)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._old is None:
-            os.environ.pop("FLOWYML_HOME", None)
-        else:
-            os.environ["FLOWYML_HOME"] = self._old
-        self._tmp.cleanup()
+@contextmanager
+def isolated_home() -> Iterator[Path]:
+    """A throw-away ``FLOWYML_HOME`` (run registry, local runs, artifacts) for the ``with`` block."""
+    old = os.environ.get("FLOWYML_HOME")
+    with tempfile.TemporaryDirectory(prefix="flowyml-bench-home-") as home:
+        os.environ["FLOWYML_HOME"] = home
+        try:
+            yield Path(home)
+        finally:
+            if old is None:
+                os.environ.pop("FLOWYML_HOME", None)
+            else:
+                os.environ["FLOWYML_HOME"] = old
