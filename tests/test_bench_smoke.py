@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -42,9 +43,12 @@ def test_every_case_reports(smoke_doc: dict) -> None:
 
 
 def test_core_cases_are_measured(smoke_doc: dict) -> None:
-    """The cases whose code is in core never skip: import, per-step, fan-out, memory, install."""
+    """The cases whose code is in core never skip; the AWS case runs whenever flowyml-aws and moto are here."""
     by_case = {c["case"]: c for c in smoke_doc["cases"]}
-    for name in ("startup", "overhead", "fanout", "memory", "install"):
+    expected = ["startup", "overhead", "fanout", "memory", "install", "local_backend", "aio"]
+    if all(importlib.util.find_spec(m) for m in ("flowyml_aws", "moto", "boto3")):
+        expected.append("aws")
+    for name in expected:
         assert by_case[name]["status"] == "measured", by_case[name]["note"]
     keys = {row["key"] for c in smoke_doc["cases"] for row in c["rows"]}
     assert {"import_ratio", "heavy_modules", "fanout_ratio", "core_distributions"} <= keys
