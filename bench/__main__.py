@@ -1,3 +1,4 @@
-from bench.cli import main
+from bench.cli import configure_logging, main
 
+configure_logging()
 raise SystemExit(main())

@@ -91,6 +91,12 @@ def run_all(settings: Settings, only: Sequence[str] = CASES) -> dict[str, Any]:
     return {"meta": meta, "cases": cases}
 
 
+def configure_logging() -> None:
+    """Progress lines on stderr for the command line (not done by :func:`main`, which tests call)."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    log.setLevel(logging.INFO)  # the bench's progress; flowyml's and the SDKs' own INFO lines stay quiet
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves the suite runs, figures meaningless")
@@ -98,8 +104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON results")
     parser.add_argument("--snapshot", action="store_true", help="also write <out>/latest.json (the committed copy)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    log.setLevel(logging.INFO)  # the bench's progress; flowyml's and the SDKs' own INFO lines stay quiet
     only = [c.strip() for c in args.only.split(",")] if args.only else list(CASES)
     unknown = sorted(set(only) - set(CASES))
     if unknown:
