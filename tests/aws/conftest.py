@@ -56,6 +56,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowyml.testing import egress
+
+    egress.install()  # idempotent; the root conftest installs it too — these tests must never leave 127.0.0.1
     for name in _CLOUD_ENV:
         monkeypatch.delenv(name, raising=False)
     for name, value in OFFLINE_ENV.items():
