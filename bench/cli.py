@@ -55,8 +55,17 @@ def run_case(name: str, settings: Settings) -> CaseResult:
 
 
 def _git_commit() -> str | None:
-    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
-    return proc.stdout.strip() or None
+    """HEAD, plus a mark when the measured code (core, backends, bench) has uncommitted changes."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
+    if not head.stdout.strip():
+        return None
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "flowyml-core", "flowyml-aws", "bench"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return head.stdout.strip() + (" + uncommitted changes" if dirty else "")
 
 
 def _loadavg() -> str:

@@ -6,7 +6,7 @@ import re
 from importlib import metadata
 from pathlib import Path
 
-from bench.model import CaseResult, Row
+from bench.model import SKIPPED, CaseResult, Row
 from bench.settings import Settings
 from bench.venv import clean_venv, venv_distributions, venv_size_mb
 
@@ -70,7 +70,7 @@ def run(settings: Settings) -> CaseResult:
     try:
         closure = requirement_closure(ROOT_DIST)
     except metadata.PackageNotFoundError as exc:
-        result.status = "skipped"
+        result.status = SKIPPED
         result.note = f"not measured: distribution {exc} is not installed"
         return result
     size = sum(_size_mb(name) for name in closure)
