@@ -27,10 +27,7 @@ def chain_functions(n: int) -> list[Callable[[int], int]]:
 
 def chain_steps(functions: list[Callable[[int], int]]) -> list[Step]:
     """The same functions as steps (default options): step i reads ``v{i-1}`` and writes ``v{i}``."""
-    return [
-        step(inputs=[f"v{i}"], outputs=[f"v{i + 1}"])(fn)  # type: ignore[call-overload]
-        for i, fn in enumerate(functions)
-    ]
+    return [step(inputs=[f"v{i}"], outputs=[f"v{i + 1}"])(fn) for i, fn in enumerate(functions)]
 
 
 def plain_chain(functions: list[Callable[[int], int]]) -> int:
