@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import urllib.request
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -104,6 +105,9 @@ def fake_server(guard_dir: Path) -> Iterator[FakeVertex]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        # urllib's global opener read the proxy variables when it was first built (while they
+        # pointed at the fake): drop it, so later tests get one built from the restored env.
+        urllib.request.install_opener(None)
     assert not fake.egress, f"something tried to leave the machine: {fake.egress}"
     assert not fake.metadata_probes, f"something probed the GCE metadata server: {fake.metadata_probes}"
 

@@ -49,7 +49,7 @@ class _JsonMixin:
         return converter().structure(dict(data), cls)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        return json.dumps(self.to_dict())  # insertion order kept: units stay in dependency order
 
     @classmethod
     def from_json(cls, text: str):
