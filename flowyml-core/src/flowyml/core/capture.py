@@ -8,12 +8,10 @@ the real stream and, when the current thread or task is capturing, also to its o
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import io
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any, TextIO
 
 _buffer: contextvars.ContextVar[io.StringIO | None] = contextvars.ContextVar("flowyml_capture", default=None)
@@ -45,14 +43,17 @@ def _install() -> None:
             sys.stderr = _Tee(sys.stderr)  # type: ignore[assignment]
 
 
-@contextlib.contextmanager
-def capture_output() -> Iterator[io.StringIO]:
+class capture_output:
     """Collect what the current thread/task prints, while still printing it."""
-    if not isinstance(sys.stdout, _Tee) or not isinstance(sys.stderr, _Tee):
-        _install()
-    buf = io.StringIO()
-    token = _buffer.set(buf)
-    try:
-        yield buf
-    finally:
-        _buffer.reset(token)
+
+    __slots__ = ("_token", "buffer")
+
+    def __enter__(self) -> io.StringIO:
+        if not isinstance(sys.stdout, _Tee) or not isinstance(sys.stderr, _Tee):
+            _install()
+        self.buffer = io.StringIO()
+        self._token = _buffer.set(self.buffer)
+        return self.buffer
+
+    def __exit__(self, *exc_info: object) -> None:
+        _buffer.reset(self._token)

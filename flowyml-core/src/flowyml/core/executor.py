@@ -6,7 +6,6 @@ import contextvars
 import os
 import threading
 import time
-import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -99,14 +98,15 @@ def prepare_call(
 
     Conditions see every context parameter; the step and its cache key only the ones it takes.
     """
-    step_params = step.accepted(context_params)
+    kwargs = step.accepted({**context_params, **inputs})
     cache_key = None
     if cache_store is not None and step.cache:
+        step_params = {k: v for k, v in kwargs.items() if k not in inputs}
         cache_key = step.get_cache_key(inputs, context_params=step_params)
         hit, value = cache_lookup(cache_store, cache_key)
         if hit:
             return ExecutionResult(step.name, True, output=value, cached=True, duration_seconds=_since(started))
-    return StepCall(step.accepted({**step_params, **inputs}), cache_key)
+    return StepCall(kwargs, cache_key)
 
 
 def skipped(step: Step, started: float) -> ExecutionResult:
@@ -400,4 +400,6 @@ def _run_with_timeout(step: Step, kwargs: dict[str, Any], timeout: float) -> Any
 
 def format_error(exc: BaseException) -> str:
     """The error with its traceback, so a failure can be debugged from the result alone."""
+    import traceback
+
     return f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from flowyml.core.context import Context
@@ -210,7 +209,7 @@ def _caller_origin() -> tuple[str | None, str | None]:
 def new_run_id(pipeline_name: str) -> str:
     """``<pipeline>-<yyyymmdd-hhmmss>-<6 hex>``: sortable, unique, safe in job names."""
     safe = "".join(c if c.isalnum() else "-" for c in pipeline_name.lower()).strip("-")[:40] or "run"
-    return f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    return f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
 
 
 def _refuse_inside_loop(name: str) -> None:
@@ -277,7 +276,8 @@ class _Run:
             "artifact_store": self.artifact_store,
             "run_id": self.run_id,
             "project_name": self.pipeline.project_name,
-            "all_outputs": dict(self.available),
+            # only conditions read it; a snapshot, as other threads/tasks keep recording outputs
+            "all_outputs": dict(self.available) if step.condition is not None else None,
         }
         return inputs, params, options
 
@@ -306,8 +306,10 @@ class _Run:
                 self.record(step, self.blocked_reason(step) or self.run_step(step))
             return self.finish(started)
 
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
         pending = list(order)
-        running: dict[Future[ExecutionResult], Step] = {}
+        running: dict[Any, Step] = {}
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="flowyml-step") as pool:
             while pending or running:
                 for step in list(pending):

@@ -71,7 +71,9 @@ class PluginManager:
         self._lock = threading.RLock()
         for name, module in BUILTIN_PLUGINS.items():
             if self._wanted(name):
-                self._load(name, module, "flowyml-core", _dist_version("flowyml-core"))
+                from flowyml import __version__
+
+                self._load(name, module, "flowyml-core", __version__)
         if load_entry_points:
             self._load_entry_points()
 
@@ -271,15 +273,6 @@ def _missing_sdk(exc: ModuleNotFoundError, what: str) -> PluginError:
     extra = SDK_EXTRAS.get(top)
     hint = f'pip install "flowyml[{extra}]"' if extra else f"pip install {top}"
     return PluginError(f"{what} needs the package {exc.name!r}, which is not installed: {hint}")
-
-
-def _dist_version(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
 
 
 _MANAGER: PluginManager | None = None
