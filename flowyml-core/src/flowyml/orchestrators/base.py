@@ -34,8 +34,22 @@ def redact_config(config: Any) -> dict[str, Any]:
     return data
 
 
+_SCALARS = {f"{t}{opt}" for t in ("str", "int", "float", "bool") for opt in ("", " | None")}
+
+
 def structure_config(config_class: type, data: Mapping[str, Any], where: str = "config") -> Any:
-    """A backend config from a mapping, with errors that name the key path."""
+    """A backend config from a mapping, with errors that name the key path.
+
+    A config of plain scalar fields is built directly (cheap: re-attaching from the CLI should not
+    import cattrs); anything else goes through the loader's cattrs converter.
+    """
+    fields = attrs.fields(config_class) if attrs.has(config_class) else ()
+    names = {f.name for f in fields}
+    if fields and set(data) <= names and all(str(f.type) in _SCALARS for f in fields):
+        try:
+            return config_class(**data)
+        except (TypeError, ValueError):
+            pass  # let cattrs produce the precise error below
     from flowyml.config.loader import structure
 
     return structure(config_class, dict(data), where)

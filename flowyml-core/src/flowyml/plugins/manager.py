@@ -65,17 +65,44 @@ class PluginManager:
     def __init__(self, load_entry_points: bool = True) -> None:
         self.pm = pluggy.PluginManager("flowyml")
         self.pm.add_hookspecs(hookspecs)
-        self.records: dict[str, PluginRecord] = {}
-        self.backends: dict[str, BackendInfo] = {}
-        self.stores: dict[str, StoreInfo] = {}
+        self._records: dict[str, PluginRecord] = {}
+        self._backends: dict[str, BackendInfo] = {}
+        self._stores: dict[str, StoreInfo] = {}
         self._lock = threading.RLock()
+        self._entry_points_pending = load_entry_points
         for name, module in BUILTIN_PLUGINS.items():
             if self._wanted(name):
                 from flowyml import __version__
 
                 self._load(name, module, "flowyml-core", __version__)
-        if load_entry_points:
-            self._load_entry_points()
+
+    # -- what is installed (reading these loads every plugin) -----------------------------------
+    @property
+    def records(self) -> dict[str, PluginRecord]:
+        """Every plugin, loaded or failed."""
+        self.load_all()
+        return self._records
+
+    @property
+    def backends(self) -> dict[str, BackendInfo]:
+        """Every registered backend, by name."""
+        self.load_all()
+        return self._backends
+
+    @property
+    def stores(self) -> dict[str, StoreInfo]:
+        """Every registered artifact URI scheme."""
+        self.load_all()
+        return self._stores
+
+    def load_all(self) -> None:
+        """Load the entry-point plugins now; otherwise they load on the first backend or scheme
+        the built-ins do not provide (so ``flowyml status`` of a local run imports no plugin)."""
+        if self._entry_points_pending:
+            with self._lock:
+                if self._entry_points_pending:
+                    self._entry_points_pending = False
+                    self._load_entry_points()
 
     # -- loading -----------------------------------------------------------------------------
     @staticmethod
@@ -90,7 +117,7 @@ class PluginManager:
         from importlib.metadata import entry_points
 
         for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in self.records or (ep.name in BUILTIN_PLUGINS and ep.value == BUILTIN_PLUGINS[ep.name]):
+            if ep.name in self._records or (ep.name in BUILTIN_PLUGINS and ep.value == BUILTIN_PLUGINS[ep.name]):
                 continue
             if not self._wanted(ep.name):
                 continue
@@ -99,7 +126,7 @@ class PluginManager:
 
     def _load(self, name: str, module_path: str, dist: str | None, version: str | None) -> None:
         record = PluginRecord(name=name, module=module_path, distribution=dist, version=version)
-        self.records[name] = record
+        self._records[name] = record
         try:
             module = importlib.import_module(module_path.split(":")[0])
         except Exception as exc:
@@ -119,7 +146,7 @@ class PluginManager:
         """Register a plugin object or module in code (tests, notebooks, embedded use)."""
         with self._lock:
             name = name or getattr(plugin, "__name__", None) or repr(plugin)
-            record = _record or self.records.setdefault(name, PluginRecord(name=name, module=str(plugin)))
+            record = _record or self._records.setdefault(name, PluginRecord(name=name, module=str(plugin)))
             unknown = [
                 attr
                 for attr in dir(plugin)
@@ -159,11 +186,11 @@ class PluginManager:
                 record.warnings.append(msg)
                 warnings.warn(msg, PluginWarning, stacklevel=2)
                 return
-            self.backends[info.name] = info
+            self._backends[info.name] = info
             record.backends.append(info.name)
 
         def register_store(info: StoreInfo) -> None:
-            self.stores[info.scheme] = info
+            self._stores[info.scheme] = info
             record.stores.append(info.scheme)
 
         for hook_name, callback in (
@@ -184,17 +211,20 @@ class PluginManager:
             plugin = self.pm.get_plugin(name)
             if plugin is not None:
                 self.pm.unregister(plugin)
-            record = self.records.pop(name, None)
+            record = self._records.pop(name, None)
             if record:
                 for b in record.backends:
-                    self.backends.pop(b, None)
+                    self._backends.pop(b, None)
                 for s in record.stores:
-                    self.stores.pop(s, None)
+                    self._stores.pop(s, None)
 
     # -- lookup ------------------------------------------------------------------------------
     def backend(self, name: str) -> BackendInfo:
         """The registered backend, or a :class:`PluginError` listing what is installed and how to add it."""
-        info = self.backends.get(name)
+        info = self._backends.get(name)
+        if info is None:
+            self.load_all()
+            info = self._backends.get(name)
         if info is not None:
             return info
         installed = ", ".join(sorted(self.backends)) or "none"
@@ -256,6 +286,9 @@ class PluginManager:
         scheme = uri.split("://", 1)[0] if "://" in uri else "file"
         try:
             result = self.pm.hook.flowyml_storage(uri=uri, settings=dict(settings or {}))
+            if result is None and self._entry_points_pending:
+                self.load_all()
+                result = self.pm.hook.flowyml_storage(uri=uri, settings=dict(settings or {}))
         except ModuleNotFoundError as exc:
             raise _missing_sdk(exc, f"{scheme}://") from exc
         if result is None:

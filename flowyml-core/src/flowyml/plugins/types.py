@@ -165,6 +165,11 @@ class RunHandle(_JsonMixin):
     pipeline_name: str = ""
     submitted_at: float = attrs.field(factory=time.time)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunHandle:
+        """From JSON: every field is plain data, so no converter is needed (fast re-attach)."""
+        return cls(**data)
+
     def evolve(self, **changes: Any) -> RunHandle:
         return attrs.evolve(self, **changes)
 
