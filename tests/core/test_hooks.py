@@ -120,6 +120,26 @@ def test_hook_status(pm: PluginManager):
     assert report.status is ExecutionStatus.COMPLETED and report.native_state == "DONE"
 
 
+def test_hook_status_many(pm: PluginManager):
+    batched: list[list[str]] = []
+
+    @hookimpl
+    def flowyml_status_many(backend, handles, config):
+        if backend != "echo":
+            return None
+        batched.append([h.run_id for h in handles])
+        return {h.run_id: StatusReport(ExecutionStatus.RUNNING) for h in handles if h.run_id != "left-out"}
+
+    pm.register(types.SimpleNamespace(flowyml_status_many=flowyml_status_many), name="echo-batch")
+    handles = [RunHandle(backend="echo", run_id=r, job_id=r) for r in ("a", "b", "left-out")]
+    reports = pm.status_many("echo", handles, EchoConfig())
+    assert batched == [["a", "b", "left-out"]]  # one call for the whole batch
+    assert reports["a"].status is ExecutionStatus.RUNNING
+    assert reports["left-out"].status is ExecutionStatus.COMPLETED  # asked again through flowyml_status
+    other = pm.status_many("other", [RunHandle(backend="other", run_id="x", job_id="x")], EchoConfig())
+    assert other["x"].native_state == "DONE"  # no batched hook: run by run
+
+
 def test_hook_cancel(pm: PluginManager):
     assert pm.cancel(handle("other"), EchoConfig(), graceful=False) is True
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from flowyml.artifacts.store import ArtifactStore
-from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.base import RemoteOrchestrator
-from flowyml.plugins.types import StatusReport
 from flowyml_aws.config import AWSBatchConfig, SageMakerConfig
 
 
@@ -61,17 +59,6 @@ class AWSBatchOrchestrator(RemoteOrchestrator):
         self.job_definition = config.job_definition
         self.parameters = dict(config.parameters)
         super().__init__(name, config, artifact_store=artifact_store, store_settings=store_settings, **kwargs)
-
-    def get_run_statuses(self, run_ids: Iterable[str]) -> dict[str, StatusReport]:
-        """Status of many runs at once: one ``describe_jobs`` call per 100 jobs (run id -> report)."""
-        from flowyml_aws.batch import poll_many
-
-        handles = [self._handle(r) for r in run_ids]
-        reports = poll_many(handles, self.config)
-        for run_id, report in reports.items():
-            if report.status is not ExecutionStatus.UNKNOWN:
-                self.registry.update_status(run_id, report.status, report.message)
-        return reports
 
 
 class SageMakerOrchestrator(RemoteOrchestrator):

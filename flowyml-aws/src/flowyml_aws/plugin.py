@@ -72,6 +72,15 @@ def flowyml_status(handle: RunHandle, config: Any) -> StatusReport | None:
 
 
 @hookimpl
+def flowyml_status_many(backend: str, handles: list[RunHandle], config: Any) -> Mapping[str, StatusReport] | None:
+    if backend != BATCH:
+        return None  # SageMaker has no batched describe: flowyml asks run by run
+    from flowyml_aws.batch import poll_many
+
+    return poll_many(handles, config)
+
+
+@hookimpl
 def flowyml_cancel(handle: RunHandle, config: Any, graceful: bool) -> bool | None:
     impl = _impl(handle.backend)
     return None if impl is None else impl.cancel(handle, config)

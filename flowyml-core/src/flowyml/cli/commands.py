@@ -302,15 +302,20 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from flowyml.orchestrators.registry import RunRegistry
 
     registry = RunRegistry()
+    records = registry.list(limit=args.limit, backend=args.backend)
+    fresh: dict[str, Any] = {}
+    unfinished = [r.handle for r in records if not r.status.is_finished]
+    if unfinished:  # one batched status call per backend where the backend offers one
+        orchestrator = RemoteOrchestrator.for_handle(unfinished[0], registry=registry)
+        try:
+            fresh = orchestrator.get_run_statuses(unfinished)
+        except FlowymlError as exc:  # keep listing; say why these rows are stale
+            err(f"status unavailable for some runs: {exc}")
     rows = []
-    for rec in registry.list(limit=args.limit, backend=args.backend):
-        status, message = rec.status, rec.message
-        if not status.is_finished:
-            try:
-                report = RemoteOrchestrator.for_handle(rec.handle, registry=registry).get_status_report(rec.handle)
-                status, message = report.status, report.message
-            except FlowymlError as exc:  # keep listing; say why this row is stale
-                message = f"status unavailable: {exc}"
+    for rec in records:
+        report = fresh.get(rec.run_id)
+        status = report.status if report else rec.status
+        message = report.message if report else rec.message
         rows.append(
             {
                 "run_id": rec.run_id,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -374,6 +375,28 @@ class RemoteOrchestrator:
         except Exception as exc:  # enrichment only: the service's own reason still stands
             log.warning("could not read the step error of %s: %s", handle.run_id, exc)
         return native
+
+    def get_run_statuses(self, job_ids: Iterable[str | RunHandle]) -> dict[str, StatusReport]:
+        """Reports for many runs at once (run id -> report), batched where the backend can
+        (AWS Batch: one ``describe_jobs`` per 100 jobs). A run the service no longer knows may
+        read UNKNOWN, with the reason, instead of hiding the others behind an error."""
+        handles = [self._handle(j) for j in job_ids]
+        groups: dict[tuple[str, str], list[RunHandle]] = {}
+        for handle in handles:  # one batch per backend and config (runs in two regions: two batches)
+            same_config = handle.backend == self.backend_name
+            key = (handle.backend, "" if same_config else json.dumps(handle.config, sort_keys=True, default=str))
+            groups.setdefault(key, []).append(handle)
+        reports: dict[str, StatusReport] = {}
+        for (backend, _), group in groups.items():
+            answer = self.plugin_manager.status_many(backend, group, self._config_for(group[0]))
+            for handle in group:
+                report = answer[handle.run_id]
+                if report.status is ExecutionStatus.FAILED:
+                    report = attrs.evolve(report, message=self._failure_message(handle, report.message))
+                if report.status is not ExecutionStatus.UNKNOWN:
+                    self.registry.update_status(handle.run_id, report.status, report.message)
+                reports[handle.run_id] = report
+        return reports
 
     def get_run_status(self, job_id: str) -> ExecutionStatus:
         """The run's status now (by run id or job id)."""

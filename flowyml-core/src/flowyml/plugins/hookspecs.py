@@ -37,6 +37,7 @@ HOOK_VERSIONS = {
     "flowyml_register_stores": 1,
     "flowyml_submit": 1,
     "flowyml_status": 1,
+    "flowyml_status_many": 1,
     "flowyml_cancel": 1,
     "flowyml_logs": 1,
     "flowyml_details": 1,
@@ -99,6 +100,24 @@ def flowyml_status(handle: RunHandle, config: Any) -> StatusReport | None:
     ``StatusReport.message`` and per-unit statuses in ``units``. Retry transient errors (throttling,
     5xx, timeouts) and raise ``TransientBackendError`` if they persist — never answer ``FAILED``
     for a job you could not see. Return ``None`` if ``handle.backend`` is not yours.
+
+    .. versionadded:: 1
+    """
+
+
+@hookspec(firstresult=True)
+def flowyml_status_many(backend: str, handles: list[RunHandle], config: Any) -> Mapping[str, StatusReport] | None:
+    """Report many runs of one backend at once: ``{run_id: StatusReport}``. Optional.
+
+    **When:** ``RemoteOrchestrator.get_run_statuses``, ``flowyml runs`` — whenever several runs of
+    one backend are polled in the same round.
+
+    Implement it when the service describes many jobs in one call (AWS Batch ``DescribeJobs``
+    takes 100 ids), so polling N runs costs N / batch size calls instead of N. A run you leave out
+    of the answer is asked again through :func:`flowyml_status`; a run the service no longer
+    knows may be answered ``UNKNOWN`` with the reason, so one expired run does not hide the
+    others. Same error rules as :func:`flowyml_status`. Return ``None`` if ``backend`` is not
+    yours — flowyml then calls :func:`flowyml_status` once per run.
 
     .. versionadded:: 1
     """

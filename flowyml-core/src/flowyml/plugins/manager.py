@@ -257,6 +257,19 @@ class PluginManager:
     def status(self, handle: RunHandle, config: Any) -> StatusReport:
         return self._call("flowyml_status", handle.backend, handle=handle, config=config)
 
+    def status_many(self, backend: str, handles: list[RunHandle], config: Any) -> Mapping[str, StatusReport]:
+        """Reports for many runs of one backend: one batched call where the backend offers one."""
+        self.backend(backend)
+        try:
+            answer = self.pm.hook.flowyml_status_many(backend=backend, handles=handles, config=config)
+        except ModuleNotFoundError as exc:
+            raise _missing_sdk(exc, backend) from exc
+        reports = dict(answer or {})
+        for handle in handles:
+            if handle.run_id not in reports:
+                reports[handle.run_id] = self.status(handle, config)
+        return reports
+
     def cancel(self, handle: RunHandle, config: Any, graceful: bool = True) -> bool:
         return self._call("flowyml_cancel", handle.backend, handle=handle, config=config, graceful=graceful)
 
