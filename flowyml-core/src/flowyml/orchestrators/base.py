@@ -353,18 +353,26 @@ class RemoteOrchestrator:
     def get_status_report(self, job_id: str | RunHandle) -> StatusReport:
         """The backend's report now; for a failed run, the failing step's error is added to the message."""
         handle = self._handle(job_id)
-        report = self.plugin_manager.status(handle, self._config_for(handle))
+        return self._recorded(handle, self.plugin_manager.status(handle, self._config_for(handle)))
+
+    def _recorded(self, handle: RunHandle, report: StatusReport) -> StatusReport:
+        """Add the failing step's error to a FAILED report and remember what the backend said."""
         if report.status is ExecutionStatus.FAILED:
             report = attrs.evolve(report, message=self._failure_message(handle, report.message))
-        self.registry.update_status(handle.run_id, report.status, report.message)
+        if report.status is not ExecutionStatus.UNKNOWN:
+            self.registry.update_status(handle.run_id, report.status, report.message)
         return report
+
+    def _run_store(self, handle: RunHandle) -> Any:
+        """The artifact store the run wrote to."""
+        from flowyml.artifacts.store import ArtifactStore
+
+        return ArtifactStore(handle.artifact_root, handle.metadata.get("store_settings") or self.store_settings)
 
     def _failure_message(self, handle: RunHandle, native: str | None) -> str | None:
         """Join the service's reason with the step error the step-runner recorded, if any."""
-        from flowyml.artifacts.store import ArtifactStore
-
         try:
-            store = ArtifactStore(handle.artifact_root, handle.metadata.get("store_settings") or self.store_settings)
+            store = self._run_store(handle)
             for key in store.storage.list_keys(f"runs/{handle.run_id}/units"):
                 doc = store.read_json(key)
                 if not doc.get("success") and doc.get("error"):
@@ -390,12 +398,7 @@ class RemoteOrchestrator:
         for (backend, _), group in groups.items():
             answer = self.plugin_manager.status_many(backend, group, self._config_for(group[0]))
             for handle in group:
-                report = answer[handle.run_id]
-                if report.status is ExecutionStatus.FAILED:
-                    report = attrs.evolve(report, message=self._failure_message(handle, report.message))
-                if report.status is not ExecutionStatus.UNKNOWN:
-                    self.registry.update_status(handle.run_id, report.status, report.message)
-                reports[handle.run_id] = report
+                reports[handle.run_id] = self._recorded(handle, answer[handle.run_id])
         return reports
 
     def get_run_status(self, job_id: str) -> ExecutionStatus:
@@ -476,12 +479,15 @@ class RemoteOrchestrator:
         return stream_logs_async(self, job_id, poll_interval=poll_interval)
 
     # -- outputs -----------------------------------------------------------------------------
-    def load_output(self, handle: RunHandle, name: str) -> Any:
-        from flowyml.artifacts.store import ArtifactStore
+    def _run_spec(self, handle: RunHandle) -> tuple[Any, Any]:
+        """(artifact store, job spec) of a submitted run."""
         from flowyml.plugins.types import JobSpec
 
-        store = ArtifactStore(handle.artifact_root, handle.metadata.get("store_settings") or self.store_settings)
-        spec = JobSpec.from_dict(store.read_json(f"runs/{handle.run_id}/job.json"))
+        store = self._run_store(handle)
+        return store, JobSpec.from_dict(store.read_json(f"runs/{handle.run_id}/job.json"))
+
+    def load_output(self, handle: RunHandle, name: str) -> Any:
+        store, spec = self._run_spec(handle)
         for unit in spec.units:
             if name in unit.outputs:
                 return store.load_output(handle.run_id, unit.outputs[name], name)
@@ -489,11 +495,7 @@ class RemoteOrchestrator:
         raise KeyError(f"run {handle.run_id!r} has no output {name!r}; outputs: {outputs}")
 
     def load_outputs(self, handle: RunHandle) -> dict[str, Any]:
-        from flowyml.artifacts.store import ArtifactStore
-        from flowyml.plugins.types import JobSpec
-
-        store = ArtifactStore(handle.artifact_root, handle.metadata.get("store_settings") or self.store_settings)
-        spec = JobSpec.from_dict(store.read_json(f"runs/{handle.run_id}/job.json"))
+        store, spec = self._run_spec(handle)
         result = {}
         for unit in spec.units:
             for out, step_name in unit.outputs.items():
