@@ -4,6 +4,7 @@
 >>> sub = await orchestrator.run_pipeline_async(pipeline, run_id="r1")
 >>> status = await sub.wait_async(timeout=3600)                    # cancelling this task cancels the run
 >>> outcomes = await flowyml.aio.run_many([p1, p2], max_concurrency=8, timeout=600, retries=2)
+>>> runner = PipelineRunner(RunnerConfig(max_concurrent_runs=4)); runner.add(p1, triggers=[IntervalTrigger(minutes=5)])
 
 Blocking work (SDK calls, sync steps) always runs in worker threads, never on the loop.
 Names load on first use, so ``pipeline.run_async`` does not import the remote machinery.
@@ -30,8 +31,19 @@ if TYPE_CHECKING:
         submit_async,
         wait_async,
     )
+    from flowyml.aio.runner import (
+        PipelinePausedError,
+        PipelineRunner,
+        PipelineStats,
+        RunnerConfig,
+        RunnerError,
+        RunnerOutcome,
+        RunnerStats,
+        TriggerError,
+    )
     from flowyml.aio.strategies import ConcurrentStrategy, SequentialStrategy, StagedStrategy, Strategy
     from flowyml.aio.threads import io_executor, run_blocking, run_in, step_executor, submit_executor, to_async
+    from flowyml.aio.triggers import AsyncTrigger, CronTrigger, ExternalTrigger, IntervalTrigger, TriggerResult
 
 _MODULES = {
     "decorators": ("with_retry", "with_semaphore", "with_timeout"),
@@ -49,24 +61,48 @@ _MODULES = {
         "submit_async",
         "wait_async",
     ),
+    "runner": (
+        "PipelinePausedError",
+        "PipelineRunner",
+        "PipelineStats",
+        "RunnerConfig",
+        "RunnerError",
+        "RunnerOutcome",
+        "RunnerStats",
+        "TriggerError",
+    ),
     "strategies": ("ConcurrentStrategy", "SequentialStrategy", "StagedStrategy", "Strategy"),
     "threads": ("io_executor", "run_blocking", "run_in", "step_executor", "submit_executor", "to_async"),
+    "triggers": ("AsyncTrigger", "CronTrigger", "ExternalTrigger", "IntervalTrigger", "TriggerResult"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
+    "AsyncTrigger",
     "Batch",
     "BatchFailedError",
     "ConcurrentStrategy",
+    "CronTrigger",
     "ExecutionContext",
+    "ExternalTrigger",
+    "IntervalTrigger",
     "Job",
+    "PipelinePausedError",
+    "PipelineRunner",
+    "PipelineStats",
     "PoolStats",
     "RunOutcome",
     "RunPool",
     "RunTimedOutError",
+    "RunnerConfig",
+    "RunnerError",
+    "RunnerOutcome",
+    "RunnerStats",
     "SequentialStrategy",
     "StagedStrategy",
     "Strategy",
+    "TriggerError",
+    "TriggerResult",
     "as_job",
     "execute_job",
     "get_run_status_async",

@@ -11,7 +11,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from typing import Any
 
@@ -30,7 +30,8 @@ class Job:
     """A named unit of work: ``factory()`` returns a fresh awaitable per attempt.
 
     ``sync`` is set for a plain callable: it then runs in the context's executor, if it has one.
-    ``timeout`` and ``retries`` override the context's for this job only.
+    ``timeout`` and ``retries`` override the context's for this job only. ``for_run(run_id, context)``,
+    when set, makes a fresh job for one more run (what a ``PipelineRunner`` calls on each firing).
     """
 
     name: str
@@ -39,6 +40,7 @@ class Job:
     sync: Callable[[], Any] | None = None
     timeout: float | None = None
     retries: int | None = None
+    for_run: Callable[[str | None, Mapping[str, Any] | None], Job] | None = None
 
 
 @attrs.define
@@ -132,6 +134,7 @@ def remote(orchestrator: Any, pipeline: Any, *, run_id: str | None = None, **kwa
     from flowyml.aio.remote_ops import submit_async, wait_async
 
     names = ("poll_interval", "wait_timeout", "cancel_on_timeout", "cancel_on_cancel", "cancel_grace")
+    original = dict(kwargs)
     wait_options = {k: kwargs.pop(k) for k in names if k in kwargs}
     wait_options.setdefault("poll_interval", 2.0)
     if "wait_timeout" in wait_options:
@@ -146,7 +149,14 @@ def remote(orchestrator: Any, pipeline: Any, *, run_id: str | None = None, **kwa
         await wait_async(sub, **wait_options)
         return sub
 
-    return Job(name=run_id or getattr(pipeline, "name", "remote"), factory=submit_and_wait)
+    def for_run(new_run_id: str | None, context: Mapping[str, Any] | None) -> Job:
+        options = dict(original)
+        if context:
+            options["context"] = {**(original.get("context") or {}), **context}
+        return remote(orchestrator, pipeline, run_id=new_run_id, **options)
+
+    name = run_id or getattr(pipeline, "name", "remote")
+    return Job(name=name, factory=submit_and_wait, for_run=for_run)
 
 
 def as_job(item: Any, executor: Executor | None = None, name: str | None = None) -> Job:
