@@ -131,7 +131,7 @@ def test_a_refused_submission_is_a_backend_error_naming_the_cause(fake: FakeAzur
 
 
 def test_config_validation_names_the_field() -> None:
-    with pytest.raises(ConfigError, match="compute is required"):
+    with pytest.raises(ConfigError, match="compute: required field missing"):
         AzureMLConfig(subscription_id="s", resource_group="r", workspace_name="w").validate()
     with pytest.raises(ConfigError, match="credential"):
         AzureMLConfig("s", "r", "w", "c", credential="password123").validate()

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import attrs
 
-from flowyml.core.errors import ConfigError
+from flowyml.config.errors import ConfigFieldError, describe
 
 _SECRET = {"secret": True}
 
 
 def _positive(_inst: object, attr: attrs.Attribute, value: int) -> None:
     if value is not None and value <= 0:
-        raise ConfigError(f"{attr.name} must be > 0, got {value}")
+        raise ConfigFieldError(attr.name, "a number > 0", describe(value))
+
+
+_REGION = "an AWS region such as eu-west-1"
+_ROLE = "the execution role's ARN (arn:aws:iam::<account>:role/<name>)"
+
+
+def _require(config: object, **expected: str) -> None:
+    for name, what in expected.items():
+        if not getattr(config, name):
+            raise ConfigFieldError.missing(name, what)
 
 
 @attrs.define(frozen=True)
@@ -50,9 +60,13 @@ class AWSBatchConfig(AWSConnection):
     scheduling_priority: int | None = None
 
     def validate(self) -> None:
-        missing = [n for n in ("job_queue", "job_definition", "region") if not getattr(self, n)]
-        if missing:
-            raise ConfigError(f"aws_batch config: set {', '.join(missing)}")
+        """Raise :class:`ConfigFieldError` naming the first required field that is not set (no AWS call)."""
+        _require(
+            self,
+            job_queue="the Batch job queue (name or ARN)",
+            job_definition="the Batch job definition (name, name:revision or ARN)",
+            region=_REGION,
+        )
 
 
 @attrs.define(frozen=True)
@@ -78,9 +92,10 @@ class SageMakerConfig(AWSConnection):
     volume_kms_key_id: str | None = None
 
     def validate(self) -> None:
-        missing = [n for n in ("role_arn", "region") if not getattr(self, n)]
-        if missing:
-            raise ConfigError(f"sagemaker config: set {', '.join(missing)}")
+        """Raise :class:`ConfigFieldError` naming the first field that cannot work (no AWS call)."""
+        _require(self, role_arn=_ROLE, region=_REGION)
+        if not self.role_arn.startswith("arn:"):
+            raise ConfigFieldError("role_arn", _ROLE, describe(self.role_arn))
 
 
 @attrs.define(frozen=True)

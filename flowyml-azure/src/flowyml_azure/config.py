@@ -11,7 +11,7 @@ import re
 
 import attrs
 
-from flowyml.core.errors import ConfigError
+from flowyml.config.errors import ConfigFieldError, describe
 
 #: Well-known clouds and their resource manager (ARM) endpoints.
 CLOUD_ARM_ENDPOINTS = {
@@ -22,6 +22,12 @@ CLOUD_ARM_ENDPOINTS = {
 #: Credential modes understood besides ``module:attribute`` factories.
 CREDENTIAL_MODES = ("default", "cli", "managed_identity", "environment", "workload_identity")
 
+_REQUIRED = {
+    "subscription_id": "the Azure subscription id",
+    "resource_group": "the workspace's resource group",
+    "workspace_name": "the Azure ML workspace name",
+    "compute": "the default compute cluster",
+}
 _COMPUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
 
 
@@ -72,25 +78,35 @@ class AzureMLConfig:
     log_poll_interval: float = attrs.field(default=5.0, validator=_non_negative)
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first field that cannot work."""
-        for field in ("subscription_id", "resource_group", "workspace_name", "compute"):
+        """Raise :class:`ConfigFieldError` naming the first field that cannot work.
+
+        Fields only: no credential is built and no Azure API is called (the default datastore of a
+        stack without ``artifact_store`` is looked up when a run is submitted, not here).
+        """
+        for field, what in _REQUIRED.items():
             if not getattr(self, field):
-                raise ConfigError(f"azureml: {field} is required")
-        for where, compute in [("compute", self.compute), ("gpu_compute", self.gpu_compute or "x"),
-                               *((f"unit_compute.{u}", c) for u, c in self.unit_compute.items())]:
+                raise ConfigFieldError.missing(field, what)
+        computes = [("compute", self.compute), *((f"unit_compute.{u}", c) for u, c in self.unit_compute.items())]
+        if self.gpu_compute is not None:
+            computes.append(("gpu_compute", self.gpu_compute))
+        for where, compute in computes:
             if not _COMPUTE_NAME.match(compute):
-                raise ConfigError(f"azureml: {where}: {compute!r} is not a compute name (letters, digits, '-')")
+                raise ConfigFieldError(
+                    where, "a compute name (a letter, then letters, digits or '-'; at most 32)", describe(compute)
+                )
         if self.cloud and self.arm_endpoint:
-            raise ConfigError("azureml: set either cloud or arm_endpoint, not both")
-        if self.cloud and self.cloud not in CLOUD_ARM_ENDPOINTS:
-            raise ConfigError(f"azureml: cloud: unknown cloud {self.cloud!r}; known: {', '.join(CLOUD_ARM_ENDPOINTS)}")
-        if self.arm_endpoint and not self.arm_endpoint.startswith("https://"):
-            raise ConfigError(f"azureml: arm_endpoint must be an https:// URL, got {self.arm_endpoint!r}")
-        if self.credential not in CREDENTIAL_MODES and ":" not in self.credential:
-            raise ConfigError(
-                f"azureml: credential: {self.credential!r} is neither one of {', '.join(CREDENTIAL_MODES)} "
-                "nor a 'package.module:factory' path"
+            raise ConfigFieldError(
+                "arm_endpoint", "either cloud or arm_endpoint, not both", describe(self.arm_endpoint)
             )
+        if self.cloud and self.cloud not in CLOUD_ARM_ENDPOINTS:
+            raise ConfigFieldError("cloud", f"one of {', '.join(CLOUD_ARM_ENDPOINTS)}", describe(self.cloud))
+        if self.arm_endpoint and not self.arm_endpoint.startswith("https://"):
+            raise ConfigFieldError("arm_endpoint", "an https:// URL", describe(self.arm_endpoint))
+        if self.credential not in CREDENTIAL_MODES and ":" not in self.credential:
+            raise ConfigFieldError(
+                "credential", f"one of {', '.join(CREDENTIAL_MODES)} or a 'package.module:factory' path",
+                describe(self.credential),
+            )  # fmt: skip
 
     @property
     def resource_manager(self) -> str:

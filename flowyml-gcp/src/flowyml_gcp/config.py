@@ -6,7 +6,7 @@ import re
 
 import attrs
 
-from flowyml.core.errors import ConfigError
+from flowyml.config.errors import ConfigFieldError, describe
 
 _REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
 _TRANSPORTS = ("rest", "grpc")
@@ -52,21 +52,22 @@ class VertexAIConfig:
         return f"gs://flowyml-{self.project_id}-artifacts"
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first invalid field."""
+        """Raise :class:`ConfigFieldError` naming the first invalid field (no Google call)."""
         if not self.project_id:
-            raise ConfigError("vertex_ai: project_id is required")
+            raise ConfigFieldError.missing("project_id", "the Google Cloud project id")
         if not self.region or (not _REGION.match(self.region) and self.region != "global"):
-            raise ConfigError(f"vertex_ai: region {self.region!r} is not a GCP region such as 'europe-west1'")
+            raise ConfigFieldError("region", "a GCP region such as 'europe-west1'", describe(self.region))
         if self.api_transport not in _TRANSPORTS:
-            raise ConfigError(f"vertex_ai: api_transport must be one of {_TRANSPORTS}, not {self.api_transport!r}")
+            raise ConfigFieldError("api_transport", f"one of {', '.join(_TRANSPORTS)}", describe(self.api_transport))
         for name in ("staging_bucket", "pipeline_root"):
             value = getattr(self, name)
             if value and not value.startswith("gs://"):
-                raise ConfigError(f"vertex_ai: {name} must be a gs:// URI, not {value!r}")
+                raise ConfigFieldError(name, "a gs:// URI", describe(value))
         if self.encryption_key and not self.encryption_key.startswith("projects/"):
-            raise ConfigError(
-                "vertex_ai: encryption_key must be a KMS key name "
-                "'projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>'"
+            raise ConfigFieldError(
+                "encryption_key",
+                "a KMS key name 'projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>'",
+                describe(self.encryption_key),
             )
 
     @property

@@ -392,12 +392,17 @@ def cmd_stack(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.action == "list":
         names = sorted(config.stacks)
+        unavailable = {n: s.unavailable for n, s in config.stacks.items() if s.unavailable}
         if args.json:
-            print_json({"active": config.active_stack_name(), "stacks": names})
+            doc: dict[str, Any] = {"active": config.active_stack_name(), "stacks": names}
+            if unavailable:
+                doc["unavailable"] = unavailable
+            print_json(doc)
         else:
             active = config.active_stack_name()
             for n in names:
-                out(f"{'*' if n == active else ' '} {n}  ({config.stacks[n].backend})")
+                note = f": {unavailable[n]}" if n in unavailable else ""
+                out(f"{'*' if n == active else ' '} {n}  ({config.stacks[n].backend}{note})")
         return EXIT_OK
     if args.action == "show":
         doc = config.stack(args.name).to_dict()
@@ -408,10 +413,29 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
             out(yaml.safe_dump(doc, sort_keys=False).rstrip())
         return EXIT_OK
-    names = [args.name] if args.name else sorted(config.stacks)
-    for n in names:
-        config.orchestrator(n).validate()
-        out(f"{n}: ok")
+    return _validate_stacks(config, args.name)
+
+
+def _validate_stacks(config: Any, name: str | None) -> int:
+    """``NAME: ok`` per valid stack (fields only: no SDK, credential or network call); one error line per bad one."""
+    if name:
+        config.validate_stack(name)
+        out(f"{name}: ok")
+        return EXIT_OK
+    failures: list[FlowymlError] = []
+    for n in sorted(config.stacks):
+        try:
+            config.validate_stack(n)
+        except FlowymlError as exc:
+            failures.append(exc)
+        else:
+            out(f"{n}: ok")
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        for exc in failures:
+            err(str(exc))
+        raise ConfigError(f"{config.path}: {len(failures)} of {len(config.stacks)} stacks are not valid")
     return EXIT_OK
 
 

@@ -1,7 +1,8 @@
-"""Loading ``flowyml.yaml``: ``yaml.safe_load`` -> ``${ENV}`` interpolation -> cattrs -> frozen attrs.
+"""Loading ``flowyml.yaml``: read (UTF-8, budgets) -> ``${ENV}`` interpolation -> cattrs -> frozen attrs.
 
 Every error names the file, the key path (``stacks.prod.orchestrator.job_queue``), what was
-expected and what was found.
+expected and what was found. A malformed file fails as a whole when it is loaded; a stack whose
+backend is not installed here loads as *unavailable* ("needs flowyml[gcp]") and fails only when used.
 """
 
 from __future__ import annotations
@@ -12,120 +13,63 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from flowyml.config.checks import check_name, check_pipeline_module, check_quantities
+from flowyml.config.errors import ConfigFieldError, describe, key_path
 from flowyml.config.models import DEFAULT_STACK, ArtifactStoreConfig, FlowymlConfig, StackConfig
-from flowyml.core.errors import ConfigError
+from flowyml.config.structure import structure
+from flowyml.core.errors import ConfigError, PluginError
 from flowyml.core.resources import DockerConfig, ResourceConfig
 
+__all__ = ["CONFIG_FILE", "find_config", "interpolate", "load_config", "parse_config", "structure"]
+
 CONFIG_FILE = "flowyml.yaml"
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_TOP_KEYS = {"stacks", "default_stack", "pipeline_module"}
-_STACK_KEYS = {"orchestrator", "artifact_store", "resources", "docker"}
-
-_converter = None
-
-
-def _conv():
-    global _converter
-    if _converter is None:
-        import cattrs
-
-        conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
-
-        def strict_str(value: Any, _type: Any) -> str:
-            if isinstance(value, str):
-                return value
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return str(value)
-            raise TypeError(f"expected a string, found {type(value).__name__} {value!r}")
-
-        def strict_bool(value: Any, _type: Any) -> bool:
-            if isinstance(value, bool):
-                return value
-            raise TypeError(f"expected true or false, found {type(value).__name__} {value!r}")
-
-        def strict_number(kind: type) -> Any:
-            def hook(value: Any, _type: Any) -> Any:
-                if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                    raise TypeError(f"expected {kind.__name__}, found {type(value).__name__} {value!r}")
-                try:
-                    return kind(value)
-                except ValueError:
-                    raise TypeError(f"expected {kind.__name__}, found {value!r}") from None
-
-            return hook
-
-        conv.register_structure_hook(str, strict_str)
-        conv.register_structure_hook(int, strict_number(int))
-        conv.register_structure_hook(float, strict_number(float))
-        conv.register_structure_hook(bool, strict_bool)
-        _converter = conv
-    return _converter
+# $${ is a literal "${"; ${NAME} / ${NAME:-default} a reference; any other "${" is an error.
+_ENV = re.compile(r"\$(?P<escaped>\$\{)|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<bad>\$\{)")
+_ENV_SYNTAX = "${NAME} or ${NAME:-default} (write $${ for a literal ${)"
+_TOP_KEYS = ("default_stack", "pipeline_module", "stacks")
+_STACK_KEYS = ("orchestrator", "artifact_store", "resources", "docker")
+_BACKEND_EXAMPLES = "a backend name such as local, aws_batch, sagemaker, vertex_ai or azureml"
 
 
-def structure(cls: type, data: Any, where: str, prefix: str = "") -> Any:
-    """Structure ``data`` into ``cls``; raise ``ConfigError`` naming ``where`` (the file) and the key path."""
-    import cattrs
-
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: {prefix or 'settings'}: expected a mapping, found {type(data).__name__} {data!r}")
-    try:
-        return _conv().structure(dict(data), cls)
-    except cattrs.BaseValidationError as exc:
-        messages = cattrs.transform_error(exc, path="$", format_exception=_format_exception)
-        raise ConfigError(f"{where}: " + "; ".join(_describe(m, prefix, cls) for m in messages)) from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {prefix}: {exc}") from None
-
-
-def _format_exception(exc: BaseException, type_: Any) -> str:
-    import cattrs
-
-    if isinstance(exc, KeyError):
-        return "required field missing"
-    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        return f"unknown key(s) {', '.join(sorted(exc.extra_fields))}"
-    if isinstance(exc, (TypeError, ValueError)):
-        return str(exc)
-    return f"invalid value ({exc})"
-
-
-def _describe(message: str, prefix: str, cls: type) -> str:
-    """'<what> @ $.a.b' -> 'a.b: <what>' (+ the allowed keys for unknown ones)."""
-    import attrs
-
-    text, _, path = message.rpartition(" @ ")
-    key = ".".join(p for p in (prefix, path.removeprefix("$").lstrip(".")) if p)
-    if text.startswith("unknown key") and attrs.has(cls):
-        allowed = ", ".join(f.name for f in attrs.fields(cls))
-        text += f"; expected one of: {allowed}"
-    return f"{key}: {text}" if key else text
-
-
-def _where(path: str | None, keys: str) -> str:
-    return f"{path or 'configuration'}: {keys}"
-
-
-def interpolate(value: Any, where: str) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string, recursively."""
+def interpolate(value: Any, file: str, key: str = "") -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string value, recursively (keys stay as written)."""
     if isinstance(value, str):
-
-        def sub(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
-            if name in os.environ:
-                return os.environ[name]
-            if default is not None:
-                return default
-            raise ConfigError(f"{where}: environment variable {name} is not set (referenced as ${{{name}}})")
-
-        return _ENV.sub(sub, value)
+        return _interpolate_text(value, file, key)
     if isinstance(value, Mapping):
-        return {k: interpolate(v, f"{where}.{k}") for k, v in value.items()}
+        return {k: interpolate(v, file, key_path(key, str(k))) for k, v in value.items()}
     if isinstance(value, list):
-        return [interpolate(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [interpolate(v, file, key_path(key, f"[{i}]")) for i, v in enumerate(value)]
     return value
 
 
+def _interpolate_text(text: str, file: str, key: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        if m["escaped"]:
+            return "${"
+        if m["bad"]:
+            rest = text[m.start() :]
+            end = rest.find("}")
+            snippet = rest[: end + 1] if 0 <= end < 40 else rest[:40]
+            found = repr(snippet) + (" (no closing '}')" if end < 0 else "")
+            raise ConfigFieldError(key, _ENV_SYNTAX, found, file=file)
+        name, default = m["name"], m["default"]
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigFieldError(
+            key,
+            f"${{{name}}} to name a set variable, or a default (${{{name}:-value}})",
+            "no such variable in the environment",
+            file=file,
+            problem=f"environment variable {name} is not set",
+        )
+
+    return _ENV.sub(sub, text) if "$" in text else text
+
+
 def find_config(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The file to read: ``path``, else ``$FLOWYML_CONFIG``, else ``./flowyml.yaml`` (None: there is none)."""
     if path is not None:
         p = Path(path)
         if not p.is_file():
@@ -142,9 +86,14 @@ def find_config(path: str | os.PathLike[str] | None = None) -> Path | None:
 
 
 def default_config() -> FlowymlConfig:
+    """The configuration without a file: one ``local`` stack."""
+    return FlowymlConfig(path=None, stacks={DEFAULT_STACK: _builtin_local()})
+
+
+def _builtin_local() -> StackConfig:
     from flowyml.backends.local.plugin import LocalConfig
 
-    return FlowymlConfig(path=None, stacks={DEFAULT_STACK: StackConfig(DEFAULT_STACK, "local", LocalConfig())})
+    return StackConfig(DEFAULT_STACK, "local", LocalConfig())
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> FlowymlConfig:
@@ -152,75 +101,119 @@ def load_config(path: str | os.PathLike[str] | None = None) -> FlowymlConfig:
     found = find_config(path)
     if found is None:
         return default_config()
-    import yaml
+    from flowyml.config.reader import read_yaml
 
-    try:
-        raw = yaml.safe_load(found.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{found}:{mark.line + 1}:{mark.column + 1}" if mark else str(found)
-        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    return parse_config(raw, str(found))
+    return parse_config(read_yaml(found), str(found))
 
 
 def parse_config(raw: Any, path: str | None = None) -> FlowymlConfig:
+    """The configuration from plain data (as read from ``path``, named in every error)."""
+    file = path or "configuration"
+    if raw is None:
+        raw = {}
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{path or 'configuration'}: expected a mapping at the top, found {type(raw).__name__}")
-    unknown = set(raw) - _TOP_KEYS
+        raise ConfigFieldError("", f"a mapping with the keys {', '.join(_TOP_KEYS)}", describe(raw), file=file)
+    unknown = sorted(str(k) for k in raw if k not in _TOP_KEYS)
     if unknown:
-        raise ConfigError(
-            _where(
-                path, f"unknown top-level key(s) {', '.join(sorted(unknown))}; expected: {', '.join(sorted(_TOP_KEYS))}"
-            )
-        )
-    stacks_raw = raw.get("stacks") or {}
+        raise ConfigFieldError(
+            "", f"only the top-level keys {', '.join(_TOP_KEYS)}", f"unknown top-level key(s) {', '.join(unknown)}",
+            file=file,
+        )  # fmt: skip
+    stacks_raw = raw.get("stacks")
+    if stacks_raw is None:
+        stacks_raw = {}
     if not isinstance(stacks_raw, Mapping):
-        raise ConfigError(_where(path, f"stacks: expected a mapping of stack names, found {type(stacks_raw).__name__}"))
-    stacks = {name: _parse_stack(str(name), body, path) for name, body in stacks_raw.items()}
+        raise ConfigFieldError("stacks", "a mapping of stack names to stacks", describe(stacks_raw), file=file)
+    stacks: dict[str, StackConfig] = {}
+    for name, body in stacks_raw.items():
+        try:
+            valid = check_name(name, "stacks")
+        except ConfigFieldError as exc:
+            raise exc.located(file) from None
+        stacks[valid] = _parse_stack(valid, body, file)
     if DEFAULT_STACK not in stacks:
-        stacks[DEFAULT_STACK] = default_config().stacks[DEFAULT_STACK]
+        stacks[DEFAULT_STACK] = _builtin_local()
     default = raw.get("default_stack", DEFAULT_STACK)
+    if not isinstance(default, str):
+        raise ConfigFieldError("default_stack", "the name of a stack (a string)", describe(default), file=file)
     if default not in stacks:
-        raise ConfigError(
-            _where(path, f"default_stack: no stack named {default!r}; stacks: {', '.join(sorted(stacks))}")
-        )
-    return FlowymlConfig(path=path, stacks=stacks, default_stack=default, pipeline_module=raw.get("pipeline_module"))
+        raise ConfigFieldError(
+            "default_stack", f"one of the stacks ({', '.join(sorted(stacks))})", f"no stack named {default!r}",
+            file=file,
+        )  # fmt: skip
+    module = raw.get("pipeline_module")
+    if module is not None:
+        try:
+            check_pipeline_module(module)
+        except ConfigFieldError as exc:
+            raise exc.located(file) from None
+    return FlowymlConfig(path=path, stacks=stacks, default_stack=default, pipeline_module=module)
 
 
-def _parse_stack(name: str, body: Any, path: str | None) -> StackConfig:
+def _parse_stack(name: str, body: Any, file: str) -> StackConfig:
     key = f"stacks.{name}"
     if not isinstance(body, Mapping):
-        raise ConfigError(_where(path, f"{key}: expected a mapping, found {type(body).__name__} {body!r}"))
-    unknown = set(body) - _STACK_KEYS
+        raise ConfigFieldError(
+            key, "a mapping with an orchestrator (and optionally artifact_store, resources, docker)", describe(body),
+            file=file,
+        )  # fmt: skip
+    unknown = sorted(str(k) for k in body if k not in _STACK_KEYS)
     if unknown:
-        raise ConfigError(
-            _where(
-                path, f"{key}: unknown key(s) {', '.join(sorted(unknown))}; expected: {', '.join(sorted(_STACK_KEYS))}"
-            )
+        raise ConfigFieldError(
+            key, f"one of: {', '.join(sorted(_STACK_KEYS))}", f"unknown key(s) {', '.join(unknown)}", file=file
         )
-    body = interpolate(dict(body), _where(path, key))
+    body = interpolate(dict(body), file, key)
     orch = body.get("orchestrator")
-    if not isinstance(orch, Mapping) or "type" not in orch:
-        raise ConfigError(
-            _where(
-                path,
-                f"{key}.orchestrator: expected a mapping with a 'type' "
-                f"(e.g. local, aws_batch, vertex_ai), found {orch!r}",
-            )
+    if orch is None:
+        raise ConfigFieldError.missing(f"{key}.orchestrator", f"a mapping with a type ({_BACKEND_EXAMPLES})").located(
+            file
         )
-    backend = str(orch["type"])
+    if not isinstance(orch, Mapping):
+        raise ConfigFieldError(
+            f"{key}.orchestrator", f"a mapping with a type ({_BACKEND_EXAMPLES})", describe(orch), file=file
+        )
+    backend = orch.get("type")
+    if backend is None:
+        raise ConfigFieldError.missing(f"{key}.orchestrator.type", _BACKEND_EXAMPLES).located(file)
+    if not isinstance(backend, str) or not backend:
+        raise ConfigFieldError(f"{key}.orchestrator.type", _BACKEND_EXAMPLES, describe(backend), file=file)
+    store = _section(ArtifactStoreConfig, body, "artifact_store", file, key) or ArtifactStoreConfig()
+    resources = _section(ResourceConfig, body, "resources", file, key)
+    if resources is not None:
+        try:
+            check_quantities(resources, f"{key}.resources")
+        except ConfigFieldError as exc:
+            raise exc.located(file) from None
+    docker = _section(DockerConfig, body, "docker", file, key)
+    try:
+        config_class = _config_class(backend)
+    except PluginError as exc:
+        return StackConfig(
+            name, backend, None, store, resources, docker, unavailable=_unavailable_label(backend, exc), reason=str(exc)
+        )
+    settings = {k: v for k, v in orch.items() if k != "type"}
+    orchestrator = structure(config_class, settings, file, f"{key}.orchestrator")
+    return StackConfig(name, backend, orchestrator, store, resources, docker)
+
+
+def _section(cls: type, body: Mapping[str, Any], section: str, file: str, key: str) -> Any:
+    """An optional section (``null`` or absent: not set); anything but a mapping is an error."""
+    value = body.get(section)
+    return None if value is None else structure(cls, value, file, f"{key}.{section}")
+
+
+def _config_class(backend: str) -> type:
+    """The config class the installed backend registered (``PluginError`` when it is not installed)."""
     from flowyml.plugins.manager import get_plugin_manager
 
-    try:
-        info = get_plugin_manager().backend(backend)
-    except Exception as exc:
-        raise ConfigError(_where(path, f"{key}.orchestrator.type: {exc}")) from None
-    settings = {k: v for k, v in orch.items() if k != "type"}
-    file = path or "configuration"
-    orchestrator = structure(info.config_class, settings, file, f"{key}.orchestrator")
-    store = structure(ArtifactStoreConfig, body.get("artifact_store") or {}, file, f"{key}.artifact_store")
-    resources = (
-        structure(ResourceConfig, body["resources"], file, f"{key}.resources") if body.get("resources") else None
-    )
-    docker = structure(DockerConfig, body["docker"], file, f"{key}.docker") if body.get("docker") else None
-    return StackConfig(name, backend, orchestrator, store, resources, docker)
+    return get_plugin_manager().backend(backend).config_class
+
+
+def _unavailable_label(backend: str, exc: PluginError) -> str:
+    """``needs flowyml[gcp]`` for a known backend, else what is missing."""
+    from flowyml.plugins.manager import KNOWN_BACKENDS
+
+    if "failed to load" in str(exc):
+        return f"the plugin of backend {backend!r} failed to load"
+    extra = KNOWN_BACKENDS.get(backend)
+    return f"needs flowyml[{extra}]" if extra else f"backend {backend!r} is not installed"

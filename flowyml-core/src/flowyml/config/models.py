@@ -7,7 +7,8 @@ from typing import Any
 
 import attrs
 
-from flowyml.core.errors import ConfigError
+from flowyml.config.errors import ConfigFieldError
+from flowyml.core.errors import ConfigError, PluginError
 from flowyml.core.resources import DockerConfig, ResourceConfig
 
 DEFAULT_STACK = "local"
@@ -23,7 +24,11 @@ class ArtifactStoreConfig:
 
 @attrs.define(frozen=True)
 class StackConfig:
-    """One named stack. ``orchestrator`` is the backend's own config class instance."""
+    """One named stack. ``orchestrator`` is the backend's own config class instance.
+
+    A stack whose backend is not installed here has ``orchestrator=None`` and says why in
+    ``unavailable`` (``needs flowyml[gcp]``); using it raises, listing it does not.
+    """
 
     name: str
     backend: str
@@ -31,18 +36,23 @@ class StackConfig:
     artifact_store: ArtifactStoreConfig = attrs.field(factory=ArtifactStoreConfig)
     resources: ResourceConfig | None = None
     docker: DockerConfig | None = None
+    unavailable: str | None = None
+    reason: str | None = attrs.field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The stack with every secret field left out (safe to print or store)."""
         from flowyml.orchestrators.base import redact_config
 
-        return {
+        doc = {
             "name": self.name,
             "orchestrator": {"type": self.backend, **redact_config(self.orchestrator)},
             "artifact_store": attrs.asdict(self.artifact_store),
             "resources": attrs.asdict(self.resources) if self.resources else None,
             "docker": _redacted_docker(self.docker),
         }
+        if self.unavailable:
+            doc["unavailable"] = self.unavailable
+        return doc
 
 
 def _redacted_docker(docker: DockerConfig | None) -> dict[str, Any] | None:
@@ -71,16 +81,40 @@ class FlowymlConfig:
         try:
             return self.stacks[chosen]
         except KeyError:
-            where = self.path or "the built-in default configuration"
-            raise ConfigError(
-                f"{where}: no stack named {chosen!r}; stacks: {', '.join(sorted(self.stacks)) or 'none'}"
+            source = "" if name else " (from $FLOWYML_STACK)" if os.environ.get("FLOWYML_STACK") else ""
+            raise ConfigFieldError(
+                "stacks",
+                f"one of: {', '.join(sorted(self.stacks)) or 'none'}",
+                f"no stack named {chosen!r}{source}",
+                file=self.path or "the built-in default configuration",
             ) from None
 
+    def validate_stack(self, name: str | None = None) -> StackConfig:
+        """The stack, once its backend is installed and its settings pass the backend's ``validate()``.
+
+        Only fields are checked: no SDK client, credential chain or network call is made.
+        """
+        stack = self.stack(name)
+        file = self.path or "configuration"
+        key = f"stacks.{stack.name}.orchestrator"
+        if stack.orchestrator is None:
+            raise _unavailable_error(f"{file}: {key}.type: {stack.unavailable}: {stack.reason}")
+        check = getattr(stack.orchestrator, "validate", None)
+        if not callable(check):
+            return stack
+        try:
+            check()
+        except ConfigFieldError as exc:
+            raise exc.located(file, key) from None
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{file}: {key}: {exc}") from None
+        return stack
+
     def orchestrator(self, name: str | None = None):
-        """A ready ``RemoteOrchestrator`` for the stack."""
+        """A ready ``RemoteOrchestrator`` for the stack (validated first, before any SDK is touched)."""
         from flowyml.orchestrators.base import RemoteOrchestrator
 
-        stack = self.stack(name)
+        stack = self.validate_stack(name)
         return RemoteOrchestrator(
             name=stack.name,
             config=stack.orchestrator,
@@ -92,3 +126,10 @@ class FlowymlConfig:
             stack=stack.name,
             pipeline_module=self.pipeline_module,
         )
+
+
+def _unavailable_error(message: str) -> PluginError:
+    from flowyml.core import errors
+
+    cls: type[PluginError] = getattr(errors, "UnknownBackendError", PluginError)
+    return cls(message)

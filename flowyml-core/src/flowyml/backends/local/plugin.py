@@ -26,6 +26,13 @@ class LocalConfig:
     python: str | None = None
     workdir: str | None = None
 
+    def validate(self) -> None:
+        """``workdir`` must be a directory and ``python`` an executable: what a run would trip on."""
+        from flowyml.config.checks import check_directory, check_executable
+
+        check_directory(self.workdir, "workdir")
+        check_executable(self.python, "python")
+
 
 #: The supervisor's own states are ExecutionStatus names; this is the backend's state table.
 NATIVE_STATES = {s.value: s for s in ExecutionStatus if s is not ExecutionStatus.UNKNOWN}
