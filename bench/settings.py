@@ -28,6 +28,7 @@ class Settings:
     monitor_window: float  # seconds of steady monitoring once every one of those runs is running
     aws_runs: int  # runs polled in one round against moto
     clean_venv: bool  # build a throw-away venv with only flowyml-core (about 10 s, needs the package index)
+    runner_firings: int = 2000  # PipelineRunner firings of a no-op job (overhead per firing)
 
 
 FULL = Settings(
@@ -76,4 +77,5 @@ SMOKE = Settings(
     monitor_window=0.1,
     aws_runs=2,
     clean_venv=False,
+    runner_firings=20,
 )

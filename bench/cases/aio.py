@@ -14,7 +14,10 @@ from bench.proc import REPO_ROOT, isolated_home
 from bench.settings import Settings
 from bench.workloads import fanout_pipeline
 
-TITLE = "Async: fan-out of async steps; event-loop lag while one loop monitors many local-backend runs"
+TITLE = (
+    "Async: fan-out of async steps; event-loop lag while one loop monitors many local-backend runs; "
+    "PipelineRunner overhead per firing"
+)
 PROBE_INTERVAL = 0.01
 MAX_HOLD = 900.0  # seconds: upper bound on start-up and on each run's step
 
@@ -145,6 +148,94 @@ async def _monitor(count: int, window: float, home: Path) -> dict[str, Any]:
     }
 
 
+async def _noop() -> None:
+    return None
+
+
+async def _runner_burst(firings: int) -> float:
+    """Seconds from the first of ``firings`` ExternalTrigger firings to the last outcome read."""
+    from flowyml.aio import ExternalTrigger, PipelineRunner, RunnerConfig
+
+    trigger = ExternalTrigger("bench")
+    config = RunnerConfig(
+        max_concurrent_runs=firings, overlap="allow", result_queue_size=firings, trigger_poll_interval=60.0
+    )
+    runner = PipelineRunner(config)
+    runner.add(_noop, triggers=[trigger], name="noop")
+    await runner.start()
+    await asyncio.sleep(0)  # the trigger's poll task is waiting
+    start = time.perf_counter()
+    for _ in range(firings):
+        trigger.fire()
+    read = 0
+    async for _ in runner.iter_results(timeout=MAX_HOLD):
+        read += 1
+        if read == firings:
+            break
+    wall = time.perf_counter() - start
+    await runner.stop()
+    if runner.get_stats().succeeded != firings:
+        raise RuntimeError(f"runner burst: {runner.get_stats()!r}")
+    return wall
+
+
+async def _runner_latency(firings: int) -> list[float]:
+    """Seconds from ``fire()`` to the outcome, one firing at a time."""
+    from flowyml.aio import ExternalTrigger, PipelineRunner, RunnerConfig
+
+    trigger = ExternalTrigger("bench")
+    runner = PipelineRunner(RunnerConfig(trigger_poll_interval=60.0))
+    runner.add(_noop, triggers=[trigger], name="noop")
+    await runner.start()
+    await asyncio.sleep(0)
+    results = runner.iter_results(timeout=MAX_HOLD)
+    latencies = []
+    for _ in range(firings):
+        start = time.perf_counter()
+        trigger.fire()
+        await results.__anext__()
+        latencies.append(time.perf_counter() - start)
+    await runner.stop()
+    return latencies
+
+
+async def _direct_jobs(count: int) -> float:
+    """The same no-op jobs through ``execute_job`` alone: what the runner builds on."""
+    from flowyml.aio import ExecutionContext, as_job, execute_job
+
+    context = ExecutionContext.create(max_concurrency=count)
+    job = as_job(_noop, name="noop")
+    start = time.perf_counter()
+    await asyncio.gather(*(execute_job(job, context, i) for i in range(count)))
+    return time.perf_counter() - start
+
+
+def _runner_row(result: CaseResult, firings: int) -> Row:
+    bursts = [asyncio.run(_runner_burst(firings)) for _ in range(3)]
+    direct = [asyncio.run(_direct_jobs(firings)) for _ in range(3)]
+    latencies = [lat * 1e6 for lat in asyncio.run(_runner_latency(min(firings, 500)))]
+    per_firing = median(bursts) / firings * 1e6
+    per_job = median(direct) / firings * 1e6
+    result.details["runner"] = {
+        "firings": firings,
+        "burst_wall_s": summary(bursts, 1, 4),
+        "execute_job_wall_s": summary(direct, 1, 4),
+        "fire_to_outcome_us": {
+            "p50": round(percentile(latencies, 50), 1),
+            "p99": round(percentile(latencies, 99), 1),
+            "samples": len(latencies),
+        },
+    }
+    return Row.of(
+        "runner_overhead_per_firing",
+        f"PipelineRunner cost per firing: {firings} ExternalTrigger firings of a no-op job, fire to outcome read",
+        round(per_firing, 1),
+        "µs",
+        f"of which execute_job {per_job:.1f} µs; one firing at a time, fire() to outcome p50 "
+        f"{percentile(latencies, 50):.0f} µs, p99 {percentile(latencies, 99):.0f} µs (median of 3 bursts)",
+    )
+
+
 def run(settings: Settings) -> CaseResult:
     missing = available()
     if missing:
@@ -163,6 +254,7 @@ def run(settings: Settings) -> CaseResult:
             f"{wall:.3f} s (median of {settings.async_reps}; build + run)",
         )
     )
+    runner_row = _runner_row(result, settings.runner_firings)  # before the 200 runs load the machine
     with isolated_home() as home:
         monitor = asyncio.run(_monitor(settings.monitor_runs, settings.monitor_window, home))
     result.details["monitor"] = monitor
@@ -181,4 +273,5 @@ def run(settings: Settings) -> CaseResult:
             f"Other phases: {others}",
         )
     )
+    result.rows.append(runner_row)
     return result

@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import inspect
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Literal
 
@@ -250,6 +251,7 @@ def _job_maker(item: Any, name: str) -> tuple[MakeJob, bool]:
         )
     if callable(item):
         takes_context = _accepts_context(item)
+        plain = as_job(item, name=name)  # a fresh coroutine per call of its factory
 
         def call(run_id: str | None, ctx: Mapping[str, Any] | None) -> Job:
             if takes_context:
@@ -259,7 +261,7 @@ def _job_maker(item: Any, name: str) -> tuple[MakeJob, bool]:
                     f"{name!r} takes no 'context' parameter, but this firing has the run context {dict(ctx)!r}: "
                     "add a context parameter to the function"
                 )
-            return as_job(item, name=name)
+            return plain
 
         return call, False
     raise TypeError(
@@ -464,7 +466,15 @@ class PipelineRunner:
     async def _poll(self, entry: _Entry, trigger: AsyncTrigger) -> None:
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
-        trigger.attach(lambda: loop.call_soon_threadsafe(wake.set))
+        loop_thread = threading.get_ident()
+
+        def waker() -> None:  # on the loop's own thread, no self-pipe write is needed
+            if threading.get_ident() == loop_thread:
+                wake.set()
+            else:
+                loop.call_soon_threadsafe(wake.set)
+
+        trigger.attach(waker)
         try:
             self._guard(entry, trigger, trigger.reset)
             while True:
@@ -477,6 +487,9 @@ class PipelineRunner:
                     else:
                         if result is True or (isinstance(result, TriggerResult) and result.should_run):
                             self._fire(entry, trigger, result if isinstance(result, TriggerResult) else None)
+                if wake.is_set():  # woken while polling (more firings waiting): poll again at once
+                    await asyncio.sleep(0)
+                    continue
                 timer = loop.call_later(self.config.trigger_poll_interval, wake.set)
                 try:
                     await wake.wait()
