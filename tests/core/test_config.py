@@ -211,6 +211,9 @@ stacks:
     orchestrator: {type: vertex_ai, project_id: my-project, region: europe-west1}
   az-prod:
     orchestrator: {type: azureml, subscription_id: s, resource_group: rg, workspace_name: ws, compute: cpu}
+  mixed:
+    orchestrator: {type: local}
+    artifact_store: {uri: "gs://bucket/flowyml"}
 """
 
 
@@ -233,6 +236,7 @@ def test_a_multi_cloud_file_works_with_one_extra_installed(tmp_path: Path, flowy
         "* dev  (local)",
         "  gcp-prod  (vertex_ai: needs flowyml[gcp])",
         "  local  (local)",
+        "  mixed  (local)",
     ]
     as_json = json.loads(_cli("stack", "list", "--json", cwd=tmp_path, **only_aws).stdout)
     assert as_json["unavailable"] == {"az-prod": "needs flowyml[azure]", "gcp-prod": "needs flowyml[gcp]"}
@@ -251,9 +255,13 @@ def test_a_multi_cloud_file_works_with_one_extra_installed(tmp_path: Path, flowy
     ), used.stderr
     shown = _cli("stack", "show", "gcp-prod", "--json", cwd=tmp_path, **only_aws)
     assert json.loads(shown.stdout)["unavailable"] == "needs flowyml[gcp]"
+    store = _cli("stack", "validate", "mixed", cwd=tmp_path, **only_aws)
+    assert store.returncode != 0 and store.stderr.startswith(
+        f"flowyml: {tmp_path / 'flowyml.yaml'}: stacks.mixed.artifact_store.uri: needs flowyml[gcp]: "
+    ), store.stderr
     every = _cli("stack", "validate", cwd=tmp_path, **only_aws)
     assert every.returncode == 2 and every.stdout.splitlines() == ["aws-prod: ok", "dev: ok", "local: ok"]
-    assert every.stderr.splitlines()[-1].endswith("flowyml.yaml: 2 of 5 stacks are not valid"), every.stderr
+    assert every.stderr.splitlines()[-1].endswith("flowyml.yaml: 3 of 6 stacks are not valid"), every.stderr
 
 
 @pytest.mark.skipif(importlib.util.find_spec("flowyml_azure") is None, reason="needs flowyml[azure]")

@@ -83,10 +83,12 @@ class ConfigFieldError(ConfigError):
         return cls(key, expected, "nothing", problem="required field missing", hint=hint)
 
     def _text(self) -> str:
-        where = self.file or "configuration"
-        if self.line is not None:
-            where += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
-        parts = [where]
+        parts = []
+        if self.file:  # None: raised by a config class's validate(), before the loader adds the file
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
+            parts.append(where)
         if self.key:
             parts.append(self.key)
         body = f"expected {self.expected}, found {self.found}"

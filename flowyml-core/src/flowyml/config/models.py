@@ -100,14 +100,14 @@ class FlowymlConfig:
         if stack.orchestrator is None:
             raise _unavailable_error(f"{file}: {key}.type: {stack.unavailable}: {stack.reason}")
         check = getattr(stack.orchestrator, "validate", None)
-        if not callable(check):
-            return stack
-        try:
-            check()
-        except ConfigFieldError as exc:
-            raise exc.located(file, key) from None
-        except (ConfigError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{file}: {key}: {exc}") from None
+        if callable(check):
+            try:
+                check()
+            except ConfigFieldError as exc:
+                raise exc.located(file, key) from None
+            except (ConfigError, TypeError, ValueError) as exc:
+                raise ConfigError(f"{file}: {key}: {exc}") from None
+        _check_store_scheme(stack, file)
         return stack
 
     def orchestrator(self, name: str | None = None):
@@ -126,6 +126,29 @@ class FlowymlConfig:
             stack=stack.name,
             pipeline_module=self.pipeline_module,
         )
+
+
+def _check_store_scheme(stack: StackConfig, file: str) -> None:
+    """The artifact store's URI scheme must be one an installed plugin provides (``gs://`` needs flowyml[gcp])."""
+    uri = stack.artifact_store.uri
+    if not uri or "://" not in uri:
+        return
+    from flowyml.plugins.manager import KNOWN_BACKENDS, KNOWN_SCHEMES, get_plugin_manager
+
+    scheme = uri.split("://", 1)[0]
+    pm = get_plugin_manager()
+    stores = pm.stores
+    if scheme in stores:
+        return
+    extra = KNOWN_SCHEMES.get(scheme)
+    if any(KNOWN_BACKENDS.get(b) == extra for b in pm.backends):
+        extra = None  # that extra is installed: it just does not store this scheme
+    installed = ", ".join(f"{s}://" for s in sorted(stores)) or "none"
+    label = f"needs flowyml[{extra}]" if extra else f"no installed plugin stores {scheme}:// artifacts"
+    install = f'; install it with: pip install "flowyml[{extra}]"' if extra else ""
+    raise _unavailable_error(
+        f"{file}: stacks.{stack.name}.artifact_store.uri: {label}: installed schemes: {installed}{install}"
+    )
 
 
 def _unavailable_error(message: str) -> PluginError:
