@@ -332,6 +332,35 @@ async def test_external_trigger_fires_from_any_thread_without_waiting_for_the_po
     assert received == [{"shop": "eu", "order": f"o{i}"} for i in range(3)]
 
 
+@aio
+async def test_pipelines_added_paused_and_removed_while_running_and_async_callbacks():
+    seen: list[str] = []
+
+    async def remember(outcome: RunnerOutcome) -> None:  # a coroutine callback runs as a task
+        await asyncio.sleep(0)
+        seen.append(outcome.name)
+
+    class Always(AsyncTrigger):
+        async def should_trigger(self) -> bool:  # a plain bool is a TriggerResult too
+            return True
+
+    runner = PipelineRunner(RunnerConfig(trigger_poll_interval=0.02), result_callback=remember)
+    async with runner:
+        runner.add(Gauge(), triggers=[Always()], name="late")  # added after start: polled at once
+        await until(lambda: "late" in seen, what="a run of the late pipeline")
+        runner.pause("late")
+        runs = runner.get_stats().per_pipeline["late"].runs
+        await asyncio.sleep(0.15)
+        assert runner.get_stats().per_pipeline["late"].runs == runs
+        assert runner.get_stats().paused == ("late",)
+        runner.resume("late")
+        await until(lambda: runner.get_stats().per_pipeline["late"].runs > runs, what="a run after resume")
+        runner.remove("late")
+        assert runner.names == [] and runner.get_stats().pipelines == 0
+    with pytest.raises(RuntimeError, match="stopped; create a new one"):
+        runner.add(Gauge(), name="too-late")
+
+
 # -- the result queue ----------------------------------------------------------------------------------
 @aio
 async def test_a_full_result_queue_drops_the_oldest_and_counts_them():

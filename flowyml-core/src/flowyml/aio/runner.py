@@ -432,8 +432,8 @@ class PipelineRunner:
             if tasks:
                 self._forced = True
                 log.warning("runner stop: cancelling %d run(s) still going", len(tasks))
-                for task in tasks:
-                    task.cancel()
+                for run in tasks:
+                    run.cancel()
                 await asyncio.wait(tasks)
             if self._background:
                 await asyncio.wait(self._background, timeout=5.0)
@@ -481,7 +481,7 @@ class PipelineRunner:
                 wake.clear()
                 if entry.paused_reason is None:
                     try:
-                        result = await trigger.should_trigger()
+                        result: TriggerResult | bool = await trigger.should_trigger()
                     except Exception as exc:
                         self._trigger_failed(entry, trigger, exc)
                     else:
@@ -555,18 +555,18 @@ class PipelineRunner:
 
         context = _merge(entry.context, firing.context)
         run_id = new_run_id(entry.name) if entry.run_ids else None
-        extra = {"run_id": run_id, "trigger": firing.trigger, "context": context, "fired_at": firing.fired_at}
         entry.last_run_id = run_id or entry.last_run_id
+        base: RunOutcome
         try:
             job = entry.make_job(run_id, context)
-        except Exception as exc:
-            return RunnerOutcome(index, entry.name, ExecutionStatus.FAILED, error=exc, **extra)
-        try:
             base = await execute_job(job, self._context, index, self._tracker)
         except asyncio.CancelledError as exc:
-            return RunnerOutcome(index, entry.name, ExecutionStatus.CANCELLED, error=exc, **extra)
-        fields = {f.name: getattr(base, f.name) for f in attrs.fields(RunOutcome)}
-        return RunnerOutcome(**{**fields, "name": entry.name}, **extra)
+            base = RunOutcome(index, entry.name, ExecutionStatus.CANCELLED, error=exc)
+        except Exception as exc:  # the firing's context does not fit the target
+            base = RunOutcome(index, entry.name, ExecutionStatus.FAILED, error=exc)
+        fields: dict[str, Any] = {f.name: getattr(base, f.name) for f in attrs.fields(RunOutcome)}
+        fields["name"] = entry.name
+        return RunnerOutcome(**fields, run_id=run_id, trigger=firing.trigger, context=context, fired_at=firing.fired_at)
 
     def _record(self, entry: _Entry, outcome: RunnerOutcome) -> None:
         self._finished[outcome.status] += 1

@@ -31,8 +31,9 @@ class AsyncTrigger:
     """Base class of every trigger. Override :meth:`should_trigger`; :meth:`reset` runs at the runner's start.
 
     A trigger belongs to one pipeline of one runner. ``should_trigger`` may await (it runs on the
-    runner's loop; put blocking calls in ``flowyml.aio.run_blocking``); an exception it raises is
-    reported to the runner's ``error_callback`` and the trigger is polled again next time.
+    runner's loop; put blocking calls in ``flowyml.aio.run_blocking``) and may return a plain
+    ``True``/``False``; an exception it raises is reported to the runner's ``error_callback`` and
+    the trigger is polled again next time.
     """
 
     def __init__(self) -> None:
