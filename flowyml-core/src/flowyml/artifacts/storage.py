@@ -1,19 +1,75 @@
-"""The byte-level storage a plugin provides for a URI scheme, and the built-in ``file://`` one."""
+"""The byte-level storage a plugin provides for a URI scheme: the :class:`Storage` protocol and its key rules.
+
+A store is registered per scheme as a factory ``factory(uri, settings) -> Storage``; the built-in
+``file://`` one is :class:`flowyml.artifacts.files.FileStorage`.
+"""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Protocol, runtime_checkable
-from urllib.parse import unquote, urlparse
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from flowyml.core.atomic import atomic_write
-from flowyml.core.errors import ArtifactError, ArtifactNotFoundError
+from flowyml.core.errors import ArtifactError
+
+if TYPE_CHECKING:
+    from flowyml.artifacts.files import FileStorage
+
+Buffer = bytes | bytearray | memoryview
+
+
+class WriteStream(Protocol):
+    """An object being written: nothing is visible at its key until :meth:`commit`.
+
+    As a context manager it commits on a normal exit (the outcome is then in ``created``) and
+    aborts on an exception.
+    """
+
+    created: bool | None
+
+    def write(self, data: Buffer) -> int:
+        """Append ``data`` (the stream copies what it keeps: the caller may reuse its buffer)."""
+
+    def commit(self) -> bool:
+        """Publish the object whole. With ``create_only``, False (and nothing changed) if an object
+        was already there; True when published."""
+
+    def abort(self) -> None:
+        """Discard everything written; idempotent."""
+
+    def __enter__(self) -> WriteStream: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class ReadStream(Protocol):
+    """One stored object read front to back; all its bytes come from one version of the object."""
+
+    size: int
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all that is left for ``-1``); ``b""`` at the end."""
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` (a writable bytes-like object) as far as possible; 0 at the end."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> ReadStream: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
 
 @runtime_checkable
 class Storage(Protocol):
-    """Whole-object reads and writes under one root URI. Keys are ``/``-separated relative paths."""
+    """Objects under one root URI. Keys are ``/``-separated relative paths (see :func:`check_key`).
+
+    One-shot calls for small objects (manifests, specs, results) and streams for large ones;
+    a stream write of a small object ends in the same single request as ``write_bytes``.
+    """
 
     root: str
 
@@ -22,13 +78,19 @@ class Storage(Protocol):
         object: return False if one is there. Return True when written."""
 
     def read_bytes(self, key: str) -> bytes:
-        """The object's bytes; :class:`ArtifactNotFoundError` if absent."""
+        """The object's bytes; :class:`~flowyml.core.errors.ArtifactNotFoundError` if absent."""
+
+    def open_write(self, key: str, *, create_only: bool = False) -> WriteStream:
+        """A stream whose bytes become the object at ``key`` on commit (same guarantees as ``write_bytes``)."""
+
+    def open_read(self, key: str) -> ReadStream:
+        """A stream of the object's bytes; :class:`~flowyml.core.errors.ArtifactNotFoundError` if absent."""
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored at ``key``."""
 
     def list_keys(self, prefix: str = "") -> list[str]:
-        """Keys under ``prefix``, sorted."""
+        """The keys under the folder ``prefix``, sorted (see :func:`folder_prefix`)."""
 
     def uri(self, key: str) -> str:
         """The full URI of ``key``."""
@@ -42,55 +104,24 @@ def check_key(key: str) -> str:
     return key
 
 
-def file_uri_to_path(uri: str) -> Path:
-    if uri.startswith("file://"):
-        parsed = urlparse(uri)
-        return Path(unquote(parsed.path))
-    if "://" in uri:
-        raise ArtifactError(f"not a file URI: {uri!r}")
-    return Path(uri).expanduser()
+def folder_prefix(prefix: str) -> str:
+    """The listing prefix of ``list_keys(prefix)``: ``""`` for everything, else ``"<prefix>/"``.
+
+    A prefix names a folder, cut at a ``/`` boundary: ``runs/r1`` (or ``runs/r1/``) lists
+    ``runs/r1/...`` and never ``runs/r10/...``; an object stored at exactly ``runs/r1`` is not
+    under it. Every store implements this rule; :class:`flowyml.testing.storage.StorageContract`
+    checks it.
+    """
+    folder = prefix.strip("/")
+    return f"{check_key(folder)}/" if folder else ""
 
 
-class FileStorage:
-    """``file://`` storage: temp file + fsync + rename, so readers never see half an object."""
+def __getattr__(name: str) -> Any:
+    if name == "FileStorage":  # its old home; kept importable from here
+        from flowyml.artifacts.files import FileStorage
 
-    def __init__(self, root: str) -> None:
-        self.path = file_uri_to_path(root).resolve()
-        self.root = self.path.as_uri()
+        return FileStorage
+    raise AttributeError(name)
 
-    def _p(self, key: str) -> Path:
-        return self.path / check_key(key)
 
-    def write_bytes(self, key: str, data: bytes, *, create_only: bool = False) -> bool:
-        return atomic_write(self._p(key), data, exclusive=create_only)
-
-    def read_bytes(self, key: str) -> bytes:
-        try:
-            return self._p(key).read_bytes()
-        except FileNotFoundError:
-            raise ArtifactNotFoundError(f"no artifact at {self.uri(key)}") from None
-
-    def exists(self, key: str) -> bool:
-        return self._p(key).is_file()
-
-    def list_keys(self, prefix: str = "") -> list[str]:
-        base = self.path / prefix if prefix else self.path
-        if not base.exists():
-            return []
-        keys = []
-        for dirpath, _dirs, files in os.walk(base):
-            for f in files:
-                if f.startswith(".") and f.endswith(".tmp"):
-                    continue  # an in-flight atomic write
-                keys.append(Path(dirpath, f).relative_to(self.path).as_posix())
-        return sorted(keys)
-
-    def uri(self, key: str) -> str:
-        return f"{self.root.rstrip('/')}/{check_key(key)}"
-
-    def append_bytes(self, key: str, data: bytes) -> None:
-        """Append (used for log files on the local backend only)."""
-        path = self._p(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as f:
-            f.write(data)
+__all__ = ["Buffer", "FileStorage", "ReadStream", "Storage", "WriteStream", "check_key", "folder_prefix"]

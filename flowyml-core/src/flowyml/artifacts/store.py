@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from flowyml.artifacts.serializers import EXTENSIONS, deserialize, serialize, type_name
-from flowyml.artifacts.storage import Storage
+from flowyml.artifacts import serializers
+from flowyml.artifacts.digest import HashingWriter, VerifyingReader
+from flowyml.artifacts.storage import ReadStream, Storage, WriteStream
+from flowyml.artifacts.streams import BufferedWriter, BytesReader
 from flowyml.core.errors import ArtifactCorruptError, ArtifactError, ArtifactNotFoundError
 
 MANIFEST = "manifest.json"
+#: data objects up to this size are read with one ``read_bytes`` call instead of a stream
+SMALL = 4 * 1024 * 1024
 
 
 def safe_component(value: str, what: str) -> str:
@@ -23,12 +27,18 @@ def safe_component(value: str, what: str) -> str:
 
 
 class ArtifactStore:
-    """Writes each artifact as ``<key>/data-<sha>.<ext>`` plus ``<key>/manifest.json``.
+    """Objects in, URIs out: each artifact is ``<key>/data-<id>.<ext>`` plus ``<key>/manifest.json``.
 
-    The data object is content-addressed and written create-only; the manifest (type,
-    serializer, size, sha256) is written last, atomically. An artifact exists once its manifest
-    does, and a read checks the bytes against the manifest, so no reader ever gets half an
-    artifact or a silently corrupted one.
+    The object streams through its serializer into the storage while its sha256 is computed;
+    the data object is written create-only, then the manifest (type, serializer, size, sha256)
+    is written last, atomically. An artifact exists once its manifest does, and a read checks the
+    bytes against the manifest as they stream, raising :class:`ArtifactCorruptError` before the
+    object is returned. No reader ever gets half an artifact or a silently corrupted one.
+
+    >>> store = ArtifactStore("file:///tmp/flowyml-artifacts")      # or s3://, gs://, abfs://, ...
+    >>> uri = store.save({"weights": [0.5, 1.5]}, "models/m1")
+    >>> store.load(uri)
+    {'weights': [0.5, 1.5]}
     """
 
     def __init__(self, uri: str, settings: Mapping[str, Any] | None = None, *, storage: Storage | None = None) -> None:
@@ -65,15 +75,27 @@ class ArtifactStore:
 
     # -- objects -----------------------------------------------------------------------------
     def save(self, obj: Any, key: str, **extra: Any) -> str:
-        """Write ``obj`` under ``key``; returns the artifact URI."""
-        serializer, data = serialize(obj)
-        digest = hashlib.sha256(data).hexdigest()
-        data_key = f"{key}/data-{digest[:16]}.{EXTENSIONS[serializer]}"
-        self.storage.write_bytes(data_key, data, create_only=True)  # same name => same bytes
+        """Write ``obj`` under ``key`` (a ``/``-separated path); returns the artifact's URI.
+
+        ``extra`` keys go into the manifest. Saving to an existing key replaces the artifact.
+        """
+        key = self.key_of(key).rstrip("/")
+        serializer, encoded = serializers.choose(obj)
+        data_key = f"{key}/data-{uuid.uuid4().hex[:16]}.{serializer.ext}"
+        with _open_write(self.storage, data_key) as stream:
+            sink = HashingWriter(stream)
+            try:
+                if encoded is not None:
+                    sink.write(encoded)
+                else:
+                    serializer.dump(obj, sink)
+                size, digest = sink.finish()
+            finally:
+                sink.close()
         manifest = {
-            "type": type_name(obj),
-            "serializer": serializer,
-            "size": len(data),
+            "type": serializers.type_name(obj),
+            "serializer": serializer.name,
+            "size": size,
             "sha256": digest,
             "data": data_key.rsplit("/", 1)[1],
             "created_at": time.time(),
@@ -94,23 +116,43 @@ class ArtifactStore:
         )
 
     def manifest(self, uri_or_key: str) -> dict[str, Any]:
+        """The artifact's manifest: ``type``, ``serializer``, ``size``, ``sha256``, ``data``,
+        ``created_at`` and the extra keys it was saved with."""
         key = self.key_of(uri_or_key).rstrip("/")
         try:
-            return json.loads(self.storage.read_bytes(f"{key}/{MANIFEST}"))
+            doc = json.loads(self.storage.read_bytes(f"{key}/{MANIFEST}"))
         except ArtifactNotFoundError:
             raise ArtifactNotFoundError(f"no artifact at {self.storage.uri(key)}") from None
+        except ValueError as exc:
+            raise ArtifactCorruptError(f"the manifest of {self.storage.uri(key)} is not JSON: {exc}") from exc
+        if not isinstance(doc, dict) or not {"serializer", "size", "sha256", "data"} <= set(doc):
+            raise ArtifactCorruptError(f"the manifest of {self.storage.uri(key)} lacks serializer/size/sha256/data")
+        return doc
 
     def load(self, uri_or_key: str) -> Any:
-        """Read an artifact back, verifying size and sha256 against its manifest."""
+        """Read an artifact back, verifying size and sha256 against its manifest as it streams."""
         key = self.key_of(uri_or_key).rstrip("/")
         manifest = self.manifest(key)
-        data = self.storage.read_bytes(f"{key}/{manifest['data']}")
-        if len(data) != manifest["size"] or hashlib.sha256(data).hexdigest() != manifest["sha256"]:
-            raise ArtifactCorruptError(
-                f"artifact {self.storage.uri(key)} does not match its manifest "
-                f"(expected {manifest['size']} bytes, sha256 {manifest['sha256'][:12]}…)"
-            )
-        return deserialize(manifest["serializer"], data)
+        serializer = serializers.get(manifest["serializer"])
+        data_key = f"{key}/{manifest['data']}"
+        size = int(manifest["size"])
+        where = self.storage.uri(key)
+        stream = BytesReader(self.storage.read_bytes(data_key)) if size <= SMALL else _open_read(self.storage, data_key)
+        source = VerifyingReader(stream, size=size, sha256=manifest["sha256"], what=where)
+        try:
+            try:
+                obj = serializer.load(source, size)
+            except ArtifactCorruptError:
+                source.verify()  # the digest names the problem better when it differs
+                raise
+            except Exception as exc:
+                source.verify()  # corrupted bytes explain a failed decode: say so
+                raise ArtifactError(f"cannot read artifact {where} ({manifest['serializer']}): {exc}") from exc
+            source.verify()
+        finally:
+            source.close()
+            stream.close()
+        return obj
 
     def load_output(self, run_id: str, step_name: str, name: str) -> Any:
         return self.load(self.output_key(run_id, step_name, name))
@@ -124,6 +166,19 @@ class ArtifactStore:
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.storage.read_bytes(self.key_of(key)))
+
+
+def _open_write(storage: Storage, key: str) -> WriteStream:
+    """``storage.open_write``, or an in-memory stream for a storage that only writes whole objects."""
+    if hasattr(storage, "open_write"):
+        return storage.open_write(key, create_only=True)
+    return BufferedWriter(lambda data, create_only: storage.write_bytes(key, data, create_only=create_only), True)
+
+
+def _open_read(storage: Storage, key: str) -> ReadStream:
+    if hasattr(storage, "open_read"):
+        return storage.open_read(key)
+    return BytesReader(storage.read_bytes(key))
 
 
 def store_for_root(artifact_root: str, settings: Mapping[str, Any] | None = None) -> ArtifactStore:
