@@ -94,7 +94,7 @@ class SageMakerConfig(AWSConnection):
     def validate(self) -> None:
         """Raise :class:`ConfigFieldError` naming the first field that cannot work (no AWS call)."""
         _require(self, role_arn=_ROLE, region=_REGION)
-        if not self.role_arn.startswith("arn:"):
+        if not str(self.role_arn).startswith("arn:"):
             raise ConfigFieldError("role_arn", _ROLE, describe(self.role_arn))
 
 

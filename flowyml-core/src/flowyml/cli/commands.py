@@ -433,8 +433,8 @@ def _validate_stacks(config: Any, name: str | None) -> int:
     if len(failures) == 1:
         raise failures[0]
     if failures:
-        for exc in failures:
-            err(str(exc))
+        for failure in failures:
+            err(str(failure))
         raise ConfigError(f"{config.path}: {len(failures)} of {len(config.stacks)} stacks are not valid")
     return EXIT_OK
 

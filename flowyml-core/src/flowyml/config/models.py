@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from flowyml.config.errors import ConfigFieldError
 from flowyml.core.errors import ConfigError, PluginError
 from flowyml.core.resources import DockerConfig, ResourceConfig
+
+if TYPE_CHECKING:
+    from flowyml.orchestrators.base import RemoteOrchestrator
 
 DEFAULT_STACK = "local"
 
@@ -110,7 +113,7 @@ class FlowymlConfig:
         _check_store_scheme(stack, file)
         return stack
 
-    def orchestrator(self, name: str | None = None):
+    def orchestrator(self, name: str | None = None) -> RemoteOrchestrator:
         """A ready ``RemoteOrchestrator`` for the stack (validated first, before any SDK is touched)."""
         from flowyml.orchestrators.base import RemoteOrchestrator
 

@@ -151,13 +151,13 @@ class _BudgetLoader(yaml.SafeLoader):
         if self._expanded > MAX_NODES:
             raise self._error(mark, f"at most {MAX_NODES} values once aliases are expanded", "more (an alias bomb?)")
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         element = _path_element(parent, index)
         if element is not None:
             self._path.append(element)
         self._depth += 1
         try:
-            event = self.peek_event()
+            event: Any = self.peek_event()  # type: ignore[no-untyped-call]
             if self._depth > MAX_DEPTH:
                 raise self._error(event.start_mark, f"at most {MAX_DEPTH} levels of nesting", "deeper nesting")
             if isinstance(event, AliasEvent):
@@ -180,7 +180,7 @@ class _BudgetLoader(yaml.SafeLoader):
             if element is not None:
                 self._path.pop()
 
-    def compose_mapping_node(self, anchor: str | None) -> MappingNode:
+    def compose_mapping_node(self, anchor: Any) -> MappingNode:
         node: MappingNode = super().compose_mapping_node(anchor)
         first: dict[tuple[str, str], ScalarNode] = {}
         for key, _value in node.value:
