@@ -74,7 +74,8 @@ def test_retries_exhausted_report_the_last_error():
         raise ValueError("nope")
 
     result = LocalExecutor(retry_base_delay=0).execute_step(always, {}, {})
-    assert not result.success and result.retries == 1 and "ValueError: nope" in result.error
+    # as FlowyML counts: every failed attempt, the last one included
+    assert not result.success and result.retries == 2 and "ValueError: nope" in result.error
 
 
 def test_timeout_fails_the_step():
@@ -221,12 +222,21 @@ def test_group_resources_are_merged():
     assert units[0].resources.cpu == "4" and units[0].resources.memory == "8Gi"
 
 
-def test_a_group_that_cannot_run_contiguously_is_refused():
+def test_a_group_with_an_outside_step_in_the_middle_is_split():
     a = Step(lambda: 1, name="a", outputs=["x"], execution_group="g")
     middle = Step(lambda x: 1, name="middle", inputs=["x"], outputs=["y"])
     b = Step(lambda y: 1, name="b", inputs=["y"], outputs=["z"], execution_group="g")
-    with pytest.raises(StepGroupError, match=r"'g'.*middle"):
-        get_execution_units(DAG([a, middle, b]), [a, middle, b])
+    units = get_execution_units(DAG([a, middle, b]), [a, middle, b])
+    assert [getattr(u, "group_name", u.name) for u in units] == ["g_0", "middle", "g_1"]
+
+
+def test_two_groups_feeding_each_other_are_refused():
+    a = Step(lambda: 1, name="a", outputs=["x"], execution_group="g1")
+    b = Step(lambda: 1, name="b", outputs=["y"], execution_group="g2")
+    c = Step(lambda x: 1, name="c", inputs=["x"], outputs=["z"], execution_group="g2")
+    d = Step(lambda y: 1, name="d", inputs=["y"], outputs=["w"], execution_group="g1")
+    with pytest.raises(StepGroupError, match=r"'g1'.*cannot run as one job"):
+        get_execution_units(DAG([a, b, c, d]), [a, b, c, d])
 
 
 def test_execute_step_group_maps_inputs_and_skips_after_failure():

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from flowyml import ExecutionStatus, Pipeline, PipelineDefinitionError, ResourceConfig, Step, context, step
+from flowyml.core.resources import ResourceRequirements
 
 
 def quickstart() -> Pipeline:
@@ -53,7 +54,8 @@ def test_step_works_bare_and_called_and_stays_callable():
 
     assert isinstance(bare, Step) and bare.name == "bare" and bare(3) == 4
     assert called.name == "renamed" and called.outputs == ["y"] and called.retry == 2 and called.timeout == 5
-    assert called.resources == ResourceConfig(cpu="2") and called.tags == {"team": "ml"} and not called.cache
+    assert called.resources == ResourceRequirements(cpu="2") and called.resources["cpu"] == "2"
+    assert called.tags == {"team": "ml"} and not called.cache
     assert called(4) == 8
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from flowyml.core.errors import PipelineDefinitionError
+from flowyml.core.graph import Node
 from flowyml.core.step import Step
 
 
@@ -66,38 +67,59 @@ class DAG:
     def order(self) -> list[str]:
         return list(self._order)
 
+    @property
+    def nodes(self) -> dict[str, Node]:
+        """FlowyML's view: a :class:`~flowyml.core.graph.Node` per step, by name."""
+        return {name: Node(name, s, list(s.inputs), list(s.outputs)) for name, s in self.steps.items()}
+
+    @property
+    def edges(self) -> dict[str, set[str]]:
+        """FlowyML's view: for each step, the set of steps producing its inputs."""
+        return {name: set(deps) for name, deps in self._deps.items()}
+
     def _topological_order(self) -> list[str]:
-        """Kahn's algorithm; among ready steps the one defined first goes first. O(V + E log V)."""
-        import heapq
+        return topological_order(self._deps)
 
-        index = {name: i for i, name in enumerate(self._deps)}
-        names = list(self._deps)
-        indegree = {name: len(deps) for name, deps in self._deps.items()}
-        dependents: dict[str, list[str]] = {name: [] for name in self._deps}
-        for name, deps in self._deps.items():
-            for d in deps:
+
+def topological_order(deps: Mapping[str, Iterable[str]]) -> list[str]:
+    """Kahn's algorithm over ``name -> dependencies``; among ready nodes the one listed first goes first.
+
+    O(V + E log V). A cycle raises :class:`PipelineDefinitionError` naming the nodes in it.
+    """
+    import heapq
+
+    names = list(deps)
+    index = {name: i for i, name in enumerate(names)}
+    indegree = {name: 0 for name in names}
+    dependents: dict[str, list[str]] = {name: [] for name in names}
+    for name, ds in deps.items():
+        for d in dict.fromkeys(ds):
+            if d in index:
                 dependents[d].append(name)
-        ready = [index[n] for n, k in indegree.items() if k == 0]
-        heapq.heapify(ready)
-        order: list[str] = []
-        while ready:
-            name = names[heapq.heappop(ready)]
-            order.append(name)
-            for child in dependents[name]:
-                indegree[child] -= 1
-                if indegree[child] == 0:
-                    heapq.heappush(ready, index[child])
-        if len(order) < len(names):
-            remaining = {n: set(self._deps[n]) - set(order) for n in names if n not in set(order)}
-            raise PipelineDefinitionError(f"the steps form a cycle: {' -> '.join(self._find_cycle(remaining))}")
-        return order
+                indegree[name] += 1
+    ready = [index[n] for n, k in indegree.items() if k == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        name = names[heapq.heappop(ready)]
+        order.append(name)
+        for child in dependents[name]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                heapq.heappush(ready, index[child])
+    if len(order) < len(names):
+        done = set(order)
+        remaining = {n: {d for d in deps[n] if d in index} - done for n in names if n not in done}
+        raise PipelineDefinitionError(f"the steps form a cycle: {' -> '.join(_find_cycle(remaining))}")
+    return order
 
-    def _find_cycle(self, remaining: dict[str, set[str]]) -> list[str]:
-        start = next(iter(remaining))
-        path: list[str] = []
-        node = start
-        while node not in path:
-            path.append(node)
-            node = next(iter(remaining[node]))
-        cycle = [*path[path.index(node) :], node]
-        return list(reversed(cycle))  # producer -> consumer order
+
+def _find_cycle(remaining: dict[str, set[str]]) -> list[str]:
+    start = next(iter(remaining))
+    path: list[str] = []
+    node = start
+    while node not in path:
+        path.append(node)
+        node = next(iter(remaining[node]))
+    cycle = [*path[path.index(node) :], node]
+    return list(reversed(cycle))  # producer -> consumer order

@@ -7,8 +7,11 @@ class FlowymlError(Exception):
     """Base class of flowyml's own errors."""
 
 
-class PipelineDefinitionError(FlowymlError):
-    """The pipeline's steps do not form a valid DAG (cycle, missing input, duplicate output)."""
+class PipelineDefinitionError(FlowymlError, ValueError):
+    """The pipeline's steps do not form a valid DAG (cycle, missing input, duplicate output).
+
+    A ``ValueError`` too, as FlowyML raises for an invalid pipeline.
+    """
 
 
 class StepGroupError(PipelineDefinitionError):
@@ -81,8 +84,11 @@ class ArtifactExistsError(ArtifactError):
     """A create-only write found an object already there."""
 
 
-class ConfigError(FlowymlError):
-    """``flowyml.yaml`` (or a backend's settings) is invalid; names the file and key path."""
+class ConfigError(FlowymlError, ValueError):
+    """``flowyml.yaml`` (or a backend's settings) is invalid; names the file and key path.
+
+    A ``ValueError`` too, so FlowyML code catching ``validate()``'s ``ValueError`` keeps working.
+    """
 
 
 class PluginError(FlowymlError):

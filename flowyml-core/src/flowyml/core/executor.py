@@ -62,13 +62,21 @@ def map_outputs(step: Step, value: Any) -> dict[str, Any]:
 def condition_kwargs(
     step: Step, inputs: Mapping[str, Any], context_params: Mapping[str, Any], all_outputs: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """What a condition may ask for: context params, every output so far (dict outputs flattened), inputs."""
-    kwargs: dict[str, Any] = dict(context_params)
+    """What a condition may ask for, lowest precedence first: the keys of dict outputs, context
+    params, every output so far by name, the step's inputs.
+
+    Among dict-output keys, the step's own inputs win, then the most recent outputs, so
+    ``condition=lambda quality_score: ...`` reads the score of the data the step consumes.
+    """
+    kwargs: dict[str, Any] = {}
+    if all_outputs:
+        own = [all_outputs[name] for name in step.inputs if name in all_outputs]
+        for val in [*all_outputs.values(), *own]:
+            if isinstance(val, Mapping):
+                kwargs.update({k: v for k, v in val.items() if isinstance(k, str)})
+    kwargs.update(context_params)
     if all_outputs:
         kwargs.update(all_outputs)
-        for val in all_outputs.values():
-            if isinstance(val, Mapping):
-                kwargs.update({k: v for k, v in val.items() if k not in kwargs and isinstance(k, str)})
     kwargs.update(inputs)
     return kwargs
 
@@ -99,6 +107,9 @@ def prepare_call(
     Conditions see every context parameter; the step and its cache key only the ones it takes.
     """
     kwargs = step.accepted({**context_params, **inputs})
+    missing = [p for p in step.required_params if p not in kwargs]
+    if missing:
+        return missing_parameters(step, missing, started)
     cache_key = None
     if cache_store is not None and step.cache:
         step_params = {k: v for k, v in kwargs.items() if k not in inputs}
@@ -107,6 +118,17 @@ def prepare_call(
         if hit:
             return ExecutionResult(step.name, True, output=value, cached=True, duration_seconds=_since(started))
     return StepCall(kwargs, cache_key)
+
+
+def missing_parameters(step: Step, missing: Sequence[str], started: float) -> ExecutionResult:
+    """A step whose required parameters nothing provides fails before it is called, saying why."""
+    names = ", ".join(repr(m) for m in missing)
+    error = (
+        f"MissingParameterError: step {step.name!r} needs {names}, which no input, output or context "
+        f"parameter provides (declared inputs: {step.inputs or 'none'}); declare the input, add the "
+        "parameter to the context, or give it a default"
+    )
+    return ExecutionResult(step.name, False, error=error, duration_seconds=_since(started))
 
 
 def skipped(step: Step, started: float) -> ExecutionResult:
@@ -127,8 +149,9 @@ def stopped(step: Step, exc: BaseException, retries: int, logs: str, started: fl
 
 
 def failed(step: Step, exc: BaseException, retries: int, logs: str, started: float) -> ExecutionResult:
+    """The last attempt failed: ``retries`` counts every failed attempt, the last one included (as FlowyML)."""
     return ExecutionResult(
-        step.name, False, error=format_error(exc), retries=retries, logs=logs, duration_seconds=_since(started)
+        step.name, False, error=format_error(exc), retries=retries + 1, logs=logs, duration_seconds=_since(started)
     )
 
 
@@ -292,7 +315,16 @@ class LocalExecutor(Executor):
         run_id: str | None = None,
         project_name: str = "default",
     ) -> list[ExecutionResult]:
-        """Run a group's steps in ``execution_order``; after a failure the rest are skipped."""
+        """Run a group's steps in ``execution_order``; after a failure the rest are skipped.
+
+        This is how the step-runner runs every unit, so step hooks and the metrics collector are
+        called here for each step, and a run-level ``$FLOWYML_RETRY_POLICY`` re-runs a failed step
+        (after its own ``retry`` attempts) with the policy's backoff.
+        """
+        from flowyml.core.hooks import step_ended, step_started
+        from flowyml.core.retry_policy import OrchestratorRetryPolicy
+
+        policy = OrchestratorRetryPolicy.from_env()  # set by the submitting side for run-level retries
         results: list[ExecutionResult] = []
         available = dict(inputs)
         by_name = {s.name: s for s in step_group.steps}
@@ -301,16 +333,25 @@ class LocalExecutor(Executor):
             step = by_name[step_name]
             step_inputs = group_inputs(step, available)
             params = dict(context) if context is not None else dict(context_params or {})
-            result = self.execute_step(
-                step,
-                step_inputs,
-                params,
-                cache_store=cache_store,
-                artifact_store=artifact_store,
-                run_id=run_id,
-                project_name=project_name,
-                all_outputs=available,
-            )
+            step_started(step, step_inputs, project_name, run_id or "")
+            attempt = 1
+            while True:
+                result = self.execute_step(
+                    step,
+                    step_inputs,
+                    params,
+                    cache_store=cache_store,
+                    artifact_store=artifact_store,
+                    run_id=run_id,
+                    project_name=project_name,
+                    all_outputs=available,
+                )
+                status = "COMPLETED" if result.success else ("STOPPED" if result.stopped else "FAILED")
+                if policy is None or not policy.should_retry(status, attempt):
+                    break
+                time.sleep(policy.delay(attempt))
+                attempt += 1
+            step_ended(step, result, project_name, run_id or "")
             results.append(result)
             if not result.success:
                 for rest in order[i + 1 :]:
@@ -322,9 +363,13 @@ class LocalExecutor(Executor):
 
 
 def group_inputs(step: Step, available: Mapping[str, Any]) -> dict[str, Any]:
-    """Map available values to a step's parameters: by name first, then by declared position."""
-    _, _, positional = step.signature_params
-    names, var_kw, _ = step.signature_params
+    """Map available values to a step's parameters, for every step, in-process and in the step-runner.
+
+    Each declared input goes to the parameter of the same name, else to the parameter at the
+    input's position (``inputs=["data/raw"]`` fills ``def f(data)``); then any other parameter
+    named like an available output is filled from it.
+    """
+    names, var_kw, positional = step.signature_params
     mapped: dict[str, Any] = {}
     for i, input_name in enumerate(step.inputs):
         if input_name not in available:

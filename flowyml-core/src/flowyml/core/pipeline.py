@@ -2,78 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from flowyml.core.context import Context
 from flowyml.core.dag import DAG
-from flowyml.core.errors import StepFailedError
-from flowyml.core.executor import ExecutionResult, LocalExecutor, map_outputs
+from flowyml.core.executor import ExecutionResult, LocalExecutor, group_inputs, map_outputs
+from flowyml.core.result import DRY_RUN, SUBMITTED, PipelineResult
 from flowyml.core.step import Step
 
+if TYPE_CHECKING:
+    from flowyml.core.cache import FileCacheStore
+    from flowyml.core.retry_policy import OrchestratorRetryPolicy
+    from flowyml.core.step_grouping import StepGroup
 
-class PipelineResult(Mapping[str, Any]):
-    """The outcome of a run: ``success``, ``run_id``, outputs by name and per-step results."""
+log = logging.getLogger("flowyml.run")
 
-    def __init__(
-        self,
-        pipeline_name: str,
-        run_id: str,
-        step_results: dict[str, ExecutionResult],
-        outputs: dict[str, Any],
-        duration_seconds: float,
-    ) -> None:
-        self.pipeline_name = pipeline_name
-        self.run_id = run_id
-        self.step_results = step_results
-        self.outputs = outputs
-        self.duration_seconds = duration_seconds
-
-    @property
-    def success(self) -> bool:
-        return all(r.success for r in self.step_results.values())
-
-    @property
-    def stopped(self) -> bool:
-        return any(r.stopped for r in self.step_results.values())
-
-    @property
-    def failed_steps(self) -> list[str]:
-        return [name for name, r in self.step_results.items() if not r.success]
-
-    @property
-    def error(self) -> str | None:
-        """The first failed step's error, with its traceback."""
-        for r in self.step_results.values():
-            if not r.success:
-                return f"{r.step_name}: {r.error}"
-        return None
-
-    def raise_for_failure(self) -> PipelineResult:
-        """Raise :class:`StepFailedError` for the first failed step; return self otherwise."""
-        for r in self.step_results.values():
-            if not r.success:
-                raise StepFailedError(r.step_name, r.error or "failed")
-        return self
-
-    def __getitem__(self, key: str) -> Any:
-        if key in self.outputs:
-            return self.outputs[key]
-        if key in self.step_results:
-            return self.step_results[key].output
-        raise KeyError(f"run {self.run_id!r} has no output {key!r}; outputs: {sorted(self.outputs)}")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.outputs)
-
-    def __len__(self) -> int:
-        return len(self.outputs)
-
-    def __repr__(self) -> str:
-        state = "success" if self.success else f"failed: {self.failed_steps}"
-        return f"PipelineResult({self.pipeline_name!r}, run_id={self.run_id!r}, {state})"
+__all__ = ["Pipeline", "PipelineResult", "new_run_id"]
 
 
 class Pipeline:
@@ -82,6 +32,10 @@ class Pipeline:
     >>> pipeline = Pipeline("quickstart", context=context(lr=0.05))
     >>> pipeline.add_step(load_data).add_step(train_model)
     >>> result = pipeline.run()
+
+    FlowyML's keywords work too: ``version`` (kept in each run's metadata), ``project_name`` /
+    ``project``, ``executor``, ``cache_dir``, ``stack`` (the default for ``run``); the tracking
+    and checkpointing switches are accepted and do nothing (see docs/migrating.md).
     """
 
     def __init__(
@@ -90,15 +44,30 @@ class Pipeline:
         context: Context | Mapping[str, Any] | None = None,
         enable_cache: bool = True,
         steps: Iterable[Step] = (),
-        project_name: str = "default",
+        project_name: str | None = None,
+        *,
+        version: str | None = None,
+        project: str | None = None,
+        executor: LocalExecutor | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        stack: str | None = None,
+        enable_checkpointing: bool | None = None,
+        enable_experiment_tracking: bool | None = None,
+        auto_track: bool | None = None,
     ) -> None:
         self.name = name
         self.context = context if isinstance(context, Context) else Context(context or {})
         self.enable_cache = enable_cache
-        self.project_name = project_name
+        self.project_name = project_name or project or "default"
+        self.version = version
+        self.executor = executor
+        self.stack = stack
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._cache_store: FileCacheStore | None = None
         self.steps: list[Step] = []
         self._dag: DAG | None = None
         self._built = False
+        self._step_groups: list[StepGroup] | None = None
         self._origin = _caller_origin()
         for s in steps:
             self.add_step(s)
@@ -113,13 +82,27 @@ class Pipeline:
         self.steps.append(step)
         self._built = False
         self._dag = None
+        self._step_groups = None
+        return self
+
+    def add_steps(self, steps: Iterable[Step]) -> Pipeline:
+        """Append several steps at once."""
+        for s in steps:
+            self.add_step(s)
         return self
 
     def build(self, inputs: Iterable[str] = ()) -> DAG:
-        """Check the wiring and build the DAG; ``inputs`` names values the run will provide."""
-        self._dag = DAG(self.steps, external_inputs=inputs)
+        """Check the wiring and build the DAG; ``inputs`` names values the run will provide.
+
+        Also works out the execution groups (``step_groups``).
+        """
+        from flowyml.core.step_grouping import get_step_groups
+
+        dag = DAG(self.steps, external_inputs=inputs)
+        self._step_groups = get_step_groups(dag, self.steps)
+        self._dag = dag
         self._built = True
-        return self._dag
+        return dag
 
     @property
     def dag(self) -> DAG:
@@ -128,39 +111,115 @@ class Pipeline:
         assert self._dag is not None
         return self._dag
 
+    @property
+    def step_groups(self) -> list[StepGroup]:
+        """The execution groups (grouped steps only; empty if there are none), as of the last ``build()``."""
+        if self._step_groups is None:
+            if not any(s.execution_group for s in self.steps):
+                return []
+            self.build()
+        return list(self._step_groups or [])
+
     def get_step(self, name: str) -> Step:
         for s in self.steps:
             if s.name == name:
                 return s
         raise KeyError(f"pipeline {self.name!r} has no step {name!r}; steps: {[s.name for s in self.steps]}")
 
+    # -- where runs and cache entries live -------------------------------------------------------
+    @property
+    def runs_dir(self) -> Path:
+        """Where each local run leaves ``<run_id>.json`` (``result.to_dict()``): ``$FLOWYML_HOME/runs``."""
+        from flowyml.home import flowyml_home
+
+        return flowyml_home() / "runs"
+
+    @property
+    def cache_store(self) -> FileCacheStore | None:
+        """The step cache runs use (``None`` when caching is off): ``cache_dir``, else ``$FLOWYML_HOME/cache``."""
+        if not self.enable_cache:
+            return None
+        from flowyml.core.cache import CacheStore
+
+        root = self.cache_dir
+        if root is None:
+            from flowyml.home import flowyml_home
+
+            root = flowyml_home() / "cache"
+        if self._cache_store is None or self._cache_store.root != root:
+            self._cache_store = CacheStore(root)
+        return self._cache_store
+
+    def cache_stats(self) -> dict[str, Any]:
+        """Entries, size in MB, hits, misses and hit rate of this pipeline's cache store (``{}`` if off)."""
+        store = self.cache_store
+        return store.stats() if store is not None else {}
+
+    def invalidate_cache(self, step: str | None = None, before: datetime | str | float | None = None) -> int:
+        """Drop cache entries: every one, one step's (``step=``), those older than ``before``; returns the count."""
+        store = self.cache_store
+        if store is None:
+            return 0
+        return store.invalidate(step_name=step, before=before)
+
+    # -- running --------------------------------------------------------------------------------
     def run(
         self,
         inputs: Mapping[str, Any] | None = None,
+        debug: bool = False,
+        stack: str | None = None,
+        orchestrator: Any | None = None,
+        resources: Any | None = None,
+        docker_config: Any | None = None,
+        context: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
         max_workers: int = 1,
         executor: LocalExecutor | None = None,
         cache_store: Any | None = None,
         artifact_store: Any | None = None,
-        context: Mapping[str, Any] | None = None,
+        dry_run: bool = False,
+        retry_policy: OrchestratorRetryPolicy | None = None,
+        auto_start_ui: bool | None = None,
     ) -> PipelineResult:
         """Run every step here, in dependency order; ``max_workers > 1`` runs independent steps at once.
 
         A failed step stops only its dependants; independent branches finish. Steps whose
         condition is false are skipped, and so are the steps that need their outputs.
+
+        ``stack=`` (a stack of ``flowyml.yaml``) or ``orchestrator=`` submits the run there
+        instead and returns at once: the result's ``state`` is ``submitted`` and its
+        ``submission_result`` waits, streams logs and loads outputs. ``resources`` and
+        ``docker_config`` go to that orchestrator; in-process they are recorded in the result's
+        metadata only. ``debug=True`` logs every step and prints the summary; ``retry_policy``
+        re-runs failed steps with backoff; ``dry_run=True`` only checks the wiring;
+        ``auto_start_ui`` is accepted for FlowyML code and ignored (there is no UI server).
         """
+        from flowyml.core.debug import debug_logging
+
+        stack = stack if stack is not None else (self.stack if orchestrator is None else None)
+        if dry_run:
+            self.build(inputs or {})
+            return PipelineResult(self.name, run_id or new_run_id(self.name), state=DRY_RUN, end_time=datetime.now())
+        if orchestrator is not None or stack is not None:
+            return self._submit(orchestrator, stack, inputs, run_id, resources, docker_config, context, retry_policy)
         if any(s.is_async for s in self.steps):
             _refuse_inside_loop(self.name)
-        run = self.new_run(
-            inputs,
-            run_id=run_id,
-            executor=executor,
-            cache_store=cache_store,
-            artifact_store=artifact_store,
-            context=context,
-        )
-        return run.execute(max_workers)
+        with debug_logging(debug):
+            run = self.new_run(
+                inputs,
+                run_id=run_id,
+                executor=executor,
+                cache_store=cache_store,
+                artifact_store=artifact_store,
+                context=context,
+                debug=debug,
+                metadata={"resources": resources, "docker": docker_config},
+            )
+            result = run.execute(max_workers, retry_policy)
+            if debug:
+                log.info("%s", result.summary())
+        return result
 
     def new_run(
         self,
@@ -171,31 +230,81 @@ class Pipeline:
         cache_store: Any | None = None,
         artifact_store: Any | None = None,
         context: Mapping[str, Any] | None = None,
+        debug: bool = False,
+        metadata: Mapping[str, Any] | None = None,
     ) -> _Run:
         """Set up one local run (DAG, context, executor, cache) — shared by ``run`` and ``run_async``."""
+        from flowyml.core.hooks import pipeline_started
+
         inputs = dict(inputs or {})
         dag = self.build(inputs)
-        ctx = self.context if context is None else self.context.update(**context)
-        if cache_store is None and self.enable_cache:
-            from flowyml.core.cache import FileCacheStore
-
-            cache_store = FileCacheStore()
-        return _Run(
+        ctx = self.context if context is None else self.context.copy(**context)
+        if cache_store is None:
+            cache_store = self.cache_store
+        meta = {k: v for k, v in (metadata or {}).items() if v is not None}
+        meta.update(version=self.version, project=self.project_name)
+        run = _Run(
             self,
             dag,
             ctx,
-            executor or LocalExecutor(),
+            executor or self.executor or LocalExecutor(),
             cache_store,
             artifact_store,
             run_id or new_run_id(self.name),
             inputs,
+            debug=debug,
+            metadata=meta,
         )
+        pipeline_started(self, run.run_id)
+        return run
 
     async def run_async(self, inputs: Mapping[str, Any] | None = None, **options: Any) -> PipelineResult:
         """Await a local run: ``async def`` steps run on this loop, sync steps in threads."""
         from flowyml.aio import run_local_async
 
         return await run_local_async(self, inputs, **options)
+
+    def _submit(
+        self,
+        orchestrator: Any,
+        stack: str | None,
+        inputs: Mapping[str, Any] | None,
+        run_id: str | None,
+        resources: Any,
+        docker_config: Any,
+        context: Mapping[str, Any] | None,
+        retry_policy: OrchestratorRetryPolicy | None,
+    ) -> PipelineResult:
+        """Hand the run to an orchestrator (given, or the stack's) and wrap its submission."""
+        from flowyml.core.resources import DockerConfig, ResourceConfig, ResourceRequirements
+
+        if orchestrator is None:
+            from flowyml.orchestrators.base import get_orchestrator
+
+            orchestrator = get_orchestrator(stack)
+        if isinstance(resources, ResourceRequirements):
+            resources = resources.to_resource_config()
+        elif isinstance(resources, Mapping):
+            resources = ResourceRequirements.from_mapping(resources).to_resource_config()
+        if isinstance(docker_config, Mapping):
+            docker_config = DockerConfig(**dict(docker_config))
+        assert resources is None or isinstance(resources, ResourceConfig)
+        options: dict[str, Any] = {}
+        if retry_policy is not None:
+            options["retry_policy"] = retry_policy
+        submission = orchestrator.run_pipeline(
+            self,
+            run_id=run_id,
+            resources=resources,
+            docker_config=docker_config,
+            inputs=inputs,
+            context=context,
+            **options,
+        )
+        job_run_id = getattr(submission, "run_id", None) or run_id or getattr(submission, "job_id", "")
+        meta = {"resources": resources, "docker": docker_config, "version": self.version, "project": self.project_name}
+        meta["orchestrator"] = getattr(orchestrator, "name", type(orchestrator).__name__)
+        return PipelineResult(self.name, job_run_id, state=SUBMITTED, metadata=meta, submission_result=submission)
 
 
 def _caller_origin() -> tuple[str | None, str | None]:
@@ -238,6 +347,9 @@ class _Run:
         artifact_store: Any,
         run_id: str,
         inputs: dict[str, Any],
+        *,
+        debug: bool = False,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.dag = dag
@@ -249,7 +361,12 @@ class _Run:
         self.available: dict[str, Any] = dict(inputs)
         self.outputs: dict[str, Any] = {}
         self.results: dict[str, ExecutionResult] = {}
+        self.started: set[str] = set()
         self.stopped = False
+        self.debug = debug
+        self.metadata = dict(metadata or {})
+        self.start_time = datetime.now()
+        self.started_at = time.perf_counter()
 
     def blocked_reason(self, step: Step) -> ExecutionResult | None:
         """A skip result if a dependency failed, was skipped, or the run was stopped."""
@@ -264,13 +381,16 @@ class _Run:
         return None
 
     def step_call(self, step: Step) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        """(inputs, context params, executor options) for one step, from what is available now.
+        """(inputs, context params, executor options) for one step about to run; calls the start hooks.
 
-        ``all_outputs`` is a snapshot, so steps running in other threads or tasks never see the
-        dict change while their condition reads it.
+        Inputs are keyed by the step's parameter names (by name, then by position, see
+        :func:`group_inputs`). ``all_outputs`` is a snapshot, so steps running in other threads
+        or tasks never see the dict change while their condition reads it.
         """
-        inputs = {name: self.available[name] for name in step.inputs if name in self.available}
-        params = {k: v for k, v in self.ctx.items() if k not in step.inputs}
+        from flowyml.core.hooks import step_started
+
+        inputs = group_inputs(step, self.available)
+        params = {k: v for k, v in self.ctx.items() if k not in inputs}
         options = {
             "cache_store": self.cache_store,
             "artifact_store": self.artifact_store,
@@ -279,6 +399,10 @@ class _Run:
             # only conditions read it; a snapshot, as other threads/tasks keep recording outputs
             "all_outputs": dict(self.available) if step.condition is not None else None,
         }
+        self.started.add(step.name)
+        if self.debug:
+            log.debug("step %s starting with inputs %s", step.name, sorted(inputs))
+        step_started(step, inputs, self.pipeline.name, self.run_id)
         return inputs, params, options
 
     def run_step(self, step: Step) -> ExecutionResult:
@@ -286,25 +410,94 @@ class _Run:
         return self.executor.execute_step(step, inputs, params, **options)
 
     def record(self, step: Step, result: ExecutionResult) -> None:
+        """Keep a step's result and outputs (named, and under the step's name); calls the end hooks."""
+        from flowyml.core.hooks import step_ended
+
         self.results[step.name] = result
         if result.stopped:
             self.stopped = True
         if result.success and not result.skipped:
             named = map_outputs(step, result.output)
             self.available.update(named)
+            if result.output is not None and step.name not in self.dag.producers:
+                self.outputs[step.name] = result.output
             self.outputs.update(named)
+        if not result.success:
+            first = (result.error or "failed").splitlines()[0]
+            log.error("step %s %s: %s", step.name, "stopped" if result.stopped else "failed", first)
+        elif self.debug:
+            log.debug("step %s %s in %.3fs", step.name, result.status, result.duration_seconds)
+        if step.name in self.started:
+            step_ended(step, result, self.pipeline.name, self.run_id)
 
-    def finish(self, started: float) -> PipelineResult:
+    def finish(self, started: float | None = None) -> PipelineResult:
+        from flowyml.core.hooks import pipeline_ended
+
         ordered = {s.name: self.results[s.name] for s in self.dag.topological_sort() if s.name in self.results}
-        return PipelineResult(self.pipeline.name, self.run_id, ordered, self.outputs, time.perf_counter() - started)
+        result = PipelineResult(
+            self.pipeline.name,
+            self.run_id,
+            ordered,
+            self.outputs,
+            time.perf_counter() - (self.started_at if started is None else started),
+            start_time=self.start_time,
+            end_time=datetime.now(),
+            metadata=self.metadata,
+        )
+        self.save_record(result)
+        pipeline_ended(self.pipeline, result)
+        return result
 
-    def execute(self, max_workers: int) -> PipelineResult:
-        started = time.perf_counter()
-        order = self.dag.topological_sort()
+    def save_record(self, result: PipelineResult) -> None:
+        """``<runs_dir>/<run_id>.json``; a run never fails because its record could not be written."""
+        import json
+
+        from flowyml.core.atomic import atomic_write
+
+        try:
+            path = self.pipeline.runs_dir / f"{result.run_id}.json"
+            atomic_write(path, json.dumps(result.to_dict(), default=str).encode())
+        except (OSError, TypeError, ValueError) as exc:
+            log.warning("could not write the run record of %s: %s", result.run_id, exc)
+
+    def reset_failures(self) -> list[str]:
+        """Forget failed steps and the steps skipped because of them, so they run again."""
+        again = [
+            name
+            for name, r in self.results.items()
+            if not r.success or (r.skipped and (r.error or "").startswith("skipped: "))
+        ]
+        for name in again:
+            del self.results[name]
+        self.stopped = False
+        return again
+
+    def execute(self, max_workers: int, retry_policy: OrchestratorRetryPolicy | None = None) -> PipelineResult:
+        self.execute_pending(max_workers)
+        attempt = 1
+        while retry_policy is not None and retry_policy.should_retry(self.status(), attempt):
+            delay = retry_policy.delay(attempt)
+            again = self.reset_failures()
+            log.warning("run %s: attempt %d failed; re-running %s in %.1fs", self.run_id, attempt, again, delay)
+            time.sleep(delay)
+            attempt += 1
+            self.execute_pending(max_workers)
+        if retry_policy is not None:
+            self.metadata["attempts"] = attempt
+        return self.finish()
+
+    def status(self) -> str:
+        if all(r.success for r in self.results.values()):
+            return "COMPLETED"
+        return "STOPPED" if self.stopped else "FAILED"
+
+    def execute_pending(self, max_workers: int) -> None:
+        """Run every step that has no result yet."""
+        order = [s for s in self.dag.topological_sort() if s.name not in self.results]
         if max_workers <= 1:
             for step in order:
                 self.record(step, self.blocked_reason(step) or self.run_step(step))
-            return self.finish(started)
+            return
 
         from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -326,4 +519,3 @@ class _Run:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in done:
                     self.record(running.pop(fut), fut.result())
-        return self.finish(started)

@@ -7,7 +7,13 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
 
-from flowyml.core.resources import ResourceConfig
+from flowyml.core.resources import ResourceConfig, ResourceRequirements
+
+#: ``cache=`` strings FlowyML steps use; both mean "on" (the key always covers code, inputs and context).
+CACHE_STRATEGIES = ("code_hash", "input_hash")
+
+CacheOption = bool | str | Callable[..., Any]
+Resources = ResourceConfig | ResourceRequirements | Mapping[str, Any]
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[str]:
@@ -18,10 +24,28 @@ def _as_list(value: str | Sequence[str] | None) -> list[str]:
     return list(value)
 
 
-def _as_resources(value: ResourceConfig | Mapping[str, Any] | None) -> ResourceConfig | None:
-    if value is None or isinstance(value, ResourceConfig):
+def _as_resources(value: Resources | None, step_name: str) -> ResourceConfig | ResourceRequirements | None:
+    """Keep a ``ResourceConfig``/``ResourceRequirements``; a mapping becomes ``ResourceRequirements``."""
+    if value is None or isinstance(value, (ResourceConfig, ResourceRequirements)):
         return value
-    return ResourceConfig(**dict(value))
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"step {step_name!r}: resources must be a ResourceRequirements, a ResourceConfig or a dict, "
+            f"got {type(value).__name__}"
+        )
+    try:
+        return ResourceRequirements.from_mapping(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"step {step_name!r}: {exc}") from None
+
+
+def _check_cache(value: CacheOption, step_name: str) -> CacheOption:
+    if isinstance(value, bool) or callable(value) or value in CACHE_STRATEGIES:
+        return value
+    raise ValueError(
+        f"step {step_name!r}: cache must be True, False, a callable or one of {', '.join(CACHE_STRATEGIES)}; "
+        f"got {value!r}"
+    )
 
 
 def _plain_function(func: Any) -> bool:
@@ -48,10 +72,10 @@ class Step:
         name: str | None = None,
         inputs: str | Sequence[str] | None = None,
         outputs: str | Sequence[str] | None = None,
-        cache: bool = True,
+        cache: CacheOption = True,
         retry: int = 0,
         timeout: float | None = None,
-        resources: ResourceConfig | Mapping[str, Any] | None = None,
+        resources: Resources | None = None,
         tags: Mapping[str, str] | None = None,
         condition: Callable[..., bool] | None = None,
         execution_group: str | None = None,
@@ -64,16 +88,17 @@ class Step:
         self.name = name or func.__name__
         self.inputs = _as_list(inputs)
         self.outputs = _as_list(outputs)
-        self.cache = cache
+        self.cache = _check_cache(cache, self.name)
         self.retry = retry
         self.timeout = timeout
-        self.resources = _as_resources(resources)
+        self.resources = _as_resources(resources, self.name)
         self.tags = dict(tags or {})
         self.condition = condition
         self.execution_group = execution_group
         self.is_async = _is_coroutine_function(func)
         self._code_hash: str | None = None
         self._params: tuple[frozenset[str], bool, list[str]] | None = None
+        self._required: tuple[str, ...] | None = None
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
 
@@ -99,6 +124,27 @@ class Step:
             self._params = (frozenset(named), var_kw, named)
         return self._params
 
+    @property
+    def required_params(self) -> tuple[str, ...]:
+        """Parameters without a default (``*args``/``**kwargs`` excluded) — computed once."""
+        if self._required is None:
+            func = self.func
+            if _plain_function(func):
+                code = func.__code__
+                positional = code.co_varnames[: code.co_argcount]
+                n_defaults = len(func.__defaults__ or ())
+                kwonly = code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount]
+                kwdefaults = func.__kwdefaults__ or {}
+                names = [*positional[: len(positional) - n_defaults], *(k for k in kwonly if k not in kwdefaults)]
+            else:
+                names = [
+                    p.name
+                    for p in inspect.signature(func).parameters.values()
+                    if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                ]
+            self._required = tuple(n for n in names if n not in ("self", "cls"))
+        return self._required
+
     def accepted(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The subset of ``kwargs`` the function can take."""
         names, var_kw, _ = self.signature_params
@@ -120,12 +166,17 @@ class Step:
         return self._code_hash
 
     def get_cache_key(self, inputs: Mapping[str, Any], context_params: Mapping[str, Any] | None = None) -> str:
-        """Key from the step's name, code hash, inputs and context parameters."""
+        """Key from the step's name, code hash, inputs and context parameters — values only, never identity.
+
+        With ``cache=<callable>`` the callable's answer for ``(inputs, context_params)`` stands in for
+        the inputs and parameters (the name and code still count).
+        """
         from flowyml.core.cache import stable_digest
 
-        return stable_digest(
-            (self.name, self.get_code_hash(), sorted(inputs.items()), sorted((context_params or {}).items()))
-        )
+        params = dict(context_params or {})
+        if callable(self.cache) and not isinstance(self.cache, bool):
+            return stable_digest((self.name, self.get_code_hash(), "custom", self.cache(dict(inputs), params)))
+        return stable_digest((self.name, self.get_code_hash(), dict(inputs), params))
 
 
 @overload
@@ -140,10 +191,10 @@ def step(
     name: str | None = None,
     inputs: str | Sequence[str] | None = None,
     outputs: str | Sequence[str] | None = None,
-    cache: bool = True,
+    cache: CacheOption = True,
     retry: int = 0,
     timeout: float | None = None,
-    resources: ResourceConfig | Mapping[str, Any] | None = None,
+    resources: Resources | None = None,
     tags: Mapping[str, str] | None = None,
     condition: Callable[..., bool] | None = None,
     execution_group: str | None = None,

@@ -2,28 +2,52 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-
-import attrs
+from typing import Any
 
 from flowyml.core.dag import DAG
 from flowyml.core.errors import StepGroupError
-from flowyml.core.resources import ResourceConfig
+from flowyml.core.resources import ResourceConfig, ResourceRequirements, as_requirements
 from flowyml.core.step import Step
 
+log = logging.getLogger(__name__)
+_warned: set[tuple[str, ...]] = set()  # each split is reported once per process
 
-@attrs.define(frozen=True, eq=False)
+
 class StepGroup:
-    """Steps sharing an ``execution_group``: one container, run in ``execution_order``."""
+    """Steps sharing an ``execution_group``: one container, run in ``execution_order``.
 
-    group_name: str
-    steps: list[Step]
-    execution_order: list[str]
-    resources: ResourceConfig | None = None
+    ``aggregated_resources`` covers every member (the largest cpu/memory/storage, the best GPU);
+    ``None`` when no member asks for resources. Constructed FlowyML's way,
+    ``StepGroup(name, steps, aggregated_resources, execution_order)``, or flowyml 0.x's,
+    ``StepGroup(name, steps, execution_order, resources)``.
+    """
+
+    __slots__ = ("aggregated_resources", "execution_order", "group_name", "steps")
+
+    def __init__(
+        self,
+        group_name: str,
+        steps: Sequence[Step],
+        aggregated_resources: ResourceRequirements | ResourceConfig | Sequence[str] | None = None,
+        execution_order: Sequence[str] | ResourceRequirements | ResourceConfig | None = None,
+    ) -> None:
+        if isinstance(aggregated_resources, Sequence) and not isinstance(aggregated_resources, str):
+            aggregated_resources, execution_order = execution_order, aggregated_resources  # type: ignore[assignment]
+        self.group_name = group_name
+        self.steps = list(steps)
+        self.execution_order = list(execution_order or [s.name for s in self.steps])  # type: ignore[arg-type]
+        self.aggregated_resources = as_requirements(aggregated_resources)  # type: ignore[arg-type]
 
     @property
     def name(self) -> str:
         return self.group_name
+
+    @property
+    def resources(self) -> ResourceRequirements | None:
+        """The unit's resources (same as ``aggregated_resources``)."""
+        return self.aggregated_resources
 
     @property
     def step_names(self) -> list[str]:
@@ -31,6 +55,11 @@ class StepGroup:
 
     def __repr__(self) -> str:
         return f"StepGroup({self.group_name!r}, {self.execution_order})"
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    __hash__ = object.__hash__
 
 
 Unit = Step | StepGroup
@@ -44,21 +73,45 @@ def unit_steps(unit: Unit) -> list[str]:
     return unit.step_names if isinstance(unit, StepGroup) else [unit.name]
 
 
+def aggregate_resources(steps: Sequence[Step]) -> ResourceRequirements | None:
+    """What a unit running ``steps`` needs: each request merged with ``merge_with``."""
+    merged: ResourceRequirements | None = None
+    for s in steps:
+        req = as_requirements(s.resources)
+        if req is not None:
+            merged = req if merged is None else merged.merge_with(req)
+    return merged
+
+
+def split_group(members: Sequence[str], dag: DAG) -> list[list[str]]:
+    """Split a group's members (in DAG order) where a step outside the group must run in between.
+
+    A member joins the current part unless some step outside that part lies on a path from the
+    part to the member; then it starts a new part. Each part can run as one job.
+    """
+    parts: list[list[str]] = []
+    current: list[str] = []
+    below: set[str] = set()  # every step reachable from the current part
+    for name in members:
+        if current and (_ancestors(name, dag) & below) - set(current):
+            parts.append(current)
+            current, below = [], set()
+        current.append(name)
+        below |= _descendants(name, dag)
+    if current:
+        parts.append(current)
+    return parts
+
+
 def get_execution_units(dag: DAG, steps: Sequence[Step]) -> list[Unit]:
     """Group steps by ``execution_group``; everything else runs alone. Units come in DAG order.
 
-    A group is refused when a step outside it sits between two of its members (the group could
-    not run as one contiguous job).
+    A group a step outside it must run in the middle of is split, as FlowyML does, into parts
+    named ``<group>_0``, ``<group>_1``, ... (logged as a warning). Groups that still cannot run as
+    one job each (two groups feeding each other) are refused with :class:`StepGroupError`.
     """
     order = dag.order
-    member_of: dict[str, str] = {}
-    for s in steps:
-        if s.execution_group:
-            if s.execution_group in dag.steps and dag.steps[s.execution_group].execution_group != s.execution_group:
-                raise StepGroupError(
-                    f"execution group {s.execution_group!r} has the same name as a step; rename one of them"
-                )
-            member_of[s.name] = s.execution_group
+    member_of = _group_parts(dag, steps, order)
 
     def key(name: str) -> str:
         return member_of.get(name, name)
@@ -68,8 +121,8 @@ def get_execution_units(dag: DAG, steps: Sequence[Step]) -> list[Unit]:
     for name in order:
         deps = unit_deps.setdefault(key(name), set())
         deps.update(key(d) for d in dag.get_dependencies(name) if key(d) != key(name))
-    for group in set(member_of.values()):
-        _check_contiguous(group, unit_deps, dag, member_of)
+    for group in dict.fromkeys(member_of.values()):
+        _check_contiguous(group, unit_deps, member_of)
 
     units: list[Unit] = []
     emitted: set[str] = set()
@@ -82,14 +135,60 @@ def get_execution_units(dag: DAG, steps: Sequence[Step]) -> list[Unit]:
             emitted.add(u)
             members = [dag.steps[n] for n in order if member_of.get(n) == u]
             if members:
-                resources: ResourceConfig | None = None
-                for m in members:
-                    if m.resources is not None:
-                        resources = m.resources if resources is None else resources.merge(m.resources)
-                units.append(StepGroup(u, members, [m.name for m in members], resources))
+                units.append(StepGroup(u, members, aggregate_resources(members), [m.name for m in members]))
             else:
                 units.append(dag.steps[u])
     return units
+
+
+def get_step_groups(dag: DAG, steps: Sequence[Step]) -> list[StepGroup]:
+    """Only the groups of :func:`get_execution_units` (``pipeline.step_groups``)."""
+    return [u for u in get_execution_units(dag, steps) if isinstance(u, StepGroup)]
+
+
+def _group_parts(dag: DAG, steps: Sequence[Step], order: Sequence[str]) -> dict[str, str]:
+    """Step name -> the name of the (possibly split) group it runs in."""
+    by_group: dict[str, list[str]] = {}
+    position = {name: i for i, name in enumerate(order)}
+    for s in sorted(steps, key=lambda s: position[s.name]):
+        if s.execution_group:
+            by_group.setdefault(s.execution_group, []).append(s.name)
+    member_of: dict[str, str] = {}
+    for group, members in by_group.items():
+        parts = split_group(members, dag)
+        if len(parts) > 1 and (signature := (group, *("|".join(p) for p in parts))) not in _warned:
+            _warned.add(signature)
+            log.warning(
+                "execution group %r cannot run as one job (a step outside it runs in between); split into %s",
+                group,
+                ", ".join(f"{group}_{i} ({', '.join(p)})" for i, p in enumerate(parts)),
+            )
+        for i, part in enumerate(parts):
+            name = group if len(parts) == 1 else f"{group}_{i}"
+            if name in dag.steps and dag.steps[name].execution_group != group:
+                raise StepGroupError(f"execution group {name!r} has the same name as a step; rename one of them")
+            for step_name in part:
+                member_of[step_name] = name
+    return member_of
+
+
+def _descendants(name: str, dag: DAG) -> set[str]:
+    return _walk(name, dag.get_dependents)
+
+
+def _ancestors(name: str, dag: DAG) -> set[str]:
+    return _walk(name, dag.get_dependencies)
+
+
+def _walk(start: str, neighbours: Any) -> set[str]:
+    seen: set[str] = set()
+    stack = list(neighbours(start))
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(neighbours(node))
+    return seen
 
 
 def get_unit_dependencies(dag: DAG, units: Sequence[Unit]) -> dict[str, list[str]]:
@@ -107,7 +206,7 @@ def get_unit_dependencies(dag: DAG, units: Sequence[Unit]) -> dict[str, list[str
     return result
 
 
-def _check_contiguous(group: str, unit_deps: dict[str, set[str]], dag: DAG, member_of: dict[str, str]) -> None:
+def _check_contiguous(group: str, unit_deps: dict[str, set[str]], member_of: dict[str, str]) -> None:
     """Refuse a group that depends (transitively, through outside units) on itself."""
     stack = [d for d in unit_deps[group] if d != group]
     seen: set[str] = set()
