@@ -26,7 +26,7 @@ def available() -> str | None:
     if importlib.util.find_spec("flowyml.aio") is None:
         return "flowyml.aio missing"
     from flowyml import Pipeline
-    from flowyml.orchestrators.base import RemoteOrchestrator, SubmissionResult
+    from flowyml.orchestrators import RemoteOrchestrator, SubmissionResult
 
     for owner, name in (
         (Pipeline, "run_async"),
@@ -98,7 +98,7 @@ async def _monitor(count: int, window: float, home: Path) -> dict[str, Any]:
     and polled); completion (the steps are released and every ``wait_async`` returns).
     """
     from bench.workloads import first_step
-    from flowyml.orchestrators.base import RemoteOrchestrator
+    from flowyml.orchestrators import RemoteOrchestrator
 
     orchestrator = RemoteOrchestrator.for_backend("local", {"workdir": str(REPO_ROOT), "grace_period": 2.0})
     markers, release = home / "markers", home / "release"

@@ -15,7 +15,7 @@ TITLE = "Local backend: submit → first step running; `flowyml status RUN`"
 
 def available() -> str | None:
     """None if the local backend and the CLI exist, else what is missing."""
-    for module in ("flowyml.backends.local.backend", "flowyml.orchestrators.base"):
+    for module in ("flowyml.backends.local.backend", "flowyml.orchestrators.remote"):
         if importlib.util.find_spec(module) is None:
             return f"{module} missing"
     if script_path("flowyml") is None:
@@ -55,7 +55,7 @@ def run(settings: Settings) -> CaseResult:
     if missing:
         return skipped("local_backend", TITLE, missing)
     from bench.workloads import first_step
-    from flowyml.orchestrators.base import RemoteOrchestrator
+    from flowyml.orchestrators import RemoteOrchestrator
 
     result = CaseResult("local_backend", TITLE)
     submit_s, reported_s, body_s = [], [], []

@@ -44,7 +44,7 @@ OFFLINE_ENV = {
     "NO_PROXY": "127.0.0.1,localhost",
     "no_proxy": "127.0.0.1,localhost",
     "FLOWYML_BACKEND_RETRY_DELAY": "0.01",
-    "FLOWYML_AWS_LOG_POLL": "0.1",
+    "FLOWYML_LOG_POLL_INTERVAL": "0.1",
 }
 
 

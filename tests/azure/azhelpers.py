@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flowyml.core.resources import DockerConfig
-from flowyml.orchestrators.base import RemoteOrchestrator
+from flowyml.orchestrators import RemoteOrchestrator
 
 IMAGE = "ghcr.io/example/flowyml-runner:1.0"
 

@@ -19,7 +19,7 @@ from azfake_server import FakeAzureML
 
 from flowyml.config.loader import load_config
 from flowyml.core.status import ExecutionStatus as S
-from flowyml.orchestrators.base import SubmissionResult
+from flowyml.orchestrators import SubmissionResult
 from flowyml_azure.orchestrators import AzureBlobArtifactStore, AzureMLOrchestrator
 
 pytestmark = pytest.mark.azure

@@ -13,7 +13,7 @@ from azhelpers import IMAGE, file_root, orchestrator
 
 from flowyml.core.errors import BackendError, ConfigError
 from flowyml.core.resources import DockerConfig
-from flowyml.orchestrators.base import RemoteOrchestrator
+from flowyml.orchestrators import RemoteOrchestrator
 from flowyml_azure.config import AzureMLConfig
 from flowyml_azure.names import experiment_name, job_name, node_names
 

@@ -320,7 +320,7 @@ def test_the_async_api_loads_lazily_and_exports_what_it_lists():
     code = (
         "import sys, flowyml.aio as aio\n"
         "from flowyml.aio import run_local_async\n"
-        "assert 'flowyml.orchestrators.base' not in sys.modules, 'run_async must not load the remote API'\n"
+        "assert 'flowyml.orchestrators.remote' not in sys.modules, 'run_async must not load the remote API'\n"
         "missing = [n for n in aio.__all__ if getattr(aio, n, None) is None]\n"
         "assert not missing, missing\n"
         "assert sorted(aio.__all__) == sorted(aio._WHERE)\n"

@@ -18,8 +18,8 @@ import pytest
 import flowyml.aio
 from flowyml.core.errors import RunFailedError, TransientBackendError, WaitTimeoutError
 from flowyml.core.status import ExecutionStatus
-from flowyml.orchestrators.base import RemoteOrchestrator, SubmissionResult
-from flowyml.plugins import BackendInfo, hookimpl
+from flowyml.orchestrators import RemoteOrchestrator, SubmissionResult
+from flowyml.plugins import Backend
 from flowyml.plugins.manager import get_plugin_manager
 from flowyml.plugins.types import LogRecord, RunHandle, StatusReport
 from flowyml.stacks.local import LocalOrchestrator
@@ -54,10 +54,13 @@ class SlowConfig:
     region: str = "here"
 
 
-class SlowBackend:
+class SlowBackend(Backend):
     """Runs 'complete' ``duration`` s after submit; every call can be slowed or made to fail transiently."""
 
     name = "slow_fake"
+    config_class = SlowConfig
+    capabilities = frozenset({"cancel"})
+    native_states = {s.value: s for s in S if s is not S.UNKNOWN}
 
     def __init__(self) -> None:
         self.runs: dict[str, dict] = {}
@@ -71,15 +74,7 @@ class SlowBackend:
         self.cancels: list[str] = []
         self.lock = threading.Lock()
 
-    @hookimpl
-    def flowyml_register_backends(self, register):
-        states = {s.value: s for s in S if s is not S.UNKNOWN}
-        register(BackendInfo(name=self.name, config_class=SlowConfig, capabilities={"cancel"}, native_states=states))
-
-    @hookimpl
-    def flowyml_submit(self, backend, spec, config):
-        if backend != self.name:
-            return None
+    def submit(self, spec, config):
         time.sleep(self.submit_delay)
         self.runs.setdefault(spec.run_id, {"at": time.monotonic(), "cancel_at": None})
         return RunHandle(backend=self.name, run_id=spec.run_id, job_id=f"job-{spec.run_id}")
@@ -93,10 +88,7 @@ class SlowBackend:
             return S.FAILED if run_id in self.fail else S.COMPLETED
         return S.RUNNING
 
-    @hookimpl
-    def flowyml_status(self, handle, config):
-        if handle.backend != self.name:
-            return None
+    def status(self, handle, config):
         with self.lock:
             self.status_calls += 1
             flaky = self.transient_status > 0
@@ -107,34 +99,24 @@ class SlowBackend:
         st = self.state(handle.run_id)
         return StatusReport(st, native_state=st.value, message="boom (fake)" if st is S.FAILED else None)
 
-    @hookimpl
-    def flowyml_cancel(self, handle, config, graceful):
-        if handle.backend != self.name:
-            return None
+    def cancel(self, handle, config, graceful):
         self.cancels.append(handle.run_id)
         if self.state(handle.run_id).is_finished:
             return False
         self.runs[handle.run_id]["cancel_at"] = time.monotonic()
         return True
 
-    @hookimpl
-    def flowyml_logs(self, handle, config, cursor, follow) -> Iterator[LogRecord] | None:
-        if handle.backend != self.name:
-            return None
-
-        def gen() -> Iterator[LogRecord]:
-            for i in range(int(cursor or 0), 5):
-                time.sleep(self.status_delay)
-                yield LogRecord(timestamp=time.time(), message=f"line {i}", cursor=str(i + 1))
-
-        return gen()
+    def logs(self, handle, config, cursor) -> Iterator[LogRecord]:
+        for i in range(int(cursor or 0), 5):
+            time.sleep(self.status_delay)
+            yield LogRecord(timestamp=time.time(), message=f"line {i}", cursor=str(i + 1))
 
 
 @pytest.fixture
 def slow_backend() -> Iterator[SlowBackend]:
     backend = SlowBackend()
     pm = get_plugin_manager()
-    pm.register(backend, name="slow-fake-test")
+    pm.register_backend(backend, name="slow-fake-test")
     yield backend
     pm.unregister("slow-fake-test")
 

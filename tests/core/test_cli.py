@@ -50,7 +50,7 @@ def test_plugins_lists_backends_hooks_and_versions():
     doc = json.loads(flowyml("plugins", "--json").stdout)
     local = next(p for p in doc["plugins"] if p["name"] == "local")
     assert local["distribution"] == "flowyml-core" and local["version"]
-    assert "flowyml_submit" in local["hooks"] and local["error"] is None
+    assert "flowyml_register_backends" in local["hooks"] and local["error"] is None
     assert "local" in [b["name"] for b in doc["backends"]] and "file" in doc["stores"]
     text = flowyml("plugins").stdout
     assert "backends:" in text and "local" in text

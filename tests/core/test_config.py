@@ -120,7 +120,7 @@ def test_env_default_syntax(tmp_path: Path):
 def test_secrets_never_appear_in_to_dict():
     import attrs
 
-    from flowyml.orchestrators.base import redact_config
+    from flowyml.orchestrators.configs import redact_config
 
     @attrs.define(frozen=True)
     class Cfg:

@@ -1,4 +1,5 @@
-"""Keeps the contract, its docs and its tests in step: every hook spec is documented and tested."""
+"""Keeps the contract, its docs and its tests in step: every hook spec and every Backend operation
+is documented and tested."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flowyml.plugins import hookspecs
+from flowyml.plugins import Backend, hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOKS_DOC = ROOT / "docs" / "plugins" / "hooks.md"
@@ -19,6 +20,7 @@ def _specs() -> list[tuple[str, object]]:
 
 
 SPECS = _specs()
+OPERATIONS = ["submit", "status", "status_many", "cancel", "logs", "details"]
 
 
 def _sections() -> dict[str, str]:
@@ -31,12 +33,26 @@ def _sections() -> dict[str, str]:
 def _test_names() -> set[str]:
     names = set()
     for path in (ROOT / "tests").rglob("test_*.py"):
-        names.update(re.findall(r"^\s*(?:async\s+)?def (test_hook_\w+)\s*\(", path.read_text(), re.MULTILINE))
+        names.update(
+            re.findall(r"^\s*(?:async\s+)?def (test_(?:hook|backend)_\w+)\s*\(", path.read_text(), re.MULTILINE)
+        )
     return names
 
 
 def test_the_contract_has_hook_specs() -> None:
-    assert len(SPECS) >= 8, [name for name, _ in SPECS]
+    assert [name for name, _ in SPECS] == ["flowyml_register_backends", "flowyml_register_stores"]
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_every_backend_operation_is_documented_and_tested(op: str) -> None:
+    method = getattr(Backend, op)
+    assert len((inspect.getdoc(method) or "").strip()) > 40, f"Backend.{op} has no real docstring"
+    sections = _sections()
+    heading = f"Backend.{op}"
+    assert heading in sections, f"docs/plugins/hooks.md has no section headed {heading}"
+    params = ", ".join(p for p in inspect.signature(method).parameters if p != "self")
+    assert f"{op}(self, {params})" in sections[heading], f"the section {heading} must show {op}(self, {params})"
+    assert f"test_backend_{op}" in _test_names(), f"no test named test_backend_{op} under tests/"
 
 
 @pytest.mark.parametrize(("name", "spec"), SPECS, ids=[n for n, _ in SPECS])

@@ -18,10 +18,8 @@ def _force_state(handle: RunHandle, native: str) -> None:
     """Stop the supervisor and record ``native`` as the run's state."""
     directory = paths.run_dir(handle.run_id)
     pid = paths.supervisor_pid(directory)
-    if pid and paths.is_alive(*pid):
-        import os
-
-        os.killpg(pid[0], signal.SIGKILL)
+    if pid and pid.is_alive():
+        pid.kill_group(signal.SIGKILL)
     (directory / "supervisor.pid").unlink(missing_ok=True)
     (directory / "cancel.json").unlink(missing_ok=True)
     paths.write_json(directory / "state.json", {"status": native, "units": {}})
@@ -35,6 +33,7 @@ class TestLocalBackendContract(BackendContract):
             config=LocalConfig(grace_period=1.0),
             artifact_root=(tmp_path / "artifacts").as_uri(),
             self_executing=True,
+            retried_calls=False,
             set_native_state=_force_state,
             finish_timeout=60,
         )

@@ -15,6 +15,7 @@ import pytest
 from flowyml.backends.local import paths
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.registry import RunRegistry
+from flowyml.plugins.processes import ProcessId
 from flowyml.stacks.local import LocalOrchestrator
 
 HERE = Path(__file__).parent
@@ -105,10 +106,10 @@ def test_a_dead_supervisor_is_reported_failed_not_left_running():
     deadline = time.monotonic() + 30
     while orchestrator.get_run_status(sub.run_id) is not ExecutionStatus.RUNNING and time.monotonic() < deadline:
         time.sleep(0.1)
-    pid, _ = paths.supervisor_pid(paths.run_dir(sub.run_id))
+    pid = paths.supervisor_pid(paths.run_dir(sub.run_id)).pid
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while paths.is_alive(pid, None) and time.monotonic() < deadline:
+    while ProcessId(pid).is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     report = orchestrator.get_status_report(sub.run_id)
     assert report.status is ExecutionStatus.FAILED

@@ -12,9 +12,9 @@ import pytest
 from flowyml import Pipeline, context, step
 from flowyml.core.errors import FlowymlError
 from flowyml.core.status import ExecutionStatus
-from flowyml.orchestrators.base import RemoteOrchestrator
+from flowyml.orchestrators import RemoteOrchestrator
 from flowyml.orchestrators.spec import build_job_spec
-from flowyml.plugins import BackendInfo, RunHandle, StatusReport, hookimpl
+from flowyml.plugins import Backend, RunHandle, StatusReport
 from flowyml.plugins.manager import get_plugin_manager
 
 ROOT = Path(__file__).parent.parent.parent
@@ -111,7 +111,6 @@ def test_submitting_at_import_time_of_the_step_runner_is_refused(tmp_path: Path)
 
 
 def _kill_all_local_runs() -> None:
-    import os
     import signal
 
     from flowyml.backends.local import paths
@@ -120,10 +119,7 @@ def _kill_all_local_runs() -> None:
         for directory in paths.runs_root().glob("*"):
             pid = paths.supervisor_pid(directory)
             if pid:
-                try:
-                    os.killpg(pid[0], signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+                pid.kill_group(signal.SIGKILL)
 
 
 @attrs.define(frozen=True)
@@ -135,30 +131,23 @@ class VaultConfig:
         return "file:///tmp/vault-artifacts"
 
 
-class VaultPlugin:
+class VaultPlugin(Backend):
+    name = "vault"
+    config_class = VaultConfig
+    native_states = {"OK": ExecutionStatus.COMPLETED}
     seen: list[str | None] = []
 
-    @hookimpl
-    def flowyml_register_backends(self, register):
-        register(BackendInfo(name="vault", config_class=VaultConfig, native_states={"OK": ExecutionStatus.COMPLETED}))
-
-    @hookimpl
-    def flowyml_submit(self, backend, spec, config):
-        if backend != "vault":
-            return None
+    def submit(self, spec, config):
         return RunHandle(backend="vault", run_id=spec.run_id, job_id=f"v-{spec.run_id}")
 
-    @hookimpl
-    def flowyml_status(self, handle, config):
-        if handle.backend != "vault":
-            return None
+    def status(self, handle, config):
         self.seen.append(config.token)
         return StatusReport(ExecutionStatus.COMPLETED, native_state="OK")
 
 
 def test_reattach_takes_secrets_from_the_stack_and_never_stores_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     pm = get_plugin_manager()
-    pm.register(VaultPlugin(), name="vault")
+    pm.register_backend(VaultPlugin(), name="vault")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VAULT_TOKEN", "t0ps3cret")
     (tmp_path / "flowyml.yaml").write_text(
@@ -178,7 +167,7 @@ def test_reattach_takes_secrets_from_the_stack_and_never_stores_them(tmp_path: P
 
 
 def test_a_backend_config_can_name_the_default_artifact_root():
-    get_plugin_manager().register(VaultPlugin(), name="vault")
+    get_plugin_manager().register_backend(VaultPlugin(), name="vault")
     assert RemoteOrchestrator(backend="vault").artifact_root == "file:///tmp/vault-artifacts"
 
 

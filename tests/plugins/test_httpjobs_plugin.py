@@ -13,7 +13,7 @@ import pytest
 
 from flowyml.core.errors import BackendError, ConfigError, TransientBackendError
 from flowyml.core.status import ExecutionStatus
-from flowyml.orchestrators.base import RemoteOrchestrator
+from flowyml.orchestrators import RemoteOrchestrator
 from flowyml.testing import pipelines
 from flowyml_httpjobs.config import HttpJobsConfig
 from flowyml_httpjobs.orchestrators import HttpJobsOrchestrator

@@ -6,31 +6,17 @@ for every stream read so far, so passing a record's cursor back resumes right af
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from flowyml.plugins.cursors import decode_cursor, encode_cursor
+from flowyml.plugins.logs import parse_runner_line, record_of
 from flowyml.plugins.types import LogRecord
 
-FOLLOW_POLL = 2.0
 PAGE = 1000
 
 #: (unit, log group, log stream)
 Source = tuple[str, str, str]
-
-
-def _parse(message: str, fallback_ts: float) -> tuple[float, str, str]:
-    """The step-runner prints one JSON object per event; anything else is plain output."""
-    text = message.rstrip("\n")
-    if text.startswith("{"):
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict) and "message" in doc:
-            return float(doc.get("ts") or fallback_ts), str(doc["message"]), str(doc.get("severity") or "INFO")
-    return fallback_ts, text, "INFO"
 
 
 def _read_stream(logs: Any, source: Source, positions: dict[str, list], call: Callable) -> Iterator[LogRecord]:
@@ -53,14 +39,8 @@ def _read_stream(logs: Any, source: Source, positions: dict[str, list], call: Ca
         for i in range(skip, len(events)):
             event = events[i]
             positions[key] = [token, i + 1]
-            ts, message, severity = _parse(event.get("message", ""), event.get("timestamp", 0) / 1000.0)
-            yield LogRecord(
-                timestamp=ts,
-                message=message,
-                severity=severity,
-                unit=unit,
-                cursor=json.dumps(positions, sort_keys=True, separators=(",", ":")),
-            )
+            line = parse_runner_line(event.get("message", ""), event.get("timestamp", 0) / 1000.0)
+            yield record_of(line, unit, encode_cursor(positions))
         nxt = page.get("nextForwardToken")
         if not nxt or nxt == token or not events:
             return
@@ -72,25 +52,10 @@ def _read_stream(logs: Any, source: Source, positions: dict[str, list], call: Ca
 def read_logs(
     logs_client: Any,
     sources: Callable[[], list[Source]],
-    is_finished: Callable[[], bool],
     cursor: str | None,
-    follow: bool,
     call: Callable,
-    poll: float = FOLLOW_POLL,
 ) -> Iterator[LogRecord]:
-    """Records of every source stream in order, from ``cursor``; with ``follow``, until the run ended."""
-    positions: dict[str, list] = json.loads(cursor) if cursor else {}
-
-    def one_pass() -> Iterator[LogRecord]:
-        for source in sources():
-            yield from _read_stream(logs_client, source, positions, call)
-
-    if not follow:
-        yield from one_pass()
-        return
-    while True:
-        finished = is_finished()  # read before the pass: records written before the end are not missed
-        yield from one_pass()
-        if finished:
-            return
-        time.sleep(poll)
+    """One pass over every source stream, in order, after ``cursor`` (core follows)."""
+    positions: dict[str, list] = decode_cursor(cursor, "aws")
+    for source in sources():
+        yield from _read_stream(logs_client, source, positions, call)

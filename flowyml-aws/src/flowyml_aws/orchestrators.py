@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from flowyml.artifacts.store import ArtifactStore
-from flowyml.orchestrators.base import RemoteOrchestrator
+from flowyml.orchestrators import RemoteOrchestrator
 from flowyml_aws.config import AWSBatchConfig, SageMakerConfig
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from flowyml.artifacts.store import ArtifactStore
 from flowyml.core.resources import DockerConfig, ResourceConfig
-from flowyml.orchestrators.base import RemoteOrchestrator
+from flowyml.orchestrators import RemoteOrchestrator
 from flowyml_azure.config import AzureMLConfig
 from flowyml_azure.credentials import register_credential
 from flowyml_azure.workspace import ARTIFACT_PREFIX
@@ -91,9 +91,17 @@ class AzureMLOrchestrator(RemoteOrchestrator):
         if not isinstance(credential, str):
             credential = register_credential(credential)
         settings = AzureMLConfig(
-            subscription_id=subscription_id, resource_group=resource_group, workspace_name=workspace_name,
-            compute=compute, experiment_name=experiment_name, environment=environment, credential=credential,
-            cloud=cloud, arm_endpoint=arm_endpoint, ca_bundle=ca_bundle, **config,
+            subscription_id=subscription_id,
+            resource_group=resource_group,
+            workspace_name=workspace_name,
+            compute=compute,
+            experiment_name=experiment_name,
+            environment=environment,
+            credential=credential,
+            cloud=cloud,
+            arm_endpoint=arm_endpoint,
+            ca_bundle=ca_bundle,
+            **config,
         )
         if isinstance(artifact_store, AzureBlobArtifactStore):
             store_settings = {**artifact_store.settings, **(store_settings or {})}
@@ -102,8 +110,12 @@ class AzureMLOrchestrator(RemoteOrchestrator):
             docker_config = DockerConfig(image=image)
         self._resolved_root: str | None = None
         super().__init__(
-            name, settings, artifact_store=artifact_store, store_settings=store_settings,
-            docker_config=docker_config, resources=resources,
+            name,
+            settings,
+            artifact_store=artifact_store,
+            store_settings=store_settings,
+            docker_config=docker_config,
+            resources=resources,
         )
 
     @property

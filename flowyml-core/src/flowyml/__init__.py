@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from flowyml.core.resources import DockerConfig, ResourceConfig
     from flowyml.core.status import ExecutionStatus
     from flowyml.core.step import Step, step
-    from flowyml.orchestrators.base import RemoteOrchestrator, SubmissionResult, attach, get_orchestrator
+    from flowyml.orchestrators import RemoteOrchestrator, SubmissionResult, attach, get_orchestrator
     from flowyml.plugins.types import RunHandle
     from flowyml.stacks.local import LocalOrchestrator
 
@@ -49,10 +49,10 @@ _LAZY = {
     "ExecutionStatus": "flowyml.core.status",
     "Step": "flowyml.core.step",
     "step": "flowyml.core.step",
-    "SubmissionResult": "flowyml.orchestrators.base",
-    "RemoteOrchestrator": "flowyml.orchestrators.base",
-    "attach": "flowyml.orchestrators.base",
-    "get_orchestrator": "flowyml.orchestrators.base",
+    "SubmissionResult": "flowyml.orchestrators.submission",
+    "RemoteOrchestrator": "flowyml.orchestrators.remote",
+    "attach": "flowyml.orchestrators.remote",
+    "get_orchestrator": "flowyml.orchestrators.remote",
     "RunHandle": "flowyml.plugins.types",
     "LocalOrchestrator": "flowyml.stacks.local",
     "load_config": "flowyml.config.loader",

@@ -24,6 +24,7 @@ from flowyml.core.errors import ArtifactNotFoundError, FlowymlError
 from flowyml.core.executor import ExecutionResult, LocalExecutor
 from flowyml.core.pipeline import Pipeline
 from flowyml.core.step_grouping import StepGroup
+from flowyml.orchestrators.layout import RunLayout, StepRecord, UnitResult, read_unit_result
 from flowyml.orchestrators.spec import PIPELINE_INPUT
 from flowyml.plugins.types import JobSpec, PipelineRef, UnitSpec
 
@@ -93,29 +94,15 @@ def _load_pipeline(ref: PipelineRef) -> Pipeline:
     return target
 
 
-def artifact_root_of(spec_uri: str) -> str:
-    marker = "/runs/"
-    if marker not in spec_uri:
-        raise FlowymlError(f"job spec URI {spec_uri!r} is not under <artifact root>/runs/<run id>/")
-    return spec_uri.rsplit(marker, 1)[0]
-
-
-def unit_result_key(run_id: str, unit: str) -> str:
-    return f"runs/{run_id}/units/{unit}.json"
-
-
 def run_unit(spec: JobSpec, unit: UnitSpec, store: ArtifactStore) -> list[ExecutionResult]:
     pipeline = load_pipeline(spec.pipeline)
     dag = pipeline.build(spec.input_names)
     steps = [dag.steps[name] for name in unit.steps]
     inputs: dict[str, Any] = {}
     unavailable: set[str] = set()
+    layout = RunLayout(spec.run_id)
     for name, producer in unit.inputs.items():
-        key = (
-            f"runs/{spec.run_id}/inputs/{name}"
-            if producer == PIPELINE_INPUT
-            else store.output_key(spec.run_id, producer, name)
-        )
+        key = layout.input(name) if producer == PIPELINE_INPUT else layout.output(producer, name)
         try:
             inputs[name] = store.load(key)
         except ArtifactNotFoundError:
@@ -147,11 +134,9 @@ def run_unit(spec: JobSpec, unit: UnitSpec, store: ArtifactStore) -> list[Execut
 def _was_skipped(store: ArtifactStore, spec: JobSpec, step_name: str) -> bool:
     for u in spec.units:
         if step_name in u.steps:
-            try:
-                doc = store.read_json(unit_result_key(spec.run_id, u.name))
-            except ArtifactNotFoundError:
-                return False
-            return any(s["name"] == step_name and s["skipped"] for s in doc.get("steps", []))
+            result = read_unit_result(store, spec.run_id, u.name)
+            record = result.step(step_name) if result else None
+            return record is not None and record.skipped
     return False
 
 
@@ -164,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--job and --unit are required (or FLOWYML_JOB_SPEC / FLOWYML_UNIT)")
     settings = json.loads(os.environ.get("FLOWYML_STORE_SETTINGS") or "{}")
     try:
-        store = ArtifactStore(artifact_root_of(args.job), settings)
+        store = ArtifactStore(RunLayout.artifact_root_of(args.job), settings)
         spec = JobSpec.from_dict(store.read_json(args.job))
         unit = spec.unit(args.unit)
     except Exception as exc:
@@ -179,17 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         error = f"{type(exc).__name__}: {exc}"
         emit("ERROR", f"unit {unit.name} could not run: {error}", unit=unit.name, traceback=traceback.format_exc())
-        store.write_json(
-            unit_result_key(spec.run_id, unit.name),
-            {
-                "unit": unit.name,
-                "success": False,
-                "error": error,
-                "steps": [],
-                "started_at": started,
-                "finished_at": time.time(),
-            },
-        )
+        _record(store, spec, UnitResult(unit.name, False, error, [], started, time.time(), EXIT_SETUP_FAILED))
         return EXIT_SETUP_FAILED
     for r in results:
         if r.success:
@@ -200,32 +175,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             emit("ERROR", f"step {r.step_name} failed: {r.error}", unit=unit.name, step=r.step_name)
     ok = all(r.success for r in results)
     failed = next((r for r in results if not r.success), None)
-    store.write_json(
-        unit_result_key(spec.run_id, unit.name),
-        {
-            "unit": unit.name,
-            "success": ok,
-            "error": None
-            if failed is None
-            else f"step {failed.step_name!r} failed: {(failed.error or '').splitlines()[0]}",
-            "steps": [
-                {
-                    "name": r.step_name,
-                    "success": r.success,
-                    "skipped": r.skipped,
-                    "cached": r.cached,
-                    "error": r.error,
-                    "duration_seconds": r.duration_seconds,
-                    "artifacts": r.artifact_uris,
-                }
-                for r in results
-            ],
-            "started_at": started,
-            "finished_at": time.time(),
-        },
-    )
+    error = None if failed is None else f"step {failed.step_name!r} failed: {(failed.error or '').splitlines()[0]}"
+    steps = [
+        StepRecord(
+            name=r.step_name,
+            success=r.success,
+            skipped=r.skipped,
+            cached=r.cached,
+            error=r.error,
+            duration_seconds=r.duration_seconds,
+            artifacts=dict(r.artifact_uris),
+        )
+        for r in results
+    ]
+    code = EXIT_OK if ok else EXIT_STEP_FAILED
+    _record(store, spec, UnitResult(unit.name, ok, error, steps, started, time.time(), code))
     emit("INFO" if ok else "ERROR", f"unit {unit.name} {'completed' if ok else 'failed'}", unit=unit.name)
-    return EXIT_OK if ok else EXIT_STEP_FAILED
+    return code
+
+
+def _record(store: ArtifactStore, spec: JobSpec, result: UnitResult) -> None:
+    store.write_json(RunLayout(spec.run_id).unit_result(result.unit), result.to_dict())
 
 
 if __name__ == "__main__":

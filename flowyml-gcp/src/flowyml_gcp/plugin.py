@@ -2,87 +2,69 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flowyml.plugins import BackendInfo, JobSpec, LogRecord, RunHandle, StatusReport, StoreInfo, hookimpl
+from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport, hookimpl
+from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
 from flowyml_gcp.config import VertexAIConfig
 from flowyml_gcp.states import NATIVE_STATES
 
-NAME = "vertex_ai"
+
+class VertexAIBackend(Backend):
+    name = "vertex_ai"
+    config_class = VertexAIConfig
+    description = "Google Vertex AI: one CustomJob per single-unit run, else one PipelineJob (kfp DAG)."
+    capabilities = frozenset({"dag", "cancel", "logs", "details", "gpu"})
+    native_states = NATIVE_STATES
+    extra = "gcp"
+    orchestrator = "flowyml.stacks.gcp.VertexAIOrchestrator"
+
+    def submit(self, spec: JobSpec, config: VertexAIConfig) -> RunHandle:
+        from flowyml_gcp.submit import submit
+
+        return submit(spec, config)
+
+    def status(self, handle: RunHandle, config: VertexAIConfig) -> StatusReport:
+        from flowyml_gcp.jobs import status
+
+        return status(handle, config)
+
+    def cancel(self, handle: RunHandle, config: VertexAIConfig, graceful: bool) -> bool:
+        from flowyml_gcp.jobs import cancel
+
+        return cancel(handle, config, graceful)
+
+    def logs(self, handle: RunHandle, config: VertexAIConfig, cursor: str | None) -> Iterable[LogRecord]:
+        from flowyml_gcp.logs import read_logs
+
+        return read_logs(handle, config, cursor, False)
+
+    def log_settle_seconds(self, config: VertexAIConfig) -> float:
+        return max(0.0, config.log_settle_seconds)
+
+    def details(self, handle: RunHandle, config: VertexAIConfig) -> Mapping[str, Any]:
+        from flowyml_gcp.jobs import details
+
+        return details(handle, config)
 
 
-@hookimpl
-def flowyml_register_backends(register: Any) -> None:
-    register(
-        BackendInfo(
-            name=NAME,
-            config_class=VertexAIConfig,
-            description="Google Vertex AI: one CustomJob per single-unit run, else one PipelineJob (kfp DAG).",
-            capabilities={"dag", "cancel", "logs", "details", "gpu"},
-            native_states=NATIVE_STATES,
-            extra="gcp",
-            orchestrator="flowyml.stacks.gcp.VertexAIOrchestrator",
-        )
-    )
-
-
-@hookimpl
-def flowyml_register_stores(register: Any) -> None:
-    register(StoreInfo("gs", "Google Cloud Storage; create-only writes use a generation precondition.", extra="gcp"))
-
-
-@hookimpl
-def flowyml_submit(backend: str, spec: JobSpec, config: VertexAIConfig) -> RunHandle | None:
-    if backend != NAME:
-        return None
-    from flowyml_gcp.submit import submit
-
-    return submit(spec, config)
-
-
-@hookimpl
-def flowyml_status(handle: RunHandle, config: VertexAIConfig) -> StatusReport | None:
-    if handle.backend != NAME:
-        return None
-    from flowyml_gcp.jobs import status
-
-    return status(handle, config)
-
-
-@hookimpl
-def flowyml_cancel(handle: RunHandle, config: VertexAIConfig, graceful: bool) -> bool | None:
-    if handle.backend != NAME:
-        return None
-    from flowyml_gcp.jobs import cancel
-
-    return cancel(handle, config, graceful)
-
-
-@hookimpl
-def flowyml_logs(
-    handle: RunHandle, config: VertexAIConfig, cursor: str | None, follow: bool
-) -> Iterator[LogRecord] | None:
-    if handle.backend != NAME:
-        return None
-    from flowyml_gcp.logs import read_logs
-
-    return read_logs(handle, config, cursor, follow)
-
-
-@hookimpl
-def flowyml_details(handle: RunHandle, config: VertexAIConfig) -> Mapping[str, Any] | None:
-    if handle.backend != NAME:
-        return None
-    from flowyml_gcp.jobs import details
-
-    return details(handle, config)
-
-
-@hookimpl
-def flowyml_storage(uri: str, settings: Mapping[str, Any]) -> Any:
-    if not uri.startswith("gs://"):
-        return None
+def _gcs_storage(uri: str, settings: Mapping[str, Any]) -> Any:
     from flowyml_gcp.store import GCSStorage
 
     return GCSStorage(uri, settings)
+
+
+@hookimpl
+def flowyml_register_backends(register: RegisterBackend) -> None:
+    register(VertexAIBackend())
+
+
+@hookimpl
+def flowyml_register_stores(register: RegisterStore) -> None:
+    register(
+        "gs",
+        _gcs_storage,
+        description="Google Cloud Storage; create-only writes use a generation precondition.",
+        extra="gcp",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowyml.orchestrators.base import RemoteOrchestrator
+from flowyml.orchestrators import RemoteOrchestrator
 from flowyml_httpjobs.config import HttpJobsConfig, token_from_env
 
 

@@ -162,7 +162,7 @@ def remote(orchestrator: Any, pipeline: Any, *, run_id: str | None = None, **kwa
 def as_job(item: Any, executor: Executor | None = None, name: str | None = None) -> Job:
     """Adapt anything ``run_many`` accepts into a :class:`Job`."""
     from flowyml.core.pipeline import Pipeline
-    from flowyml.orchestrators.base import SubmissionResult
+    from flowyml.orchestrators import SubmissionResult
 
     if isinstance(item, Job):
         return item if name is None else attrs.evolve(item, name=name)

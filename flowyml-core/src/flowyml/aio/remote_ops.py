@@ -20,7 +20,7 @@ from typing import Any
 from flowyml.aio.threads import run_blocking, run_in, submit_executor
 from flowyml.core.errors import RunFailedError, RunTimedOutError, TransientBackendError
 from flowyml.core.status import ExecutionStatus
-from flowyml.orchestrators.base import RemoteOrchestrator, SubmissionResult
+from flowyml.orchestrators import RemoteOrchestrator, SubmissionResult
 from flowyml.plugins.types import LogRecord, StatusReport
 
 log = logging.getLogger("flowyml.aio")

@@ -19,13 +19,6 @@ MANIFEST = "manifest.json"
 SMALL = 4 * 1024 * 1024
 
 
-def safe_component(value: str, what: str) -> str:
-    """A run id / step / output name used as one path component: no separators, no ``..``."""
-    if not value or "/" in value or "\\" in value or value in (".", "..") or "\x00" in value:
-        raise ArtifactError(f"invalid {what} {value!r}: it is used in artifact paths")
-    return value
-
-
 class ArtifactStore:
     """Objects in, URIs out: each artifact is ``<key>/data-<id>.<ext>`` plus ``<key>/manifest.json``.
 
@@ -55,15 +48,9 @@ class ArtifactStore:
     # -- keys --------------------------------------------------------------------------------
     @staticmethod
     def output_key(run_id: str, step_name: str, name: str) -> str:
-        return "/".join(
-            [
-                "runs",
-                safe_component(run_id, "run id"),
-                "outputs",
-                safe_component(step_name, "step name"),
-                safe_component(name, "output name"),
-            ]
-        )
+        from flowyml.orchestrators.layout import RunLayout
+
+        return RunLayout(run_id).output(step_name, name)
 
     def key_of(self, uri_or_key: str) -> str:
         root = self.uri.rstrip("/") + "/"

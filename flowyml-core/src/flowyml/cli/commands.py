@@ -10,13 +10,16 @@ from typing import Any
 
 from flowyml.cli.main import EXIT_BACKEND, EXIT_NOT_FOUND, EXIT_OK, EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE
 from flowyml.core.errors import (
+    AuthError,
     BackendError,
     ConfigError,
     FlowymlError,
     PipelineDefinitionError,
     PluginError,
+    RefusedError,
     RunNotFoundError,
     TransientBackendError,
+    UnknownBackendError,
 )
 
 
@@ -33,28 +36,37 @@ def print_json(doc: Any) -> None:
     out(json.dumps(doc, indent=2, sort_keys=True, default=str))
 
 
+#: Exception type -> (exit code, prefix for the one-line message); the first match wins.
+EXIT_CODES: list[tuple[type[BaseException], int, str]] = [
+    (RunNotFoundError, EXIT_NOT_FOUND, ""),
+    (UnknownBackendError, EXIT_NOT_FOUND, ""),
+    (TransientBackendError, EXIT_UNREACHABLE, "the backend could not be reached, the run's state is unknown: "),
+    (AuthError, EXIT_BACKEND, "the backend refused our credentials: "),
+    (RefusedError, EXIT_BACKEND, "the backend refused the request: "),
+    (BackendError, EXIT_BACKEND, "the backend failed: "),
+    (PluginError, EXIT_USAGE, ""),
+    (ConfigError, EXIT_USAGE, ""),
+    (PipelineDefinitionError, EXIT_USAGE, ""),
+    (FlowymlError, EXIT_RUN_FAILED, ""),
+]
+
+
+def exit_code_for(exc: BaseException) -> tuple[int, str]:
+    """The exit code and message prefix for a flowyml error, by its type."""
+    for kind, code, prefix in EXIT_CODES:
+        if isinstance(exc, kind):
+            return code, prefix
+    raise exc
+
+
 def dispatch(args: argparse.Namespace) -> int:
     handler = COMMANDS[args.command]
     try:
         return handler(args)
-    except RunNotFoundError as exc:
-        err(str(exc))
-        return EXIT_NOT_FOUND
-    except TransientBackendError as exc:
-        err(f"the backend could not be reached, the run's state is unknown: {exc}")
-        return EXIT_UNREACHABLE
-    except BackendError as exc:
-        err(f"the backend refused the request: {exc}")
-        return EXIT_BACKEND
-    except PluginError as exc:
-        err(str(exc))
-        return EXIT_NOT_FOUND if "unknown backend" in str(exc) else EXIT_USAGE
-    except (ConfigError, PipelineDefinitionError) as exc:
-        err(str(exc))
-        return EXIT_USAGE
     except FlowymlError as exc:
-        err(str(exc))
-        return EXIT_RUN_FAILED
+        code, prefix = exit_code_for(exc)
+        err(f"{prefix}{exc}")
+        return code
 
 
 # -- run -------------------------------------------------------------------------------------
@@ -239,7 +251,7 @@ def _status_doc(handle: Any, report: Any) -> dict[str, Any]:
 
 
 def _orchestrator_for(run_id: str) -> tuple[Any, Any]:
-    from flowyml.orchestrators.base import RemoteOrchestrator
+    from flowyml.orchestrators import RemoteOrchestrator
     from flowyml.orchestrators.registry import RunRegistry
 
     registry = RunRegistry()
@@ -298,7 +310,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from flowyml.orchestrators.base import RemoteOrchestrator
+    from flowyml.orchestrators import RemoteOrchestrator
     from flowyml.orchestrators.registry import RunRegistry
 
     registry = RunRegistry()
@@ -360,16 +372,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         }
         for r in pm.records.values()
     ]
-    backends = [
-        {
-            "name": b.name,
-            "description": b.description,
-            "capabilities": sorted(b.capabilities),
-            "extra": b.extra,
-            "orchestrator": b.orchestrator,
-        }
-        for b in pm.backends.values()
-    ]
+    backends = [b.describe() for b in pm.backends.values()]
     if args.json:
         print_json({"plugins": plugins, "backends": backends, "stores": sorted(pm.stores)})
         return EXIT_OK

@@ -44,7 +44,7 @@ class StackConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The stack with every secret field left out (safe to print or store)."""
-        from flowyml.orchestrators.base import redact_config
+        from flowyml.orchestrators.configs import redact_config
 
         doc = {
             "name": self.name,
@@ -115,7 +115,7 @@ class FlowymlConfig:
 
     def orchestrator(self, name: str | None = None) -> RemoteOrchestrator:
         """A ready ``RemoteOrchestrator`` for the stack (validated first, before any SDK is touched)."""
-        from flowyml.orchestrators.base import RemoteOrchestrator
+        from flowyml.orchestrators import RemoteOrchestrator
 
         stack = self.validate_stack(name)
         return RemoteOrchestrator(

@@ -95,8 +95,23 @@ class PluginError(FlowymlError):
     """A backend is unknown, failed to load, or is missing its SDK."""
 
 
+class UnknownBackendError(PluginError, LookupError):
+    """No installed plugin provides this backend (or URI scheme); the message lists what is installed."""
+
+
 class BackendError(FlowymlError):
     """A backend operation failed for a reason that is not the job's own failure."""
+
+
+class AuthError(BackendError):
+    """The service rejected our credentials or permissions (401/403), or none were found.
+
+    The message says in one line what to set (credentials, a role, a permission).
+    """
+
+
+class RefusedError(BackendError):
+    """The service understood the request and said no (invalid request, quota, conflict)."""
 
 
 class TransientBackendError(BackendError):

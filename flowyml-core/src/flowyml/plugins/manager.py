@@ -1,36 +1,45 @@
-"""Finding plugins (entry points or code), dispatching operations to them, and explaining failures."""
+"""Finding plugins (entry points or code), keeping the backends and stores they register,
+dispatching operations to them, and explaining failures."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import threading
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import pluggy
 
-from flowyml.core.errors import PluginError
+from flowyml.core.errors import ArtifactError, BackendError, FlowymlError, PluginError, UnknownBackendError
 from flowyml.plugins import hookspecs
-from flowyml.plugins.types import CONTRACT_VERSION, BackendInfo, JobSpec, LogRecord, RunHandle, StatusReport, StoreInfo
+from flowyml.plugins.backend import Backend, StoreRegistration
+from flowyml.plugins.retry import current_operation
+from flowyml.plugins.types import CONTRACT_VERSION, JobSpec, LogRecord, RunHandle, StatusReport
+
+if TYPE_CHECKING:
+    from flowyml.artifacts.storage import Storage
+
+T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "flowyml"
 BUILTIN_PLUGINS = {"local": "flowyml.backends.local.plugin"}
 
-#: Backends and URI schemes we know of, and the extra that installs them.
-KNOWN_BACKENDS = {"vertex_ai": "gcp", "aws_batch": "aws", "sagemaker": "aws", "azureml": "azure"}
+#: Backends and URI schemes we know of, and the extra that installs them (for "not installed" errors).
+KNOWN_BACKENDS = {
+    "vertex_ai": "gcp",
+    "aws_batch": "aws",
+    "sagemaker": "aws",
+    "azureml": "azure",
+    "ray": "ray",
+}
 KNOWN_SCHEMES = {"gs": "gcp", "s3": "aws", "azureml": "azure", "abfs": "azure", "abfss": "azure", "https": "azure"}
 #: Top-level SDK modules and the extra that provides them (for "missing SDK" errors).
-SDK_EXTRAS = {
-    "boto3": "aws",
-    "botocore": "aws",
-    "google": "gcp",
-    "kfp": "gcp",
-    "azure": "azure",
-}
+SDK_EXTRAS = {"boto3": "aws", "botocore": "aws", "google": "gcp", "kfp": "gcp", "azure": "azure", "ray": "ray"}
 
 
 class PluginWarning(UserWarning):
@@ -51,6 +60,12 @@ class PluginRecord:
     error: str | None = None
     warnings: list[str] = attrs.field(factory=list)
 
+    def label(self) -> str:
+        """``flowyml-aws 0.1.0`` (or the plugin name when no distribution is known)."""
+        if self.distribution:
+            return f"{self.distribution} {self.version or ''}".strip()
+        return f"plugin {self.name!r}"
+
 
 def _env_list(name: str) -> set[str] | None:
     value = os.environ.get(name)
@@ -60,14 +75,16 @@ def _env_list(name: str) -> set[str] | None:
 
 
 class PluginManager:
-    """flowyml's pluggy manager: loads plugins once, then dispatches by backend name or URI scheme."""
+    """flowyml's pluggy manager: loads plugins once, keeps the backends and stores they register,
+    and calls them — every operation through :meth:`call`, which names the plugin in any error."""
 
     def __init__(self, load_entry_points: bool = True) -> None:
         self.pm = pluggy.PluginManager("flowyml")
         self.pm.add_hookspecs(hookspecs)
         self._records: dict[str, PluginRecord] = {}
-        self._backends: dict[str, BackendInfo] = {}
-        self._stores: dict[str, StoreInfo] = {}
+        self._backends: dict[str, Backend] = {}
+        self._backend_owner: dict[str, PluginRecord] = {}
+        self._stores: dict[str, StoreRegistration] = {}
         self._lock = threading.RLock()
         self._entry_points_pending = load_entry_points
         for name, module in BUILTIN_PLUGINS.items():
@@ -84,13 +101,13 @@ class PluginManager:
         return self._records
 
     @property
-    def backends(self) -> dict[str, BackendInfo]:
+    def backends(self) -> dict[str, Backend]:
         """Every registered backend, by name."""
         self.load_all()
         return self._backends
 
     @property
-    def stores(self) -> dict[str, StoreInfo]:
+    def stores(self) -> dict[str, StoreRegistration]:
         """Every registered artifact URI scheme."""
         self.load_all()
         return self._stores
@@ -132,8 +149,7 @@ class PluginManager:
         except Exception as exc:
             record.error = f"{type(exc).__name__}: {exc}"
             warnings.warn(
-                f"flowyml plugin {name!r} from {dist or 'unknown distribution'} {version or ''} failed to "
-                f"import and was skipped: {record.error}",
+                f"flowyml plugin {name!r} from {record.label()} failed to import and was skipped: {record.error}",
                 PluginWarning,
                 stacklevel=3,
             )
@@ -143,7 +159,7 @@ class PluginManager:
     def register(
         self, plugin: ModuleType | object, name: str | None = None, *, _record: PluginRecord | None = None
     ) -> str:
-        """Register a plugin object or module in code (tests, notebooks, embedded use)."""
+        """Register a plugin module or object in code (tests, notebooks, embedded use)."""
         with self._lock:
             name = name or getattr(plugin, "__name__", None) or repr(plugin)
             record = _record or self._records.setdefault(name, PluginRecord(name=name, module=str(plugin)))
@@ -152,46 +168,77 @@ class PluginManager:
                 for attr in dir(plugin)
                 if attr.startswith("flowyml_")
                 and attr not in hookspecs.HOOK_VERSIONS
-                and hasattr(getattr(plugin, attr), "flowyml_impl")
+                and hasattr(getattr(plugin, attr, None), "flowyml_impl")
             ]
             for attr in unknown:
-                msg = (
-                    f"plugin {name!r} implements hook {attr!r}, which this flowyml-core "
-                    f"(contract version {CONTRACT_VERSION}) does not know; it is ignored"
+                self._warn(
+                    record,
+                    f"plugin {name!r} implements hook {attr!r}, which this flowyml-core (contract "
+                    f"version {CONTRACT_VERSION}) does not know; it is ignored",
                 )
-                record.warnings.append(msg)
-                warnings.warn(msg, PluginWarning, stacklevel=2)
             try:
                 self.pm.register(plugin, name=name)
             except (pluggy.PluginValidationError, ValueError) as exc:
                 record.error = f"{type(exc).__name__}: {exc}"
                 warnings.warn(f"flowyml plugin {name!r} was skipped: {record.error}", PluginWarning, stacklevel=2)
                 return name
-            record.hooks = sorted(
-                impl.hook_name if hasattr(impl, "hook_name") else h.name
-                for h in self.pm.get_hookcallers(plugin) or []
-                for impl in h.get_hookimpls()
-                if impl.plugin is plugin
-            )
+            callers = self.pm.get_hookcallers(plugin) or []
+            record.hooks = sorted(h.name for h in callers if any(i.plugin is plugin for i in h.get_hookimpls()))
             self._discover(plugin, record)
             return name
 
-    def _discover(self, plugin: object, record: PluginRecord) -> None:
-        def register_backend(info: BackendInfo) -> None:
-            if info.contract_version > CONTRACT_VERSION:
-                msg = (
-                    f"backend {info.name!r} from plugin {record.name!r} needs plugin contract "
-                    f"v{info.contract_version}; this flowyml-core has v{CONTRACT_VERSION}: upgrade flowyml-core"
-                )
-                record.warnings.append(msg)
-                warnings.warn(msg, PluginWarning, stacklevel=2)
-                return
-            self._backends[info.name] = info
-            record.backends.append(info.name)
+    def register_backend(self, backend: Backend, name: str | None = None) -> str:
+        """Register one backend object in code (a notebook, a test); returns the plugin name for
+        :meth:`unregister`."""
+        from flowyml.plugins import hookimpl
 
-        def register_store(info: StoreInfo) -> None:
-            self._stores[info.scheme] = info
-            record.stores.append(info.scheme)
+        @hookimpl
+        def flowyml_register_backends(register: Any) -> None:
+            register(backend)
+
+        plugin = ModuleType(name or f"backend:{backend.name}")
+        plugin.flowyml_register_backends = flowyml_register_backends  # type: ignore[attr-defined]
+        return self.register(plugin, name=plugin.__name__)
+
+    def _warn(self, record: PluginRecord, msg: str) -> None:
+        record.warnings.append(msg)
+        warnings.warn(msg, PluginWarning, stacklevel=4)
+
+    def _discover(self, plugin: object, record: PluginRecord) -> None:
+        def register_backend(backend: Backend) -> None:
+            if not isinstance(backend, Backend):
+                raise TypeError(
+                    f"register() takes a flowyml.plugins.Backend instance, got {type(backend).__name__}: "
+                    "subclass Backend and register an object of it"
+                )
+            if not backend.name:
+                raise TypeError(f"{type(backend).__name__} has no `name`")
+            if backend.contract_version > CONTRACT_VERSION:
+                self._warn(
+                    record,
+                    f"backend {backend.name!r} from {record.label()} needs plugin contract "
+                    f"v{backend.contract_version}; this flowyml-core has v{CONTRACT_VERSION}: upgrade flowyml-core",
+                )
+                return
+            if backend.name in self._backends:
+                owner = self._backend_owner[backend.name]
+                self._warn(
+                    record,
+                    f"backend {backend.name!r} from {record.label()} is already registered by {owner.label()}; "
+                    "the first one is kept",
+                )
+                return
+            self._backends[backend.name] = backend
+            self._backend_owner[backend.name] = record
+            record.backends.append(backend.name)
+
+        def register_store(scheme: str, factory: Any, description: str = "", extra: str | None = None) -> None:
+            scheme = scheme.removesuffix("://")
+            if scheme in self._stores:
+                self._warn(record, f"URI scheme {scheme}:// from {record.label()} is already registered; ignored")
+                return
+            self._stores[scheme] = StoreRegistration(scheme, factory, description, extra)
+            record.stores.append(scheme)
 
         for hook_name, callback in (
             ("flowyml_register_backends", register_backend),
@@ -215,63 +262,89 @@ class PluginManager:
             if record:
                 for b in record.backends:
                     self._backends.pop(b, None)
+                    self._backend_owner.pop(b, None)
                 for s in record.stores:
                     self._stores.pop(s, None)
 
     # -- lookup ------------------------------------------------------------------------------
-    def backend(self, name: str) -> BackendInfo:
-        """The registered backend, or a :class:`PluginError` listing what is installed and how to add it."""
-        info = self._backends.get(name)
-        if info is None:
+    def backend(self, name: str) -> Backend:
+        """The registered backend, or an :class:`UnknownBackendError` listing what is installed and how to add it."""
+        backend = self._backends.get(name)
+        if backend is None:
             self.load_all()
-            info = self._backends.get(name)
-        if info is not None:
-            return info
-        installed = ", ".join(sorted(self.backends)) or "none"
+            backend = self._backends.get(name)
+        if backend is not None:
+            return backend
+        installed = ", ".join(sorted(self._backends)) or "none"
         msg = f"unknown backend {name!r}; installed backends: {installed}."
         extra = KNOWN_BACKENDS.get(name)
-        broken = [r for r in self.records.values() if r.error and extra and extra in (r.distribution or r.name)]
+        broken = [r for r in self._records.values() if r.error and extra and extra in (r.distribution or r.name)]
         if broken:
-            name = broken[0].distribution or broken[0].name
-            msg += f" The plugin {name} is installed but failed to load: {broken[0].error}"
+            msg += f" The plugin {broken[0].label()} is installed but failed to load: {broken[0].error}"
         elif extra:
             msg += f' Install it with: pip install "flowyml[{extra}]"'
         else:
             msg += " A third-party backend is added by installing its plugin distribution."
-        raise PluginError(msg)
+        raise UnknownBackendError(msg)
 
-    def _call(self, hook: str, target: str, **kwargs: Any) -> Any:
-        backend = target
+    def owner(self, backend: str) -> PluginRecord:
+        """The plugin that registered ``backend``."""
         self.backend(backend)
+        return self._backend_owner[backend]
+
+    # -- dispatch ----------------------------------------------------------------------------
+    def call(self, backend_name: str, operation: str, fn: Callable[[Backend], T]) -> T:
+        """Run ``fn(backend)`` as ``operation``; any error that is not a FlowymlError is explained.
+
+        The plugin's own ``translate_error`` gets the first word (AuthError, RefusedError, ...);
+        a missing SDK module names the extra to install; anything else becomes a
+        :class:`BackendError` naming the distribution, version, backend and operation, with
+        the original exception chained as its cause.
+        """
+        backend = self.backend(backend_name)
+        token = current_operation.set(operation)
         try:
-            result = getattr(self.pm.hook, hook)(**kwargs)
-        except ModuleNotFoundError as exc:
-            raise _missing_sdk(exc, backend) from exc
-        if result is None:
-            raise PluginError(f"backend {backend!r} does not implement {hook.removeprefix('flowyml_')}")
-        return result
+            return fn(backend)
+        except (FlowymlError, StopIteration):
+            raise
+        except Exception as exc:
+            raise self.explain(backend, operation, exc) from exc
+        finally:
+            current_operation.reset(token)
+
+    def explain(self, backend: Backend, operation: str, exc: BaseException) -> FlowymlError:
+        """The typed flowyml error for an exception a backend raised."""
+        translated = None
+        with contextlib.suppress(Exception):  # a broken translator must not hide the original error
+            translated = backend.translate_error(exc, operation)
+        if translated is not None:
+            return translated
+        if isinstance(exc, ModuleNotFoundError):
+            return _missing_sdk(exc, f"backend {backend.name!r}")
+        owner = self._backend_owner.get(backend.name)
+        label = owner.label() if owner else "an unknown plugin"
+        error = BackendError(f"{backend.name} {operation} failed in {label}: {type(exc).__name__}: {exc}")
+        error.backend = backend.name  # type: ignore[attr-defined]
+        error.operation = operation  # type: ignore[attr-defined]
+        error.plugin = label  # type: ignore[attr-defined]
+        return error
 
     def submit(self, spec: JobSpec, backend: str, config: Any) -> RunHandle:
-        return self._call("flowyml_submit", backend, backend=backend, spec=spec, config=config)
+        return self.call(backend, "submit", lambda b: b.submit(spec, config))
 
     def status(self, handle: RunHandle, config: Any) -> StatusReport:
-        return self._call("flowyml_status", handle.backend, handle=handle, config=config)
+        return self.call(handle.backend, "status", lambda b: b.status(handle, config))
 
-    def status_many(self, backend: str, handles: list[RunHandle], config: Any) -> Mapping[str, StatusReport]:
+    def status_many(self, backend: str, handles: list[RunHandle], config: Any) -> dict[str, StatusReport]:
         """Reports for many runs of one backend: one batched call where the backend offers one."""
-        self.backend(backend)
-        try:
-            answer = self.pm.hook.flowyml_status_many(backend=backend, handles=handles, config=config)
-        except ModuleNotFoundError as exc:
-            raise _missing_sdk(exc, backend) from exc
-        reports = dict(answer or {})
+        reports = dict(self.call(backend, "status", lambda b: b.status_many(handles, config)) or {})
         for handle in handles:
             if handle.run_id not in reports:
                 reports[handle.run_id] = self.status(handle, config)
         return reports
 
     def cancel(self, handle: RunHandle, config: Any, graceful: bool = True) -> bool:
-        return self._call("flowyml_cancel", handle.backend, handle=handle, config=config, graceful=graceful)
+        return bool(self.call(handle.backend, "cancel", lambda b: b.cancel(handle, config, graceful)))
 
     def logs(
         self,
@@ -281,37 +354,57 @@ class PluginManager:
         follow: bool = False,
         poll_interval: float | None = None,
     ) -> Iterator[LogRecord]:
-        return self._call(
-            "flowyml_logs",
-            handle.backend,
-            handle=handle,
-            config=config,
+        """The run's records after ``cursor``; with ``follow``, pass after pass until the run ended."""
+        backend = self.backend(handle.backend)
+
+        def one_pass(position: str | None) -> Iterator[LogRecord]:
+            records = self.call(handle.backend, "logs", lambda b: iter(b.logs(handle, config, position)))
+            while True:
+                try:
+                    record = self.call(handle.backend, "logs", lambda _b: next(records))
+                except StopIteration:
+                    return
+                yield record
+
+        if not follow:
+            return one_pass(cursor)
+        from flowyml.plugins.polling import follow as follow_passes
+
+        return follow_passes(
+            one_pass,
+            lambda r: r.cursor,
+            lambda: self.status(handle, config).status.is_finished,
             cursor=cursor,
-            follow=follow,
-            poll_interval=poll_interval,
+            poll_interval=backend.log_poll_interval(config) if poll_interval is None else poll_interval,
+            settle=backend.log_settle_seconds(config),
         )
 
-    def details(self, handle: RunHandle, config: Any) -> Mapping[str, Any]:
-        return self._call("flowyml_details", handle.backend, handle=handle, config=config)
+    def details(self, handle: RunHandle, config: Any) -> dict[str, Any]:
+        return dict(self.call(handle.backend, "details", lambda b: b.details(handle, config)))
 
-    def storage(self, uri: str, settings: Mapping[str, Any] | None = None) -> Any:
+    def storage(self, uri: str, settings: Mapping[str, Any] | None = None) -> Storage:
         """The storage for ``uri``'s scheme (``file://``, ``s3://``, ``gs://``, ...)."""
         scheme = uri.split("://", 1)[0] if "://" in uri else "file"
-        try:
-            result = self.pm.hook.flowyml_storage(uri=uri, settings=dict(settings or {}))
-            if result is None and self._entry_points_pending:
-                self.load_all()
-                result = self.pm.hook.flowyml_storage(uri=uri, settings=dict(settings or {}))
-        except ModuleNotFoundError as exc:
-            raise _missing_sdk(exc, f"{scheme}://") from exc
-        if result is None:
-            known = ", ".join(f"{s}://" for s in sorted(self.stores)) or "none"
+        registration = self._stores.get(scheme)
+        if registration is None:
+            self.load_all()
+            registration = self._stores.get(scheme)
+        if registration is None:
+            known = ", ".join(f"{s}://" for s in sorted(self._stores)) or "none"
             msg = f"no installed plugin stores artifacts at {uri!r}; installed schemes: {known}."
             extra = KNOWN_SCHEMES.get(scheme)
             if extra:
                 msg += f' Install it with: pip install "flowyml[{extra}]"'
-            raise PluginError(msg)
-        return result
+            raise UnknownBackendError(msg)
+        try:
+            storage: Storage = registration.factory(uri, dict(settings or {}))
+        except FlowymlError:
+            raise
+        except ModuleNotFoundError as exc:
+            raise _missing_sdk(exc, f"{scheme}://") from exc
+        except Exception as exc:
+            raise ArtifactError(f"cannot open the {scheme}:// store at {uri!r}: {type(exc).__name__}: {exc}") from exc
+        return storage
 
 
 def _missing_sdk(exc: ModuleNotFoundError, what: str) -> PluginError:

@@ -17,7 +17,7 @@ from flowyml.core.resources import ResourceConfig
 from flowyml.core.status import ExecutionStatus
 
 #: Bumped when a hook is added; plugins may declare the version they were written for.
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 
 def _converter():
@@ -119,7 +119,9 @@ class JobSpec(_JsonMixin):
     @property
     def spec_uri(self) -> str:
         """Where submit stores this spec for the step-runner to read."""
-        return f"{self.artifact_root.rstrip('/')}/runs/{self.run_id}/job.json"
+        from flowyml.orchestrators.layout import RunLayout
+
+        return f"{self.artifact_root.rstrip('/')}/{RunLayout(self.run_id).spec}"
 
     def unit_command(self, unit: str) -> list[str]:
         """The container command for one unit (the same on every backend)."""
@@ -203,30 +205,3 @@ class LogRecord(_JsonMixin):
     @property
     def step(self) -> str | None:
         return self.unit
-
-
-@attrs.define(frozen=True)
-class BackendInfo:
-    """What a plugin registers for each backend it provides (see ``flowyml_register_backends``)."""
-
-    name: str
-    config_class: type
-    description: str = ""
-    #: e.g. {"dag", "cancel", "logs", "gpu", "details"}
-    capabilities: frozenset[str] = attrs.field(factory=frozenset, converter=frozenset)
-    #: the backend's native states and the ExecutionStatus each maps to (its one state table)
-    native_states: Mapping[str, ExecutionStatus] = attrs.field(factory=dict)
-    #: the extra that installs it: pip install "flowyml[<extra>]"
-    extra: str | None = None
-    #: dotted path of the seed-compatible orchestrator class, if any
-    orchestrator: str | None = None
-    contract_version: int = CONTRACT_VERSION
-
-
-@attrs.define(frozen=True)
-class StoreInfo:
-    """What a plugin registers for each artifact URI scheme it can materialize."""
-
-    scheme: str
-    description: str = ""
-    extra: str | None = None

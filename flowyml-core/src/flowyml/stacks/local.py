@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowyml.backends.local.plugin import LocalConfig
-from flowyml.orchestrators.base import RemoteOrchestrator
+from flowyml.orchestrators import RemoteOrchestrator
 
 
 class LocalOrchestrator(RemoteOrchestrator):

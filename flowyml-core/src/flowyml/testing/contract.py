@@ -21,7 +21,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -37,8 +38,11 @@ from flowyml.core.errors import (
 )
 from flowyml.core.resources import DockerConfig
 from flowyml.core.status import ExecutionStatus
-from flowyml.orchestrators.base import RemoteOrchestrator, SubmissionResult
+from flowyml.orchestrators import RemoteOrchestrator, SubmissionResult
+from flowyml.plugins import Backend
 from flowyml.plugins.manager import get_plugin_manager
+from flowyml.plugins.retry import budget, faults_left
+from flowyml.plugins.retry import inject_faults as core_inject_faults
 from flowyml.plugins.types import RunHandle
 from flowyml.testing import pipelines
 
@@ -53,7 +57,11 @@ class ContractEnv:
     ``settle(handle)`` lets the fake advance pending transitions (e.g. Stopping -> Stopped).
     ``set_native_state(handle, state)`` forces every unit of the run into a native state.
     ``inject_faults(operation, count)`` returns a context manager during which the next ``count``
-    API calls of ``operation`` ("submit", "status", "cancel", "logs") fail transiently.
+    service calls of ``operation`` ("submit", "status", "cancel", "logs") fail transiently. The
+    default is core's :func:`flowyml.plugins.retry.inject_faults`, which fails calls in front of
+    :func:`~flowyml.plugins.retry.call_with_retry`: route every SDK call through it and you need
+    no fault knob of your own. ``retried_calls=False`` says the backend makes no service calls
+    (the local backend): the fault tests are skipped.
     ``count_creates(handle)`` is how many create requests for this run the fake received.
     ``lose_create_answers(count)`` returns a context manager during which the service *performs*
     the next ``count`` creates but the answers never reach us (a 5xx or timeout after the fact).
@@ -73,6 +81,7 @@ class ContractEnv:
     settle: Callable[[RunHandle], None] | None = None
     set_native_state: Callable[[RunHandle, str], None] | None = None
     inject_faults: Callable[[str, int], AbstractContextManager[Any]] | None = None
+    retried_calls: bool = True
     count_creates: Callable[[RunHandle], int] | None = None
     lose_create_answers: Callable[[int], AbstractContextManager[Any]] | None = None
     state_pipeline: Callable[[str], Any] | None = None
@@ -93,20 +102,37 @@ class BackendContract:
         monkeypatch.setenv("FLOWYML_HOME", str(tmp_path / "flowyml-home"))
         monkeypatch.setenv("FLOWYML_BACKEND_RETRY_DELAY", "0.01")
         monkeypatch.setenv("FLOWYML_BACKEND_RETRY_ATTEMPTS", "4")
+        budget.reset()
 
     @pytest.fixture
     def contract_env(self) -> ContractEnv:  # pragma: no cover - provided by the subclass
         raise NotImplementedError("define a `contract_env` fixture returning flowyml.testing.ContractEnv")
 
     @pytest.fixture
-    def orchestrator(self, contract_env: ContractEnv) -> RemoteOrchestrator:
-        return RemoteOrchestrator(
+    def orchestrator(self, contract_env: ContractEnv) -> Iterator[RemoteOrchestrator]:
+        """The backend's orchestrator; runs a test leaves unfinished are cancelled afterwards."""
+        orch = RemoteOrchestrator(
             backend=contract_env.backend,
             config=contract_env.config,
             artifact_store=contract_env.artifact_root,
             store_settings=contract_env.store_settings,
             docker_config=DockerConfig(image=contract_env.image, env_vars=dict(contract_env.env)),
         )
+        yield orch
+        for row in orch.registry.list(limit=1000):
+            if row.handle.backend != contract_env.backend:
+                continue
+            try:
+                if not orch.get_run_status(row.handle).is_finished:
+                    orch.stop_run(row.handle, graceful=False)
+            except Exception as exc:  # clean-up is best effort: the test's own verdict stands
+                warnings.warn(f"could not clean up run {row.run_id}: {exc}", stacklevel=1)
+
+    @staticmethod
+    def faults(env: ContractEnv) -> Callable[[str, int], AbstractContextManager[Any]]:
+        if not env.retried_calls:
+            pytest.skip("the backend makes no service calls (ContractEnv.retried_calls is False)")
+        return env.inject_faults or core_inject_faults
 
     # -- helpers -------------------------------------------------------------------------------
     @staticmethod
@@ -136,10 +162,14 @@ class BackendContract:
 
     # -- registration --------------------------------------------------------------------------
     def test_backend_is_registered_with_a_state_table(self, contract_env: ContractEnv) -> None:
+        """The backend is a registered ``Backend`` object with an attrs config class and one
+        state table whose finished states include COMPLETED and FAILED."""
         info = get_plugin_manager().backend(contract_env.backend)
+        assert isinstance(info, Backend), "register a flowyml.plugins.Backend instance"
+        assert info.name == contract_env.backend
         assert attrs.has(info.config_class), "config_class must be an attrs class"
         assert isinstance(contract_env.config, info.config_class)
-        assert info.native_states, "BackendInfo.native_states (the state table) is empty"
+        assert info.native_states, "Backend.native_states (the state table) is empty"
         assert all(isinstance(v, ExecutionStatus) for v in info.native_states.values())
         finished = {s for s in info.native_states.values() if s.is_finished}
         assert ExecutionStatus.COMPLETED in finished and ExecutionStatus.FAILED in finished
@@ -258,12 +288,15 @@ class BackendContract:
     def test_transient_faults_are_retried_and_never_reported_failed(
         self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator, operation: str
     ) -> None:
-        if contract_env.inject_faults is None:
-            pytest.skip("the fixture cannot inject faults (ContractEnv.inject_faults is None)")
+        """Two transient failures of each operation's service calls are retried, and the answer
+        is right (never FAILED); failures that outlast the retries raise TransientBackendError."""
+        inject = self.faults(contract_env)
         run_id = _uid(f"fault-{operation}")
         if operation == "submit":
-            with contract_env.inject_faults("submit", 2):
+            with inject("submit", 2):
                 sub = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
+                if contract_env.inject_faults is None:
+                    assert faults_left("submit") == 0, "submit made no call through flowyml.plugins.retry"
             if contract_env.count_creates is not None:
                 again = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
                 assert again.job_id == sub.job_id
@@ -271,19 +304,19 @@ class BackendContract:
             return
         sub = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
         if operation == "status":
-            with contract_env.inject_faults("status", 2):
+            with inject("status", 2):
                 assert orchestrator.get_run_status(sub.job_id) is not ExecutionStatus.FAILED
-            with contract_env.inject_faults("status", 1000), pytest.raises(TransientBackendError):
+            with inject("status", 1000), pytest.raises(TransientBackendError):
                 orchestrator.get_run_status(sub.job_id)
         elif operation == "cancel":
-            with contract_env.inject_faults("cancel", 2):
+            with inject("cancel", 2):
                 orchestrator.stop_run(sub.job_id)
             assert orchestrator.get_run_status(sub.job_id) in {ExecutionStatus.STOPPING, ExecutionStatus.CANCELLED}
         else:
             if self.run_to_end(contract_env, sub) is not ExecutionStatus.COMPLETED:
                 pytest.fail("the run did not complete")
             expected = [r.message for r in orchestrator.iter_logs(sub.job_id)]
-            with contract_env.inject_faults("logs", 2):
+            with inject("logs", 2):
                 assert [r.message for r in orchestrator.iter_logs(sub.job_id)] == expected
 
     def test_a_lost_create_answer_does_not_make_a_second_job(

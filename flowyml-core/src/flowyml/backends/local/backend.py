@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
 import attrs
 
-from flowyml.backends.local.paths import (
-    is_alive,
-    process_start_time,
-    read_json,
-    run_dir,
-    supervisor_pid,
-    write_json,
-)
+from flowyml.backends.local.paths import read_json, run_dir, supervisor_pid, write_json
 from flowyml.backends.local.plugin import LocalConfig
 from flowyml.core.atomic import atomic_write
 from flowyml.core.status import ExecutionStatus
+from flowyml.plugins.processes import spawn_detached
 from flowyml.plugins.types import JobSpec, RunHandle, StatusReport
 
 
@@ -51,18 +43,12 @@ def submit(spec: JobSpec, config: LocalConfig) -> RunHandle:
     write_json(directory / "config.json", attrs.asdict(config))
     (directory / "logs").mkdir(exist_ok=True)
     python = config.python or sys.executable
-    with open(directory / "supervisor.log", "ab") as out:
-        proc = subprocess.Popen(
-            [python, "-m", "flowyml.backends.local.supervisor", str(directory)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=config.workdir or os.getcwd(),
-            start_new_session=True,
-            close_fds=True,
-        )
-    threading.Thread(target=proc.wait, name="flowyml-reaper", daemon=True).start()
-    atomic_write(directory / "supervisor.pid", f"{proc.pid} {process_start_time(proc.pid) or '-'}".encode())
+    process = spawn_detached(
+        [python, "-m", "flowyml.backends.local.supervisor", str(directory)],
+        log_path=directory / "supervisor.log",
+        cwd=config.workdir or os.getcwd(),
+    )
+    atomic_write(directory / "supervisor.pid", process.to_text().encode())
     return _handle(spec, directory)
 
 
@@ -105,12 +91,11 @@ def status(handle: RunHandle) -> StatusReport:
         if state is not None:  # e.g. restored from another machine: report what was recorded
             return _report(state, stopping=bool(cancel))
         return StatusReport(ExecutionStatus.PENDING, native_state="PENDING")
-    alive = is_alive(*pid)
-    if not alive:
+    if not pid.is_alive():
         state = read_json(directory / "state.json")  # it may have finished just now
         if state and ExecutionStatus(state["status"]).is_finished:
             return _report(state)
-        _kill_group(pid[0], signal.SIGKILL)  # leave no orphaned step process behind
+        pid.kill_group(signal.SIGKILL)  # leave no orphaned step process behind
         if cancel:
             return _report(_final(directory, ExecutionStatus.CANCELLED, "cancelled"))
         tail = _tail(directory / "supervisor.log")
@@ -118,11 +103,11 @@ def status(handle: RunHandle) -> StatusReport:
             _final(
                 directory,
                 ExecutionStatus.FAILED,
-                f"the local supervisor (pid {pid[0]}) died unexpectedly" + (f": {tail}" if tail else ""),
+                f"the local supervisor (pid {pid.pid}) died unexpectedly" + (f": {tail}" if tail else ""),
             )
         )
     if cancel and time.time() - cancel["requested_at"] > cancel["grace_period"] + 5:
-        _kill_group(pid[0], signal.SIGKILL)  # the supervisor did not stop in time: escalate
+        pid.kill_group(signal.SIGKILL)  # the supervisor did not stop in time: escalate
     if state is None:
         return StatusReport(
             ExecutionStatus.PENDING, native_state="PENDING", units={u: ExecutionStatus.PENDING for u in handle.units}
@@ -139,8 +124,8 @@ def cancel(handle: RunHandle, config: LocalConfig, graceful: bool) -> bool:
     if read_json(directory / "cancel.json") is None:
         write_json(directory / "cancel.json", {"requested_at": time.time(), "grace_period": config.grace_period})
     pid = supervisor_pid(directory)
-    if pid is not None and is_alive(*pid):
-        _kill_group(pid[0], signal.SIGTERM if graceful else signal.SIGKILL)
+    if pid is not None and pid.is_alive():
+        pid.kill_group(signal.SIGTERM if graceful else signal.SIGKILL)
     return True
 
 
@@ -158,17 +143,10 @@ def details(handle: RunHandle) -> dict[str, Any]:
         "message": state.get("message"),
         "started_at": state.get("started_at"),
         "finished_at": state.get("finished_at"),
-        "supervisor_pid": pid[0] if pid else None,
+        "supervisor_pid": pid.pid if pid else None,
         "run_dir": str(directory),
         "logs_dir": str(directory / "logs"),
     }
-
-
-def _kill_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass  # already gone
 
 
 def _tail(path: Any, lines: int = 5) -> str:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
 from flowyml.core.status import ExecutionStatus
-from flowyml.plugins import BackendInfo, JobSpec, LogRecord, RunHandle, StatusReport, StoreInfo, hookimpl
-
-NAME = "local"
+from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport, hookimpl
+from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
 
 
 @attrs.define(frozen=True)
@@ -19,6 +18,7 @@ class LocalConfig:
 
     ``max_parallel``: units run at once (default: one per CPU). ``grace_period``: seconds between
     SIGTERM and SIGKILL on cancel. ``python``: the interpreter that runs the step-runner.
+    ``workdir``: the directory units run in (default: where you submit from).
     """
 
     max_parallel: int = attrs.field(default=0, validator=attrs.validators.ge(0))
@@ -34,80 +34,57 @@ class LocalConfig:
         check_executable(self.python, "python")
 
 
-#: The supervisor's own states are ExecutionStatus names; this is the backend's state table.
-NATIVE_STATES = {s.value: s for s in ExecutionStatus if s is not ExecutionStatus.UNKNOWN}
+class LocalBackend(Backend):
+    """Every unit as a local subprocess under a detached supervisor: the whole remote path on one machine."""
+
+    name = "local"
+    config_class = LocalConfig
+    description = "Runs every unit as a local subprocess under a detached supervisor (the default)."
+    capabilities = frozenset({"dag", "cancel", "logs", "details", "parallel"})
+    #: The supervisor's own states are ExecutionStatus values: this is the backend's state table.
+    native_states = {s.value: s for s in ExecutionStatus if s is not ExecutionStatus.UNKNOWN}
+    orchestrator = "flowyml.stacks.local.LocalOrchestrator"
+
+    def submit(self, spec: JobSpec, config: LocalConfig) -> RunHandle:
+        from flowyml.backends.local import backend
+
+        return backend.submit(spec, config)
+
+    def status(self, handle: RunHandle, config: LocalConfig) -> StatusReport:
+        from flowyml.backends.local import backend
+
+        return backend.status(handle)
+
+    def cancel(self, handle: RunHandle, config: LocalConfig, graceful: bool) -> bool:
+        from flowyml.backends.local import backend
+
+        return backend.cancel(handle, config, graceful)
+
+    def logs(self, handle: RunHandle, config: LocalConfig, cursor: str | None) -> Iterable[LogRecord]:
+        from flowyml.backends.local import logs
+
+        return logs.read_logs(handle, cursor)
+
+    def log_poll_interval(self, config: LocalConfig) -> float:
+        return 0.1  # a local file: cheap to read
+
+    def details(self, handle: RunHandle, config: LocalConfig) -> Mapping[str, Any]:
+        from flowyml.backends.local import backend
+
+        return backend.details(handle)
 
 
-@hookimpl
-def flowyml_register_backends(register: Any) -> None:
-    register(
-        BackendInfo(
-            name=NAME,
-            config_class=LocalConfig,
-            description="Runs every unit as a local subprocess under a detached supervisor (the default).",
-            capabilities={"dag", "cancel", "logs", "details", "parallel"},
-            native_states=NATIVE_STATES,
-            orchestrator="flowyml.stacks.local.LocalOrchestrator",
-        )
-    )
-
-
-@hookimpl
-def flowyml_register_stores(register: Any) -> None:
-    register(StoreInfo("file", "Local files, written atomically (temp file + fsync + rename)."))
-
-
-@hookimpl
-def flowyml_submit(backend: str, spec: JobSpec, config: LocalConfig) -> RunHandle | None:
-    if backend != NAME:
-        return None
-    from flowyml.backends.local import backend as impl
-
-    return impl.submit(spec, config)
-
-
-@hookimpl
-def flowyml_status(handle: RunHandle, config: LocalConfig) -> StatusReport | None:
-    if handle.backend != NAME:
-        return None
-    from flowyml.backends.local import backend as impl
-
-    return impl.status(handle)
-
-
-@hookimpl
-def flowyml_cancel(handle: RunHandle, config: LocalConfig, graceful: bool) -> bool | None:
-    if handle.backend != NAME:
-        return None
-    from flowyml.backends.local import backend as impl
-
-    return impl.cancel(handle, config, graceful)
-
-
-@hookimpl
-def flowyml_logs(
-    handle: RunHandle, config: LocalConfig, cursor: str | None, follow: bool, poll_interval: float | None
-) -> Iterator[LogRecord] | None:
-    if handle.backend != NAME:
-        return None
-    from flowyml.backends.local import logs
-
-    return logs.read_logs(handle, cursor, follow, poll_interval or logs.FOLLOW_POLL)
-
-
-@hookimpl
-def flowyml_details(handle: RunHandle, config: LocalConfig) -> Mapping[str, Any] | None:
-    if handle.backend != NAME:
-        return None
-    from flowyml.backends.local import backend as impl
-
-    return impl.details(handle)
-
-
-@hookimpl
-def flowyml_storage(uri: str, settings: Mapping[str, Any]) -> Any:
-    if "://" in uri and not uri.startswith("file://"):
-        return None
+def _file_storage(uri: str, settings: Mapping[str, Any]) -> Any:
     from flowyml.artifacts.storage import FileStorage
 
     return FileStorage(uri)
+
+
+@hookimpl
+def flowyml_register_backends(register: RegisterBackend) -> None:
+    register(LocalBackend())
+
+
+@hookimpl
+def flowyml_register_stores(register: RegisterStore) -> None:
+    register("file", _file_storage, description="Local files, written atomically (temp file + fsync + rename).")

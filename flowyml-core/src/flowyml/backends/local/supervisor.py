@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from flowyml.backends.local.paths import read_json, write_json
 from flowyml.core.status import ExecutionStatus
+from flowyml.plugins.logs import parse_runner_line
 from flowyml.plugins.types import JobSpec
 
 POLL = 0.02
@@ -34,15 +35,8 @@ class _LogPump(threading.Thread):
 
     def run(self) -> None:
         for raw in iter(self.stream.readline, b""):
-            line = raw.decode(errors="replace").rstrip("\n")
-            record = {"t": time.time(), "s": self.severity, "u": self.unit, "m": line}
-            if line.startswith("{"):
-                try:
-                    parsed = json.loads(line)
-                except ValueError:
-                    parsed = None
-                if isinstance(parsed, dict) and "message" in parsed and "severity" in parsed:
-                    record.update(t=parsed.get("ts", record["t"]), s=parsed["severity"], m=parsed["message"])
+            line = parse_runner_line(raw.decode(errors="replace"), time.time(), self.severity)
+            record = {"t": line.ts, "s": line.severity, "u": self.unit, "m": line.message}
             with self.lock:
                 self.sink.write(json.dumps(record) + "\n")
                 self.sink.flush()
@@ -111,18 +105,21 @@ class Supervisor:
         return changed
 
     def unit_error(self, unit: str, code: int) -> str:
+        """The unit's recorded error, else how its process ended (exit code or signal)."""
         from flowyml.artifacts.store import ArtifactStore
-        from flowyml.runner import unit_result_key
+        from flowyml.orchestrators.layout import read_unit_result
 
-        try:
-            doc = ArtifactStore(self.spec.artifact_root, self.spec.store_settings).read_json(
-                unit_result_key(self.spec.run_id, unit)
-            )
-            if doc.get("error"):
-                return f"unit {unit!r}: {doc['error']}"
-        except Exception as exc:  # no result doc: fall back to the exit code
-            return f"unit {unit!r} exited with code {code} ({type(exc).__name__} reading its result)"
-        return f"unit {unit!r} exited with code {code}"
+        store = ArtifactStore(self.spec.artifact_root, self.spec.store_settings)
+        result = read_unit_result(store, self.spec.run_id, unit)
+        if result is not None and result.error:
+            return f"unit {unit!r}: {result.error}"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"unit {unit!r} was killed by {name} before it recorded a result"
+        return f"unit {unit!r} exited with code {code} before it recorded a result"
 
     def blocked(self, unit: str) -> bool:
         deps = self.spec.unit(unit).depends_on

@@ -1,183 +1,24 @@
-"""``RemoteOrchestrator`` and ``SubmissionResult``: the seed API, implemented once over the hooks."""
+"""``RemoteOrchestrator``: the seed API (run_pipeline, status, logs, cancel, outputs), once over the backends."""
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 import sys
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import attrs
 
-from flowyml.core.errors import ConfigError, FlowymlError, RunFailedError, RunTimedOutError, TransientBackendError
+from flowyml.core.errors import ConfigError
 from flowyml.core.resources import DockerConfig, ResourceConfig
 from flowyml.core.status import ExecutionStatus
+from flowyml.orchestrators.configs import redact_config, stack_config, structure_config
+from flowyml.orchestrators.layout import RunLayout, join_errors, run_error
+from flowyml.orchestrators.submission import SubmissionResult
 from flowyml.plugins.types import LogRecord, RunHandle, StatusReport
 
 log = logging.getLogger("flowyml.orchestrator")
-
-
-def redact_config(config: Any) -> dict[str, Any]:
-    """The config as a dict with every field marked ``metadata={"secret": True}`` removed."""
-    if config is None:
-        return {}
-    if not attrs.has(type(config)):
-        return dict(config)
-    from flowyml.plugins.types import converter
-
-    data = converter().unstructure(config)
-    for field in attrs.fields(type(config)):
-        if field.metadata.get("secret"):
-            data.pop(field.name, None)
-    return data
-
-
-_SCALARS = {f"{t}{opt}" for t in ("str", "int", "float", "bool") for opt in ("", " | None")}
-
-
-def structure_config(config_class: type, data: Mapping[str, Any], where: str = "config") -> Any:
-    """A backend config from a mapping, with errors that name the key path.
-
-    A config of plain scalar fields is built directly (cheap: re-attaching from the CLI should not
-    import cattrs); anything else goes through the loader's cattrs converter.
-    """
-    fields = attrs.fields(config_class) if attrs.has(config_class) else ()
-    names = {f.name for f in fields}
-    if fields and set(data) <= names and all(str(f.type) in _SCALARS for f in fields):
-        try:
-            return config_class(**data)
-        except (TypeError, ValueError):
-            pass  # let cattrs produce the precise error below
-    from flowyml.config.loader import structure
-
-    return structure(config_class, dict(data), where)
-
-
-class SubmissionResult:
-    """A submitted run: ``job_id``, ``run_id``, ``metadata``, and ways to wait, watch and cancel it."""
-
-    def __init__(
-        self,
-        handle: RunHandle,
-        orchestrator: RemoteOrchestrator | None = None,
-        wait_for_completion: Callable[[], Any] | None = None,
-    ) -> None:
-        self.handle = handle
-        self._orchestrator = orchestrator
-        self._custom_wait = wait_for_completion
-
-    def __repr__(self) -> str:
-        return f"SubmissionResult(job_id={self.job_id!r}, run_id={self.run_id!r}, backend={self.handle.backend!r})"
-
-    @property
-    def job_id(self) -> str:
-        return self.handle.job_id
-
-    @property
-    def run_id(self) -> str:
-        return self.handle.run_id
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        return {"backend": self.handle.backend, "run_id": self.run_id, **self.handle.metadata}
-
-    @property
-    def orchestrator(self) -> RemoteOrchestrator:
-        if self._orchestrator is None:
-            self._orchestrator = RemoteOrchestrator.for_handle(self.handle)
-        return self._orchestrator
-
-    def to_json(self) -> str:
-        """The run handle as JSON: ``SubmissionResult.from_json`` re-attaches from any process."""
-        return self.handle.to_json()
-
-    @classmethod
-    def from_json(cls, text: str) -> SubmissionResult:
-        return cls(RunHandle.from_json(text))
-
-    def status(self) -> ExecutionStatus:
-        return self.orchestrator.get_run_status(self.run_id)
-
-    def report(self) -> StatusReport:
-        return self.orchestrator.get_status_report(self.run_id)
-
-    def cancel(self, graceful: bool = True) -> None:
-        self.orchestrator.stop_run(self.run_id, graceful=graceful)
-
-    def logs(self, follow: bool = False, cursor: str | None = None) -> Iterator[LogRecord]:
-        return self.orchestrator.iter_logs(self.run_id, cursor=cursor, follow=follow)
-
-    def wait_for_completion(
-        self,
-        timeout: float | None = None,
-        poll_interval: float = 10.0,
-        raise_on_failure: bool = True,
-        cancel_on_timeout: bool = False,
-        cancel_grace: float = 60.0,
-    ) -> ExecutionStatus:
-        """Poll (with backoff up to ``poll_interval``) until the run ends; return its final status.
-
-        Raises :class:`RunFailedError` carrying the remote error if it failed or was cancelled
-        (unless ``raise_on_failure=False``), and :class:`RunTimedOutError` (status TIMED_OUT) if
-        ``timeout`` seconds pass first — the run goes on unless ``cancel_on_timeout``, which stops
-        it and waits up to ``cancel_grace`` seconds for CANCELLED. Transient errors while polling
-        are retried, never reported as a failure.
-        """
-        if self._custom_wait is not None and timeout is None:
-            self._custom_wait()
-        report = self._poll(timeout, poll_interval)
-        if report is None:
-            assert timeout is not None
-            final, cancelled = None, False
-            if cancel_on_timeout:
-                try:
-                    self.cancel()
-                    cancelled = True
-                    final = self._poll(cancel_grace, min(poll_interval, 0.5))
-                except FlowymlError as exc:  # the timeout is still the news; the failed cancel is logged
-                    log.warning("could not cancel run %s after its wait timed out: %s", self.run_id, exc)
-            raise RunTimedOutError(self.run_id, timeout, cancelled=cancelled, final=final.status if final else None)
-        if raise_on_failure and not report.status.is_successful:
-            raise RunFailedError(self.run_id, report.status, report.message)
-        return report.status
-
-    def _poll(self, timeout: float | None, poll_interval: float) -> StatusReport | None:
-        """The finished run's report, or None once ``timeout`` seconds have passed."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = min(0.2, poll_interval)
-        while True:
-            try:
-                report = self.report()
-            except TransientBackendError as exc:
-                log.warning("status of %s unknown for now: %s", self.run_id, exc)
-                report = None
-            if report is not None and report.status.is_finished:
-                return report
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
-            sleep = delay * random.uniform(0.8, 1.2)  # jitter: many waiters don't poll in lockstep
-            if deadline is not None:
-                sleep = max(0.0, min(sleep, deadline - time.monotonic()))
-            time.sleep(sleep)
-            delay = min(poll_interval, delay * 1.5)
-
-    async def wait_async(
-        self, timeout: float | None = None, poll_interval: float = 10.0, **kwargs: Any
-    ) -> ExecutionStatus:
-        """Async twin of :meth:`wait_for_completion` (see :mod:`flowyml.aio`)."""
-        from flowyml.aio import wait_async
-
-        return await wait_async(self, timeout=timeout, poll_interval=poll_interval, **kwargs)
-
-    def get_output(self, name: str) -> Any:
-        """Read one pipeline output back from the artifact store (after the run completed)."""
-        return self.orchestrator.load_output(self.handle, name)
-
-    def outputs(self) -> dict[str, Any]:
-        return self.orchestrator.load_outputs(self.handle)
 
 
 class RemoteOrchestrator:
@@ -272,7 +113,7 @@ class RemoteOrchestrator:
         """
         return RemoteOrchestrator(
             backend=handle.backend,
-            config=_stack_config(handle) or handle.config,
+            config=stack_config(handle) or handle.config,
             artifact_store=handle.artifact_root,
             store_settings=handle.metadata.get("store_settings"),
             **kwargs,
@@ -336,9 +177,10 @@ class RemoteOrchestrator:
             labels=labels,
         )
         store = ArtifactStore(spec.artifact_root, self.store_settings)
+        layout = RunLayout(run_id)
         for name, value in (inputs or {}).items():
-            store.save(value, f"runs/{run_id}/inputs/{name}", name=name, step=PIPELINE_INPUT)
-        store.write_json(store.key_of(spec.spec_uri), spec.to_dict())
+            store.save(value, layout.input(name), name=name, step=PIPELINE_INPUT)
+        store.write_json(layout.spec, spec.to_dict())
         handle = self.plugin_manager.submit(spec, self.backend_name, self.config)
         handle = handle.evolve(
             config=redact_config(self.config),
@@ -372,17 +214,11 @@ class RemoteOrchestrator:
     def _failure_message(self, handle: RunHandle, native: str | None) -> str | None:
         """Join the service's reason with the step error the step-runner recorded, if any."""
         try:
-            store = self._run_store(handle)
-            for key in store.storage.list_keys(f"runs/{handle.run_id}/units"):
-                doc = store.read_json(key)
-                if not doc.get("success") and doc.get("error"):
-                    step_error = doc["error"]
-                    if native and step_error in native:
-                        return native
-                    return f"{native}; {step_error}" if native else step_error
+            step_error = run_error(self._run_store(handle), handle.run_id)
         except Exception as exc:  # enrichment only: the service's own reason still stands
             log.warning("could not read the step error of %s: %s", handle.run_id, exc)
-        return native
+            return native
+        return join_errors(native, step_error)
 
     def get_run_statuses(self, job_ids: Iterable[str | RunHandle]) -> dict[str, StatusReport]:
         """Reports for many runs at once (run id -> report), batched where the backend can
@@ -458,23 +294,23 @@ class RemoteOrchestrator:
     # -- async twins (implemented in flowyml.aio) ---------------------------------------------
     async def run_pipeline_async(self, pipeline: Any, run_id: str | None = None, **kwargs: Any) -> SubmissionResult:
         """Submit without blocking the event loop (the SDK call runs in a worker thread)."""
-        from flowyml.aio import submit_async
+        from flowyml.aio.remote_ops import submit_async
 
         return await submit_async(self, pipeline, run_id=run_id, **kwargs)
 
     async def get_run_status_async(self, job_id: str) -> ExecutionStatus:
-        from flowyml.aio import get_run_status_async
+        from flowyml.aio.remote_ops import get_run_status_async
 
         return await get_run_status_async(self, job_id)
 
     async def stop_run_async(self, job_id: str, graceful: bool = True) -> None:
-        from flowyml.aio import stop_run_async
+        from flowyml.aio.remote_ops import stop_run_async
 
         await stop_run_async(self, job_id, graceful=graceful)
 
     def stream_logs_async(self, job_id: str, poll_interval: float | None = None) -> Any:
         """``async for record in orchestrator.stream_logs_async(job_id)``."""
-        from flowyml.aio import stream_logs_async
+        from flowyml.aio.remote_ops import stream_logs_async
 
         return stream_logs_async(self, job_id, poll_interval=poll_interval)
 
@@ -484,42 +320,26 @@ class RemoteOrchestrator:
         from flowyml.plugins.types import JobSpec
 
         store = self._run_store(handle)
-        return store, JobSpec.from_dict(store.read_json(f"runs/{handle.run_id}/job.json"))
+        return store, JobSpec.from_dict(store.read_json(RunLayout(handle.run_id).spec))
 
     def load_output(self, handle: RunHandle, name: str) -> Any:
         store, spec = self._run_spec(handle)
         for unit in spec.units:
             if name in unit.outputs:
-                return store.load_output(handle.run_id, unit.outputs[name], name)
+                return store.load(RunLayout(handle.run_id).output(unit.outputs[name], name))
         outputs = sorted(o for u in spec.units for o in u.outputs)
         raise KeyError(f"run {handle.run_id!r} has no output {name!r}; outputs: {outputs}")
 
     def load_outputs(self, handle: RunHandle) -> dict[str, Any]:
         store, spec = self._run_spec(handle)
         result = {}
+        layout = RunLayout(handle.run_id)
         for unit in spec.units:
             for out, step_name in unit.outputs.items():
-                key = store.output_key(handle.run_id, step_name, out)
+                key = layout.output(step_name, out)
                 if store.exists(key):
                     result[out] = store.load(key)
         return result
-
-
-def _stack_config(handle: RunHandle) -> Any:
-    """The orchestrator config of the stack that submitted ``handle``, if flowyml.yaml still has it."""
-    stack = handle.metadata.get("stack")
-    if not stack:
-        return None
-    from flowyml.config.loader import load_config
-    from flowyml.core.errors import ConfigError
-
-    try:
-        config = load_config()
-        found = config.stacks.get(stack)
-    except ConfigError as exc:
-        log.warning("re-attaching %s without its stack %r: %s", handle.run_id, stack, exc)
-        return None
-    return found.orchestrator if found is not None and found.backend == handle.backend else None
 
 
 def attach(run_id: str) -> SubmissionResult:

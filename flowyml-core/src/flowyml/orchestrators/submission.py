@@ -1,0 +1,124 @@
+"""``SubmissionResult``: a submitted run — wait for it, watch it, cancel it, read its outputs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from flowyml.core.errors import FlowymlError, RunFailedError, RunTimedOutError
+from flowyml.core.status import ExecutionStatus
+from flowyml.plugins.polling import poll_until
+from flowyml.plugins.types import LogRecord, RunHandle, StatusReport
+
+if TYPE_CHECKING:
+    from flowyml.orchestrators.remote import RemoteOrchestrator
+
+log = logging.getLogger("flowyml.orchestrator")
+
+
+class SubmissionResult:
+    """A submitted run: ``job_id``, ``run_id``, ``metadata``, and ways to wait, watch and cancel it."""
+
+    def __init__(self, handle: RunHandle, orchestrator: RemoteOrchestrator | None = None) -> None:
+        self.handle = handle
+        self._orchestrator = orchestrator
+
+    def __repr__(self) -> str:
+        return f"SubmissionResult(job_id={self.job_id!r}, run_id={self.run_id!r}, backend={self.handle.backend!r})"
+
+    @property
+    def job_id(self) -> str:
+        return self.handle.job_id
+
+    @property
+    def run_id(self) -> str:
+        return self.handle.run_id
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return {"backend": self.handle.backend, "run_id": self.run_id, **self.handle.metadata}
+
+    @property
+    def orchestrator(self) -> RemoteOrchestrator:
+        if self._orchestrator is None:
+            from flowyml.orchestrators.remote import RemoteOrchestrator
+
+            self._orchestrator = RemoteOrchestrator.for_handle(self.handle)
+        return self._orchestrator
+
+    def to_json(self) -> str:
+        """The run handle as JSON: ``SubmissionResult.from_json`` re-attaches from any process."""
+        return self.handle.to_json()
+
+    @classmethod
+    def from_json(cls, text: str) -> SubmissionResult:
+        return cls(RunHandle.from_json(text))
+
+    def status(self) -> ExecutionStatus:
+        return self.report().status
+
+    def report(self) -> StatusReport:
+        return self.orchestrator.get_status_report(self.handle)
+
+    def cancel(self, graceful: bool = True) -> None:
+        self.orchestrator.stop_run(self.handle, graceful=graceful)
+
+    def logs(self, follow: bool = False, cursor: str | None = None) -> Iterator[LogRecord]:
+        return self.orchestrator.iter_logs(self.handle, cursor=cursor, follow=follow)
+
+    def wait_for_completion(
+        self,
+        timeout: float | None = None,
+        poll_interval: float = 10.0,
+        raise_on_failure: bool = True,
+        cancel_on_timeout: bool = False,
+        cancel_grace: float = 60.0,
+    ) -> ExecutionStatus:
+        """Poll (with backoff up to ``poll_interval``) until the run ends; return its final status.
+
+        Raises :class:`RunFailedError` carrying the remote error if it failed or was cancelled
+        (unless ``raise_on_failure=False``), and :class:`RunTimedOutError` (status TIMED_OUT) if
+        ``timeout`` seconds pass first — the run goes on unless ``cancel_on_timeout``, which stops
+        it and waits up to ``cancel_grace`` seconds for CANCELLED. Transient errors while polling
+        are retried, never reported as a failure.
+        """
+        report = self._wait(timeout, poll_interval)
+        if report is None:
+            assert timeout is not None
+            final, cancelled = None, False
+            if cancel_on_timeout:
+                try:
+                    self.cancel()
+                    cancelled = True
+                    final = self._wait(cancel_grace, min(poll_interval, 0.5))
+                except FlowymlError as exc:  # the timeout is still the news; the failed cancel is logged
+                    log.warning("could not cancel run %s after its wait timed out: %s", self.run_id, exc)
+            raise RunTimedOutError(self.run_id, timeout, cancelled=cancelled, final=final.status if final else None)
+        if raise_on_failure and not report.status.is_successful:
+            raise RunFailedError(self.run_id, report.status, report.message)
+        return report.status
+
+    def _wait(self, timeout: float | None, poll_interval: float) -> StatusReport | None:
+        return poll_until(
+            self.report,
+            lambda r: r.status.is_finished,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            what=f"status of {self.run_id}",
+        )
+
+    async def wait_async(
+        self, timeout: float | None = None, poll_interval: float = 10.0, **kwargs: Any
+    ) -> ExecutionStatus:
+        """Async twin of :meth:`wait_for_completion` (see :mod:`flowyml.aio`)."""
+        from flowyml.aio.remote_ops import wait_async
+
+        return await wait_async(self, timeout=timeout, poll_interval=poll_interval, **kwargs)
+
+    def get_output(self, name: str) -> Any:
+        """Read one pipeline output back from the artifact store (after the run completed)."""
+        return self.orchestrator.load_output(self.handle, name)
+
+    def outputs(self) -> dict[str, Any]:
+        return self.orchestrator.load_outputs(self.handle)
