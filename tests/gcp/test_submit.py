@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flowyml.core.errors import ConfigError
+from flowyml.core.errors import BackendError, ConfigError
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.types import JobSpec
 from tests.gcp import gcp_pipelines as P
@@ -188,8 +188,9 @@ def test_a_rejected_request_is_not_retried(fake, config, store_settings) -> None
     from google.api_core import exceptions as gexc
 
     orch = orchestrator(config, store_settings)
-    with fake.faults_for("submit", 1, status=400), pytest.raises(gexc.BadRequest):
+    with fake.faults_for("submit", 1, status=400), pytest.raises(BackendError) as info:
         orch.run_pipeline(P.single, run_id="bad-1")
+    assert isinstance(info.value.__cause__, gexc.BadRequest)  # wrapped by core, cause chained
     assert len(fake.calls("create")) == 1
 
 

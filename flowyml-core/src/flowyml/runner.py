@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             emit("ERROR", f"step {r.step_name} failed: {r.error}", unit=unit.name, step=r.step_name)
     ok = all(r.success for r in results)
     failed = next((r for r in results if not r.success), None)
-    error = None if failed is None else f"step {failed.step_name!r} failed: {(failed.error or '').splitlines()[0]}"
+    failure = None if failed is None else f"step {failed.step_name!r} failed: {(failed.error or '').splitlines()[0]}"
     steps = [
         StepRecord(
             name=r.step_name,
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in results
     ]
     code = EXIT_OK if ok else EXIT_STEP_FAILED
-    _record(store, spec, UnitResult(unit.name, ok, error, steps, started, time.time(), code))
+    _record(store, spec, UnitResult(unit.name, ok, failure, steps, started, time.time(), code))
     emit("INFO" if ok else "ERROR", f"unit {unit.name} {'completed' if ok else 'failed'}", unit=unit.name)
     return code
 

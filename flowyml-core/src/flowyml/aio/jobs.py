@@ -155,7 +155,7 @@ def remote(orchestrator: Any, pipeline: Any, *, run_id: str | None = None, **kwa
             options["context"] = {**(original.get("context") or {}), **context}
         return remote(orchestrator, pipeline, run_id=new_run_id, **options)
 
-    name = run_id or getattr(pipeline, "name", "remote")
+    name = str(run_id or getattr(pipeline, "name", None) or "remote")
     return Job(name=name, factory=submit_and_wait, for_run=for_run)
 
 
@@ -286,6 +286,7 @@ async def _timed(job: Job, ctx: ExecutionContext, tracker: Tracker | None) -> An
     if tracker is not None:
         tracker.started()
     try:
+        awaitable: Awaitable[Any]
         if job.sync is not None and ctx.executor is not None:
             awaitable = run_in(ctx.executor, job.sync)
         else:

@@ -73,7 +73,7 @@ def to_async(fn: Callable[P, T], executor: Executor | None = None) -> Callable[P
     Coroutine functions are returned unchanged.
     """
     if asyncio.iscoroutinefunction(fn):
-        return fn  # type: ignore[return-value]
+        return fn
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:

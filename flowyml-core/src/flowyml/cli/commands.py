@@ -216,13 +216,16 @@ def _wait(sub: Any, as_json: bool) -> int:
     """Follow a submitted run: a live per-unit status line on a TTY, the logs otherwise."""
     tty = sys.stdout.isatty() and not as_json
     if tty:
-        report = sub.report()
-        while not report.status.is_finished:
+        from flowyml.plugins.polling import poll_until
+
+        def show(report: Any) -> bool:
             line = "  ".join(f"{u}:{s.value}" for u, s in report.units.items()) or report.status.value
             sys.stdout.write(f"\r\x1b[K{sub.run_id}  {line}"[:200])
             sys.stdout.flush()
-            time.sleep(0.5)
-            report = sub.report()
+            return bool(report.status.is_finished)
+
+        final = poll_until(sub.report, show, poll_interval=0.5, initial=0.5, what="live status")
+        report = final if final is not None else sub.report()
         sys.stdout.write("\n")
     else:
         for rec in sub.logs(follow=True):
@@ -297,11 +300,17 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         record.handle, orchestrator._config_for(record.handle), not args.force
     )
     report = orchestrator.get_status_report(record.handle)
-    if args.wait:
-        deadline = time.monotonic() + 300
-        while not report.status.is_finished and time.monotonic() < deadline:
-            time.sleep(0.2)
-            report = orchestrator.get_status_report(record.handle)
+    if args.wait and not report.status.is_finished:
+        from flowyml.plugins.polling import poll_until
+
+        final = poll_until(
+            lambda: orchestrator.get_status_report(record.handle),
+            lambda r: r.status.is_finished,
+            timeout=300,
+            poll_interval=1.0,
+            what=f"cancel of {record.run_id}",
+        )
+        report = final or orchestrator.get_status_report(record.handle)
     if args.json:
         print_json({**_status_doc(record.handle, report), "cancel_requested": requested})
     else:
@@ -358,7 +367,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from flowyml.plugins.manager import get_plugin_manager
 
     pm = get_plugin_manager()
-    plugins = [
+    plugins: list[dict[str, Any]] = [
         {
             "name": r.name,
             "module": r.module,

@@ -241,13 +241,17 @@ class RemoteOrchestrator:
         """The run's status now (by run id or job id)."""
         return self.get_status_report(job_id).status
 
-    def stop_run(self, job_id: str, graceful: bool = True) -> None:
+    def stop_run(self, job_id: str | RunHandle, graceful: bool = True) -> None:
         """Request cancellation; the status reads STOPPING until the backend confirms CANCELLED."""
         handle = self._handle(job_id)
         self.plugin_manager.cancel(handle, self._config_for(handle), graceful)
 
     def iter_logs(
-        self, job_id: str, cursor: str | None = None, follow: bool = False, poll_interval: float | None = None
+        self,
+        job_id: str | RunHandle,
+        cursor: str | None = None,
+        follow: bool = False,
+        poll_interval: float | None = None,
     ) -> Iterator[LogRecord]:
         """The run's log records after ``cursor``; with ``follow``, until the run has ended."""
         handle = self._handle(job_id)
@@ -294,23 +298,23 @@ class RemoteOrchestrator:
     # -- async twins (implemented in flowyml.aio) ---------------------------------------------
     async def run_pipeline_async(self, pipeline: Any, run_id: str | None = None, **kwargs: Any) -> SubmissionResult:
         """Submit without blocking the event loop (the SDK call runs in a worker thread)."""
-        from flowyml.aio.remote_ops import submit_async
+        from flowyml.orchestrators.asyncops import submit_async
 
         return await submit_async(self, pipeline, run_id=run_id, **kwargs)
 
     async def get_run_status_async(self, job_id: str) -> ExecutionStatus:
-        from flowyml.aio.remote_ops import get_run_status_async
+        from flowyml.orchestrators.asyncops import get_run_status_async
 
         return await get_run_status_async(self, job_id)
 
     async def stop_run_async(self, job_id: str, graceful: bool = True) -> None:
-        from flowyml.aio.remote_ops import stop_run_async
+        from flowyml.orchestrators.asyncops import stop_run_async
 
         await stop_run_async(self, job_id, graceful=graceful)
 
     def stream_logs_async(self, job_id: str, poll_interval: float | None = None) -> Any:
         """``async for record in orchestrator.stream_logs_async(job_id)``."""
-        from flowyml.aio.remote_ops import stream_logs_async
+        from flowyml.orchestrators.asyncops import stream_logs_async
 
         return stream_logs_async(self, job_id, poll_interval=poll_interval)
 

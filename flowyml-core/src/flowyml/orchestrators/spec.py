@@ -44,8 +44,8 @@ def pipeline_ref(pipeline: Pipeline, override: str | None = None) -> PipelineRef
             f"cannot tell which module defines pipeline {pipeline.name!r}; pass pipeline_module='module:attribute'"
         )
     module = sys.modules.get(module_name or "")
-    attribute = _find_attribute(pipeline, vars(module) if module else {})
-    if attribute is None:
+    found = _find_attribute(pipeline, vars(module) if module else {})
+    if found is None:
         raise FlowymlError(
             f"pipeline {pipeline.name!r} is not a module-level variable of {module_name or file}, so a remote "
             "step-runner could not import it; assign it to a global, or pass "
@@ -53,7 +53,7 @@ def pipeline_ref(pipeline: Pipeline, override: str | None = None) -> PipelineRef
         )
     path = str(Path(file).resolve()) if file else None
     name = module_name if module_name not in (None, "__main__") else (_module_name_for(Path(file)) if file else None)
-    return PipelineRef(module=name, path=path, attribute=attribute)
+    return PipelineRef(module=name, path=path, attribute=found)
 
 
 def _module_globals(target: str) -> dict[str, Any]:

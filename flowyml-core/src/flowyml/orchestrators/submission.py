@@ -112,7 +112,7 @@ class SubmissionResult:
         self, timeout: float | None = None, poll_interval: float = 10.0, **kwargs: Any
     ) -> ExecutionStatus:
         """Async twin of :meth:`wait_for_completion` (see :mod:`flowyml.aio`)."""
-        from flowyml.aio.remote_ops import wait_async
+        from flowyml.orchestrators.asyncops import wait_async
 
         return await wait_async(self, timeout=timeout, poll_interval=poll_interval, **kwargs)
 

@@ -199,7 +199,7 @@ class BackendContract:
         second = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
         assert second.job_id == first.job_id
         assert second.handle.units == first.handle.units
-        if creates is not None:
+        if creates is not None and contract_env.count_creates is not None:
             assert contract_env.count_creates(second.handle) == creates, "a retried submit created a second job"
 
     # -- lifecycle -----------------------------------------------------------------------------

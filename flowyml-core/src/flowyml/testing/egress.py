@@ -59,9 +59,9 @@ def install() -> None:
         _guard("DNS lookup", host, port)
         return _original["getaddrinfo"](host, port, *args, **kwargs)
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
-    socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
+    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
+    socket.getaddrinfo = getaddrinfo
 
 
 def uninstall() -> None:
@@ -69,4 +69,4 @@ def uninstall() -> None:
         return
     socket.socket.connect = _original.pop("connect")  # type: ignore[method-assign]
     socket.socket.connect_ex = _original.pop("connect_ex")  # type: ignore[method-assign]
-    socket.getaddrinfo = _original.pop("getaddrinfo")  # type: ignore[assignment]
+    socket.getaddrinfo = _original.pop("getaddrinfo")

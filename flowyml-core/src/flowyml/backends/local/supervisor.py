@@ -81,6 +81,7 @@ class Supervisor:
         )
         sink = open(self.dir / "logs" / f"{unit}.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         lock = threading.Lock()
+        assert proc.stdout is not None and proc.stderr is not None
         pumps = [_LogPump(proc.stdout, sink, lock, unit, "INFO"), _LogPump(proc.stderr, sink, lock, unit, "ERROR")]
         for p in pumps:
             p.start()
