@@ -36,7 +36,8 @@ def test_uri_forms() -> None:
 
 def test_the_storage_hook_claims_only_blob_uris() -> None:
     pm = get_plugin_manager()
-    assert pm.pm.hook.flowyml_storage(uri="https://example.com/x", settings={}) is None
+    with pytest.raises(ConfigError, match="not an Azure Blob Storage URL"):
+        pm.storage("https://example.com/x", {})
     with pytest.raises(ConfigError, match="names no storage account"):
         pm.storage("abfs://c/p", {})
     with pytest.raises(ConfigError, match="unknown key"):

@@ -356,7 +356,7 @@ def test_the_retry_budget_caps_retries_across_calls(monkeypatch):
 
     def down():
         attempts.append(1)
-        raise ConnectionRefusedError("service down")
+        raise ConnectionResetError("service down")
 
     for _ in range(3):
         with pytest.raises(TransientBackendError):

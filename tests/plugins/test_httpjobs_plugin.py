@@ -173,9 +173,10 @@ def test_flowyml_plugins_lists_it_and_the_env_switches_choose() -> None:
     doc = json.loads(_cli("plugins", "--json").stdout)
     record = next(p for p in doc["plugins"] if p["name"] == "httpjobs")
     assert record["distribution"] == "flowyml-httpjobs" and not record["error"]
-    assert record["hooks"] == sorted(
-        f"flowyml_{h}" for h in ("register_backends", "submit", "status", "cancel", "logs", "details")
-    )
+    assert record["hooks"] == ["flowyml_register_backends"]
+    assert record["backends"] == ["httpjobs"]
+    backend = next(b for b in doc["backends"] if b["name"] == "httpjobs")
+    assert backend["native_states"]["FAILED"] == "FAILED"  # the state table is listed
     disabled = json.loads(_cli("plugins", "--json", env={"FLOWYML_DISABLE_PLUGINS": "httpjobs"}).stdout)
     assert "httpjobs" not in {b["name"] for b in disabled["backends"]}
     only = json.loads(_cli("plugins", "--json", env={"FLOWYML_LOAD_PLUGINS": "httpjobs"}).stdout)

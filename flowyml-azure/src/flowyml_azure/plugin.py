@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from flowyml.core.errors import ConfigError
 from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport, hookimpl
 from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
 from flowyml_azure.config import AzureMLConfig
@@ -52,7 +53,13 @@ class AzureMLBackend(Backend):
 
 def _blob_storage(uri: str, settings: Mapping[str, Any]) -> Any:
     from flowyml_azure.store import BlobStorage
+    from flowyml_azure.uris import is_blob_https
 
+    if uri.startswith("https://") and not is_blob_https(uri):
+        raise ConfigError(
+            f"{uri!r} is not an Azure Blob Storage URL: https artifact stores are "
+            "https://<account>.blob.<cloud suffix>/<container>/<prefix>"
+        )
     return BlobStorage(uri, settings)
 
 

@@ -55,6 +55,12 @@ def check_not_importing() -> None:
         )
 
 
+def workdir_on_path() -> None:
+    """Make the job's working directory importable (pipeline modules, credential factories)."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def load_pipeline(ref: PipelineRef) -> Pipeline:
     """Import the module (by name, else by file path) and fetch the pipeline attribute."""
     global importing
@@ -68,8 +74,7 @@ def load_pipeline(ref: PipelineRef) -> Pipeline:
 def _load_pipeline(ref: PipelineRef) -> Pipeline:
     module = None
     if ref.module:
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
+        workdir_on_path()
         try:
             module = importlib.import_module(ref.module)
         except ModuleNotFoundError as exc:
@@ -148,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.job or not args.unit:
         parser.error("--job and --unit are required (or FLOWYML_JOB_SPEC / FLOWYML_UNIT)")
     settings = json.loads(os.environ.get("FLOWYML_STORE_SETTINGS") or "{}")
+    workdir_on_path()  # before the store opens: a `module:factory` credential may live in the workdir
     try:
         store = ArtifactStore(RunLayout.artifact_root_of(args.job), settings)
         spec = JobSpec.from_dict(store.read_json(args.job))

@@ -224,7 +224,7 @@ def _accepts_context(fn: Callable[..., Any]) -> bool:
 def _job_maker(item: Any, name: str) -> tuple[MakeJob, bool]:
     """How to build a fresh job for one firing of ``item``, and whether its runs have run ids."""
     from flowyml.core.pipeline import Pipeline
-    from flowyml.orchestrators.base import SubmissionResult
+    from flowyml.orchestrators.submission import SubmissionResult
 
     if isinstance(item, Pipeline):
         from flowyml.aio.local import run_local_async

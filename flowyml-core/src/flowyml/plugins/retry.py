@@ -56,7 +56,7 @@ def connection_dropped(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (ConnectionError, TimeoutError)):
+        if isinstance(current, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
             return True
         if any(cls.__name__ in _DROPPED_NAMES for cls in type(current).__mro__):
             return True
@@ -105,7 +105,7 @@ class RetryBudget:
 budget = RetryBudget(float(os.environ.get("FLOWYML_BACKEND_RETRY_BUDGET", "100")))
 
 
-class InjectedFault(ConnectionError):
+class InjectedFault(ConnectionResetError):
     """A transient failure injected by :func:`inject_faults` (tests and the conformance kit)."""
 
 
