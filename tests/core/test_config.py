@@ -282,7 +282,7 @@ def test_validating_an_azureml_stack_builds_no_credential_and_calls_nothing(tmp_
 
 
 def test_an_orchestrator_is_validated_before_it_is_built(tmp_path: Path):
-    from flowyml.orchestrators.base import get_orchestrator
+    from flowyml.orchestrators import get_orchestrator
 
     path = write(tmp_path, "stacks:\n  p:\n    orchestrator: {type: local, workdir: /nonexistent/flowyml-workdir}\n")
     with pytest.raises(ConfigFieldError) as info:
