@@ -12,7 +12,7 @@ from flowyml.core.errors import ConfigError, PluginError
 from flowyml.core.resources import DockerConfig, ResourceConfig
 
 if TYPE_CHECKING:
-    from flowyml.orchestrators.base import RemoteOrchestrator
+    from flowyml.orchestrators import RemoteOrchestrator
 
 DEFAULT_STACK = "local"
 
