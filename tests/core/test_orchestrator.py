@@ -10,7 +10,7 @@ import attrs
 import pytest
 
 from flowyml import Pipeline, context, step
-from flowyml.core.errors import FlowymlError
+from flowyml.core.errors import ConfigError, FlowymlError
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators import RemoteOrchestrator
 from flowyml.orchestrators.spec import build_job_spec
@@ -178,3 +178,29 @@ def test_pipeline_module_from_flowyml_yaml_is_the_default_reference(tmp_path: Pa
 
     orchestrator = load_config().orchestrator()
     assert orchestrator.pipeline_module == "my_project.pipelines:training"
+
+
+class FarAway(VaultPlugin):
+    name = "faraway"
+    needs_remote_store = True
+
+
+def test_a_local_store_is_refused_for_a_backend_whose_jobs_run_elsewhere(tmp_path: Path):
+    get_plugin_manager().register_backend(FarAway(), name="faraway")
+    local = (tmp_path / "arts").as_uri()
+    with pytest.raises(ConfigError, match=r"cannot read the local artifact store file://.*shared: \"true\""):
+        RemoteOrchestrator(backend="faraway", artifact_store=local).run_pipeline(
+            pipeline, run_id="far-1", inputs={"extra": 1}
+        )
+    assert not (tmp_path / "arts").exists()  # refused before anything was written
+    shared = RemoteOrchestrator(backend="faraway", artifact_store=local, store_settings={"shared": "true"})
+    assert shared.run_pipeline(pipeline, run_id="far-2", inputs={"extra": 1}).job_id == "v-far-2"
+
+
+def test_a_plain_path_artifact_store_is_a_file_store(tmp_path: Path):
+    get_plugin_manager().register_backend(VaultPlugin(), name="vault")
+    orchestrator = RemoteOrchestrator(backend="vault", artifact_store=str(tmp_path / "plain"))
+    assert orchestrator.artifact_root == (tmp_path / "plain").as_uri()
+    sub = orchestrator.run_pipeline(pipeline, run_id="plain-1", inputs={"extra": 1})
+    assert (tmp_path / "plain" / "runs" / "plain-1" / "job.json").is_file()
+    assert sub.job_id == "v-plain-1"

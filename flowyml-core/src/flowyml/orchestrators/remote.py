@@ -56,7 +56,7 @@ class RemoteOrchestrator:
         elif isinstance(config, Mapping):
             config = structure_config(info.config_class, config, f"{self.backend_name} config")
         self.config = config
-        self.artifact_root = artifact_store or self.default_artifact_root()
+        self.artifact_root = _as_uri(artifact_store) if artifact_store else self.default_artifact_root()
         self.store_settings = dict(store_settings or {})
         self.docker_config = docker_config
         self.resources = resources
@@ -94,6 +94,23 @@ class RemoteOrchestrator:
         from flowyml.home import flowyml_home
 
         return (flowyml_home() / "artifacts").as_uri()
+
+    def check_store_reachable(self) -> None:
+        """Refuse a ``file://`` artifact store for a backend whose jobs run on other machines.
+
+        Such a job would get a path on the submitting machine and fail after a billable start.
+        A store on a shared mount (NFS, EFS, GCS FUSE, a one-machine cluster) is accepted with
+        ``artifact_store: {uri: ..., settings: {shared: "true"}}``.
+        """
+        backend = self.plugin_manager.backend(self.backend_name)
+        shared = str(self.store_settings.get("shared", "")).lower() in ("true", "1", "yes")
+        if backend.needs_remote_store and self.artifact_root.startswith("file://") and not shared:
+            raise ConfigError(
+                f"the {self.backend_name} backend runs jobs on other machines, which cannot read the local "
+                f"artifact store {self.artifact_root}: set `artifact_store: {{uri: ...}}` to a bucket the jobs "
+                "can reach (s3://, gs://, abfs://), or, for a path every job mounts, add "
+                '`settings: {shared: "true"}`'
+            )
 
     def runner_command(self) -> list[str] | None:
         """The argv prefix that starts the step-runner in the unit's container (None: default)."""
@@ -161,6 +178,7 @@ class RemoteOrchestrator:
         if runner is not None:
             runner.check_not_importing()
         run_id = run_id or new_run_id(pipeline.name)
+        self.check_store_reachable()
         spec = build_job_spec(
             pipeline,
             run_id,
@@ -344,6 +362,15 @@ class RemoteOrchestrator:
                 if store.exists(key):
                     result[out] = store.load(key)
         return result
+
+
+def _as_uri(location: str) -> str:
+    """An artifact store location as a URI: a plain path is a ``file://`` store."""
+    if "://" in location:
+        return location
+    from pathlib import Path
+
+    return Path(location).expanduser().resolve().as_uri()
 
 
 def attach(run_id: str) -> SubmissionResult:

@@ -56,6 +56,9 @@ class Backend:
     extra: ClassVar[str | None] = None
     #: Dotted path of the seed-compatible orchestrator class (``flowyml.stacks.aws.AWSBatchOrchestrator``).
     orchestrator: ClassVar[str | None] = None
+    #: Jobs run on other machines: a ``file://`` artifact store is refused at submit unless the
+    #: store's settings say ``shared: "true"`` (a mount every job sees).
+    needs_remote_store: ClassVar[bool] = False
     #: The contract version the backend was written for.
     contract_version: ClassVar[int] = CONTRACT_VERSION
 
@@ -146,6 +149,7 @@ class Backend:
             "native_states": {k: v.name for k, v in self.native_states.items()},
             "extra": self.extra,
             "orchestrator": self.orchestrator,
+            "needs_remote_store": self.needs_remote_store,
             "contract_version": self.contract_version,
         }
 
