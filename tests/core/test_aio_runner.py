@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import attrs
 import pytest
 
 from flowyml import Pipeline, context, step
@@ -31,6 +32,10 @@ from flowyml.aio import (
 )
 from flowyml.core.errors import RunNotFoundError
 from flowyml.core.status import ExecutionStatus
+from flowyml.orchestrators import RemoteOrchestrator
+from flowyml.plugins import Backend
+from flowyml.plugins.manager import get_plugin_manager
+from flowyml.plugins.types import LogRecord, RunHandle, StatusReport
 from flowyml.stacks.local import LocalOrchestrator
 from flowyml.testing import pipelines
 
@@ -616,6 +621,44 @@ async def test_a_graceful_stop_waits_for_the_running_run():
 
 
 @aio
+async def test_stop_with_cancel_does_not_wait_and_run_timeouts_and_retries_apply():
+    long, flaky = Gauge(seconds=10), Gauge(fail=True)
+    trigger_long, trigger_flaky = ExternalTrigger(), ExternalTrigger()
+    config = RunnerConfig(trigger_poll_interval=FAST, run_timeout=0.2, retries=2, retry_delay=0.01)
+    runner = PipelineRunner(config)
+    runner.add(long, triggers=[trigger_long], name="long")
+    runner.add(flaky, triggers=[trigger_flaky], name="flaky")
+    await runner.start()
+    trigger_long.fire()
+    trigger_flaky.fire()
+    outcomes = {o.name: o async for o in _take(runner, 2)}
+    assert outcomes["long"].status is S.TIMED_OUT and outcomes["long"].attempts == 1  # timeouts are not retried
+    assert outcomes["flaky"].status is S.FAILED and outcomes["flaky"].attempts == 3 and flaky.calls == 3
+    assert runner.get_stats().failures == 2
+    await runner.stop()
+
+    runner = PipelineRunner(RunnerConfig(trigger_poll_interval=FAST, graceful_shutdown_timeout=30))
+    runner.add(Gauge(seconds=10), triggers=[IntervalTrigger(seconds=0.01, immediately=True)], name="hold")
+    await runner.start()
+    await until(lambda: runner.get_stats().active_runs == 1, what="a run holding its slot")
+    started = time.monotonic()
+    await runner.stop(cancel=True)  # no graceful wait
+    assert time.monotonic() - started < 5.0
+    stats = runner.get_stats()
+    assert stats.per_pipeline["hold"].last_status == "CANCELLED" and stats.cancelled == 1
+    assert stats.failures == 0  # a run cancelled by stop is no failure
+
+
+async def _take(runner: PipelineRunner, count: int):
+    got = 0
+    async for outcome in runner.iter_results(timeout=10):
+        yield outcome
+        got += 1
+        if got == count:
+            return
+
+
+@aio
 async def test_remote_runs_on_the_local_backend_get_their_context_and_run_ids():
     orch = LocalOrchestrator(grace_period=1.0)
     trigger = ExternalTrigger()
@@ -646,3 +689,67 @@ async def test_a_forced_stop_cancels_the_remote_run_on_its_backend():
     assert stats.per_pipeline["slow"].runs == 1 and stats.cancelled == 1 and stats.failures == 0
     outcomes = [o async for o in runner.iter_results()]
     assert [(o.run_id, o.status) for o in outcomes] == [(run_id, S.CANCELLED)]
+
+
+# -- a stop while a remote submit is still in flight --------------------------------------------------
+@attrs.define(frozen=True)
+class GateConfig:
+    region: str = "here"
+
+
+class GatedBackend(Backend):
+    """A backend whose submit blocks until the test opens the gate; cancel makes a run CANCELLED."""
+
+    name = "gated_fake"
+    config_class = GateConfig
+    capabilities = frozenset({"cancel"})
+    native_states = {s.value: s for s in S if s is not S.UNKNOWN}
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.states: dict[str, S] = {}
+        self.cancels: list[str] = []
+
+    def submit(self, spec, config):
+        self.entered.set()
+        self.gate.wait(30)
+        self.states[spec.run_id] = S.RUNNING
+        return RunHandle(backend=self.name, run_id=spec.run_id, job_id=f"job-{spec.run_id}")
+
+    def status(self, handle, config):
+        state = self.states[handle.run_id]
+        return StatusReport(state, native_state=state.value)
+
+    def cancel(self, handle, config, graceful):
+        self.cancels.append(handle.run_id)
+        self.states[handle.run_id] = S.CANCELLED
+        return True
+
+    def logs(self, handle, config, cursor) -> list[LogRecord]:
+        return []
+
+
+@aio
+async def test_a_stop_during_a_remote_submit_cancels_the_run_it_creates_before_returning():
+    backend = GatedBackend()
+    get_plugin_manager().register_backend(backend, name="gated-fake-test")
+    try:
+        trigger = ExternalTrigger()
+        runner = PipelineRunner(RunnerConfig(trigger_poll_interval=FAST))
+        orch = RemoteOrchestrator(backend=backend.name)
+        runner.add(remote(orch, pipelines.two_units, poll_interval=0.05), triggers=[trigger], name="gated")
+        await runner.start()
+        trigger.fire()
+        await until(backend.entered.is_set, what="the submit in flight")
+        stopping = asyncio.create_task(runner.stop(cancel=True))
+        await asyncio.sleep(0.2)
+        assert not stopping.done()  # it waits for the submit to return, to cancel what it created
+        backend.gate.set()
+        await asyncio.wait_for(stopping, 10)
+        run_id = runner.get_stats().per_pipeline["gated"].last_run_id
+        assert backend.cancels == [run_id] and backend.states[run_id] is S.CANCELLED
+        assert [o.status async for o in runner.iter_results()] == [S.CANCELLED]
+    finally:
+        backend.gate.set()
+        get_plugin_manager().unregister("gated-fake-test")

@@ -435,6 +435,9 @@ class PipelineRunner:
                 for run in tasks:
                     run.cancel()
                 await asyncio.wait(tasks)
+                from flowyml.orchestrators.asyncops import settle_cancellations
+
+                await settle_cancellations()  # a remote submit cancelled in flight: its run is cancelled too
             if self._background:
                 await asyncio.wait(self._background, timeout=5.0)
         finally:

@@ -49,6 +49,8 @@ async def submit_async(
         return await asyncio.shield(future)
     except asyncio.CancelledError:
         future.add_done_callback(_cancel_orphan)
+        _background.add(future)  # until its run is being cancelled: see settle_cancellations()
+        future.add_done_callback(_background.discard)
         raise
 
 
@@ -63,6 +65,22 @@ def _cancel_orphan(future: asyncio.Future[SubmissionResult]) -> None:
 
 
 _background: set[asyncio.Future[Any]] = set()
+
+
+async def settle_cancellations(timeout: float | None = DEFAULT_CANCEL_GRACE) -> bool:
+    """Wait for the cancellations this loop carries on in the background (a submit cancelled in
+    flight, a wait cancelled twice) to finish; False if ``timeout`` ran out first. Call it before
+    the loop ends (a shutdown), or those runs may be left going."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while True:
+        mine = {f for f in _background if f.get_loop() is loop}
+        if not mine:
+            return True
+        left = None if deadline is None else deadline - loop.time()
+        if left is not None and left <= 0:
+            return False
+        await asyncio.wait(mine, timeout=left)
 
 
 async def get_status_report_async(orchestrator: RemoteOrchestrator, job_id: str) -> StatusReport:
