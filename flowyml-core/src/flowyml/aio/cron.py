@@ -19,8 +19,9 @@ _HELP = f"5 fields ({_FIELDS}), e.g. '0 3 * * *' for 03:00 every day, or one of 
 
 
 def _croniter() -> Any:
+    """The croniter module (no type stubs: typed as Any here, the one place it is imported)."""
     try:
-        from croniter import croniter
+        import croniter  # type: ignore[import-untyped]
     except ImportError:
         raise ImportError(
             'cron schedules need the croniter package: pip install "flowyml[cron]" (or pip install croniter)'
@@ -52,8 +53,7 @@ class CronSchedule:
         fields = self.expression.split(" ")
         if not (len(fields) == 5 or (len(fields) == 1 and fields[0].lower() in ALIASES)):
             raise ValueError(f"invalid cron expression {expression!r}: expected {_HELP}")
-        croniter = _croniter()
-        if not croniter.is_valid(self.expression):
+        if not _croniter().croniter.is_valid(self.expression):
             raise ValueError(f"invalid cron expression {expression!r}: a field is out of range; expected {_HELP}")
         hour = "*" if len(fields) == 1 else fields[1]
         self._fixed_hour = fields[0].lower() != "@hourly" and "*" not in hour
@@ -66,16 +66,14 @@ class CronSchedule:
         """The first firing strictly after ``instant`` (an aware datetime), in the schedule's time zone."""
         if instant.tzinfo is None:
             raise ValueError("cron schedules compare aware datetimes: pass datetime.now(timezone.utc), not a naive one")
-        croniter = _croniter()
-        from croniter import CroniterBadDateError
-
+        lib = _croniter()
         start = instant.astimezone(self.tz)
         try:
-            it = croniter(self.expression, start)
+            it = lib.croniter(self.expression, start)
             fire: dt.datetime = it.get_next(dt.datetime)
             while self._fixed_hour and _is_repeat(fire):
                 fire = it.get_next(dt.datetime)
-        except CroniterBadDateError:
+        except lib.CroniterBadDateError:
             raise ValueError(f"cron expression {self.expression!r} never fires (e.g. February 30th)") from None
         return fire
 
