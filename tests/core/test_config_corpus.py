@@ -157,9 +157,18 @@ CASES: dict[str, tuple[str, str, str]] = {
         "one of: subscription_id, resource_group, workspace_name",
         "unknown key(s) workspace",
     ),
+    # a third-party backend's own validators (examples/third_party_plugin): the same shape
+    "httpjobs-bad-url.yaml": (f"{O}.url", "http(s)://host:port", "'ftp://jobs.example'"),
+    "httpjobs-timeout-zero.yaml": (f"{O}.request_timeout", "a value > 0", "0"),
 }
 #: cases whose backend comes from an extra (skipped where that extra is not installed)
-EXTRAS = {"aws-batch-": "aws_batch", "sagemaker-": "sagemaker", "vertex-": "vertex_ai", "azureml-": "azureml"}
+EXTRAS = {
+    "aws-batch-": "aws_batch",
+    "sagemaker-": "sagemaker",
+    "vertex-": "vertex_ai",
+    "azureml-": "azureml",
+    "httpjobs-": "httpjobs",
+}
 
 
 def test_the_corpus_is_large_and_every_file_has_an_expectation():

@@ -17,10 +17,12 @@ from flowyml.config.errors import ConfigFieldError, describe, key_path
 from flowyml.core.errors import ConfigError
 
 _converter: Any = None
-# attrs' validators ("'max_parallel' must be >= 0: -1") and the common "gpu_count must be >= 0, got -1"
+# Validator messages read for the field, the rule and the value: attrs' ("'max_parallel' must be >= 0: -1"),
+# the common "gpu_count must be >= 0, got -1", and ours ("url: expected http(s)://host:port, found 'x'").
 _VALIDATOR_MESSAGES = (
-    re.compile(r"^'(?P<name>\w+)' must be (?P<rule>.+?): (?P<found>.*)$", re.S),
-    re.compile(r"^(?P<name>\w+) must be (?P<rule>.+?), got (?P<found>.*)$", re.S),
+    (re.compile(r"^'(?P<name>\w+)' must be (?P<rule>.+?): (?P<found>.*)$", re.S), "a value {}"),
+    (re.compile(r"^(?P<name>\w+) must be (?P<rule>.+?), got (?P<found>.*)$", re.S), "a value {}"),
+    (re.compile(r"^(?P<name>\w+): expected (?P<rule>.+?), found (?P<found>.*)$", re.S), "{}"),
 )
 
 
@@ -189,8 +191,8 @@ def _validator_error(exc: BaseException) -> ConfigFieldError:
     if isinstance(exc, ConfigFieldError):
         return exc
     text = str(exc)
-    for pattern in _VALIDATOR_MESSAGES:
+    for pattern, expected in _VALIDATOR_MESSAGES:
         match = pattern.match(text)
         if match:
-            return ConfigFieldError(match["name"], f"a value {match['rule']}", match["found"])
+            return ConfigFieldError(match["name"], expected.format(match["rule"]), match["found"])
     return ConfigFieldError("", "a valid value", text)
