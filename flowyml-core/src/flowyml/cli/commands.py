@@ -446,7 +446,7 @@ def _validate_stacks(config: Any, name: str | None) -> int:
         raise failures[0]
     if failures:
         for failure in failures:
-            err(str(failure))
+            err(exit_code_for(failure)[1] + str(failure))
         raise ConfigError(f"{config.path}: {len(failures)} of {len(config.stacks)} stacks are not valid")
     return EXIT_OK
 

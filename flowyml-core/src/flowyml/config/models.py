@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from flowyml.config.errors import ConfigFieldError
-from flowyml.core.errors import ConfigError, PluginError
+from flowyml.core.errors import ConfigError, PluginError, UnknownBackendError
 from flowyml.core.resources import DockerConfig, ResourceConfig
 
 if TYPE_CHECKING:
@@ -155,7 +155,4 @@ def _check_store_scheme(stack: StackConfig, file: str) -> None:
 
 
 def _unavailable_error(message: str) -> PluginError:
-    from flowyml.core import errors
-
-    cls: type[PluginError] = getattr(errors, "UnknownBackendError", PluginError)
-    return cls(message)
+    return UnknownBackendError(message)
