@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: pages whose ```python blocks form one runnable program each (in page order)
-RUNNABLE_PAGES = ["docs/index.md", "docs/concepts.md", "docs/configuration.md"]
+RUNNABLE_PAGES = ["docs/index.md", "docs/concepts.md", "docs/configuration.md", "docs/plugins/index.md"]
 FENCE = re.compile(r"^```python\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 # Installed by scripts/setup (pip install -e examples/third_party_plugin); a missing install is an
 # error here, not a skip, so CI cannot pass without testing the worked plugin.
-from flowyml_httpjobs.config import HttpJobsConfig
+from flowyml_httpjobs.backend import HttpJobsConfig
 from flowyml_httpjobs.server import JobServer
 
 TOKEN = "test-token-not-a-secret"
@@ -29,4 +29,4 @@ def job_server(tmp_path: Path, no_egress: None) -> Iterator[JobServer]:
 
 @pytest.fixture
 def config(job_server: JobServer) -> HttpJobsConfig:
-    return HttpJobsConfig(url=job_server.url, token=TOKEN, poll_interval=0.05)
+    return HttpJobsConfig(url=job_server.url, token=TOKEN, log_poll_interval=0.05)

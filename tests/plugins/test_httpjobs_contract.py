@@ -8,9 +8,8 @@ import pytest
 
 from flowyml.plugins.types import RunHandle
 from flowyml.testing import BackendContract, ContractEnv
-from flowyml_httpjobs.config import HttpJobsConfig
+from flowyml_httpjobs.backend import RUN_LABEL, HttpJobsConfig
 from flowyml_httpjobs.server import JobServer
-from flowyml_httpjobs.submit import RUN_LABEL
 
 from .conftest import TOKEN
 
@@ -28,7 +27,6 @@ class TestHttpJobs(BackendContract):
             artifact_root=(tmp_path / "artifacts").as_uri(),
             self_executing=True,  # the server runs jobs itself
             set_native_state=set_native_state,
-            inject_faults=job_server.faults,
             count_creates=lambda handle: job_server.count_creates(RUN_LABEL, handle.run_id),
             lose_create_answers=lambda count: job_server.faults("submit", count, lost_response=True),
             process_env={"HTTPJOBS_TOKEN": TOKEN},  # the re-attaching process finds the secret in its env

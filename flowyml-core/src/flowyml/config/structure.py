@@ -20,6 +20,10 @@ _converter: Any = None
 # Validator messages read for the field, the rule and the value: attrs' ("'max_parallel' must be >= 0: -1"),
 # the common "gpu_count must be >= 0, got -1", and ours ("url: expected http(s)://host:port, found 'x'").
 _VALIDATOR_MESSAGES = (
+    (
+        re.compile(r"^'(?P<name>\w+)' must match regex (?P<rule>'.*?') \((?P<found>.*) doesn't\)$", re.S),
+        "a value matching {}",
+    ),
     (re.compile(r"^'(?P<name>\w+)' must be (?P<rule>.+?): (?P<found>.*)$", re.S), "a value {}"),
     (re.compile(r"^(?P<name>\w+) must be (?P<rule>.+?), got (?P<found>.*)$", re.S), "a value {}"),
     (re.compile(r"^(?P<name>\w+): expected (?P<rule>.+?), found (?P<found>.*)$", re.S), "{}"),
@@ -190,7 +194,8 @@ def _validator_error(exc: BaseException) -> ConfigFieldError:
     """A validator's own message, read for the field name and the rule when it has attrs' shape."""
     if isinstance(exc, ConfigFieldError):
         return exc
-    text = str(exc)
+    # attrs validators raise ValueError(message, attribute, ...): the message is the first argument
+    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
     for pattern, expected in _VALIDATOR_MESSAGES:
         match = pattern.match(text)
         if match:

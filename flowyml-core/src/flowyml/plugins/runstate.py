@@ -25,6 +25,8 @@ def aggregate(units: Iterable[ExecutionStatus]) -> ExecutionStatus:
             if final in states:
                 return final
         return S.COMPLETED
+    if S.UNKNOWN in states:
+        return S.UNKNOWN  # a unit we cannot read: never guess FAILED (or RUNNING)
     if S.STOPPING in states:
         return S.STOPPING
     for active in _ACTIVE:
