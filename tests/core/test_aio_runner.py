@@ -438,6 +438,9 @@ async def test_run_once_and_run_all_run_now_with_a_context():
     assert runner.get_stats().queued_results == 0  # direct runs return their outcome; the queue is for triggers
     with pytest.raises(KeyError, match="no pipeline named 'nope' in this runner \\(registered: 'greet', 'bad'\\)"):
         await runner.run_once("nope")
+    adhoc = await runner.run_once(greeter(), context={"who": "there"})  # an object: run once, not registered
+    assert adhoc.ok and adhoc.name == "greeter" and adhoc.value["greeting"] == "hello there"
+    assert (await runner.run_once(Gauge(fail=True))).status is S.FAILED and runner.names == ["greet", "bad"]
 
 
 @aio

@@ -269,6 +269,10 @@ def _job_maker(item: Any, name: str) -> tuple[MakeJob, bool]:
     )
 
 
+def _default_name(item: Any) -> str:
+    return str(getattr(item, "name", None) or getattr(item, "__qualname__", None) or type(item).__name__)
+
+
 def _merge(*contexts: Mapping[str, Any] | None) -> dict[str, Any] | None:
     merged: dict[str, Any] = {}
     for ctx in contexts:
@@ -339,7 +343,7 @@ class PipelineRunner:
         """
         if self._state in ("stopping", "stopped"):
             raise RuntimeError("this PipelineRunner is stopped; create a new one")
-        name = name or getattr(item, "name", None) or getattr(item, "__qualname__", None) or type(item).__name__
+        name = name or _default_name(item)
         if name in self._entries:
             raise ValueError(f"a pipeline named {name!r} is already registered: pass name=... to add it again")
         overlap = overlap or self.config.overlap
@@ -586,7 +590,8 @@ class PipelineRunner:
             if outcome.error is not None:
                 self._callback(self.error_callback, outcome.error)
             limit = self.config.max_consecutive_failures
-            if limit is not None and entry.consecutive >= limit and entry.paused_reason is None:
+            registered = self._entries.get(entry.name) is entry
+            if registered and limit is not None and entry.consecutive >= limit and entry.paused_reason is None:
                 paused = PipelinePausedError(entry.name, entry.consecutive, outcome.error)
                 self.pause(entry.name, str(paused))
                 log.error("%s", paused)
@@ -631,15 +636,21 @@ class PipelineRunner:
             log.error("runner callback failed", exc_info=task.exception())
 
     # -- running now --------------------------------------------------------------------------
-    async def run_once(self, name: str, context: Mapping[str, Any] | None = None) -> RunnerOutcome:
-        """Run the registered pipeline ``name`` now (even if paused, whatever the overlap policy).
+    async def run_once(self, target: Any, context: Mapping[str, Any] | None = None) -> RunnerOutcome:
+        """Run the registered pipeline named ``target`` now (even if paused, whatever the overlap
+        policy), or ``target`` itself if it is not a name (anything :meth:`add` takes, unregistered).
 
         It takes a slot like any run and counts in the stats and callbacks; its outcome is
         returned, not queued for :meth:`iter_results`. Cancelling the caller cancels the run.
         """
         if self._state in ("stopping", "stopped"):
             raise RuntimeError("this PipelineRunner is stopped")
-        entry = self._entry(name)
+        if isinstance(target, str):
+            entry = self._entry(target)
+        else:
+            name = _default_name(target)
+            make_job, run_ids = _job_maker(target, name)
+            entry = _Entry(name, make_job, run_ids, [], None, "allow")
         firing = _Firing("run_once", context, dt.datetime.now(dt.timezone.utc))
         return await self._await(self._launch(entry, firing, queue_result=False))
 
