@@ -176,9 +176,9 @@ async def test_max_concurrent_runs_holds_across_pipelines():
     async with runner:
         for trigger in triggers:
             trigger.fire()
-        await until(lambda: runner.get_stats().active_runs == 2, what="two active")
+        await until(lambda: runner.get_stats().firings == 4, what="four firings")
         stats = runner.get_stats()
-        assert stats.pending_tasks == 2  # started, waiting for a slot
+        assert stats.active_runs == 2 and stats.pending_tasks == 2  # two hold a slot, two wait for one
         await until(lambda: runner.get_stats().runs == 4, what="four runs")
     assert shared.calls == 4 and shared.peak == 2 and runner.get_stats().succeeded == 4
 
@@ -354,6 +354,7 @@ async def test_pipelines_added_paused_and_removed_while_running_and_async_callba
         runner.add(Gauge(), triggers=[Always()], name="late")  # added after start: polled at once
         await until(lambda: "late" in seen, what="a run of the late pipeline")
         runner.pause("late")
+        await until(lambda: runner.get_stats().per_pipeline["late"].active == 0, what="its last run to end")
         runs = runner.get_stats().per_pipeline["late"].runs
         await asyncio.sleep(0.15)
         assert runner.get_stats().per_pipeline["late"].runs == runs
