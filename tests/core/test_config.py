@@ -288,3 +288,29 @@ def test_an_orchestrator_is_validated_before_it_is_built(tmp_path: Path):
     with pytest.raises(ConfigFieldError) as info:
         get_orchestrator("p", config_path=str(path))
     assert info.value.key == "stacks.p.orchestrator.workdir" and info.value.file == str(path)
+
+
+def test_a_local_store_for_a_backend_whose_jobs_run_elsewhere_fails_validation(tmp_path: Path):
+    from flowyml.plugins import Backend
+    from flowyml.plugins.manager import get_plugin_manager
+
+    class FarAway(Backend):
+        name = "faraway"
+        needs_remote_store = True
+
+    get_plugin_manager().register_backend(FarAway())
+    path = write(
+        tmp_path,
+        "stacks:\n"
+        "  explicit:\n    orchestrator: {type: faraway}\n    artifact_store: {uri: /tmp/artifacts}\n"
+        "  default:\n    orchestrator: {type: faraway}\n"
+        "  mounted:\n    orchestrator: {type: faraway}\n"
+        "    artifact_store: {uri: /mnt/shared, settings: {shared: 'true'}}\n",
+    )
+    config = load_config(path)
+    for name in ("explicit", "default"):
+        with pytest.raises(
+            ConfigError, match=rf"^{path}: stacks\.{name}\.artifact_store\.uri: the faraway backend runs"
+        ):
+            config.validate_stack(name)
+    assert config.validate_stack("mounted").name == "mounted"

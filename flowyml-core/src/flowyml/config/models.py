@@ -111,13 +111,21 @@ class FlowymlConfig:
             except (ConfigError, TypeError, ValueError) as exc:
                 raise ConfigError(f"{file}: {key}: {exc}") from None
         _check_store_scheme(stack, file)
+        # Check the store the way a submit will, unless only the backend can name it (Azure ML asks its workspace).
+        if stack.artifact_store.uri or not hasattr(stack.orchestrator, "default_artifact_root"):
+            try:
+                self._build(stack).check_store_reachable()
+            except ConfigError as exc:
+                raise ConfigError(f"{file}: stacks.{stack.name}.artifact_store.uri: {exc}") from None
         return stack
 
     def orchestrator(self, name: str | None = None) -> RemoteOrchestrator:
         """A ready ``RemoteOrchestrator`` for the stack (validated first, before any SDK is touched)."""
+        return self._build(self.validate_stack(name))
+
+    def _build(self, stack: StackConfig) -> RemoteOrchestrator:
         from flowyml.orchestrators import RemoteOrchestrator
 
-        stack = self.validate_stack(name)
         return RemoteOrchestrator(
             name=stack.name,
             config=stack.orchestrator,
