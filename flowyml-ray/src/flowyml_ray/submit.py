@@ -1,0 +1,232 @@
+"""The ``ray`` backend's operations on the Jobs API: submit, status, cancel, details."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import ipaddress
+import json
+import re
+import shlex
+import socket
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from flowyml.artifacts.store import ArtifactStore
+from flowyml.core.errors import ConfigError
+from flowyml.core.status import ExecutionStatus as S
+from flowyml.plugins.types import JobSpec, RunHandle, StatusReport
+from flowyml_ray import progress
+from flowyml_ray.client import already_exists, call, client_for, http_status
+from flowyml_ray.config import RayConfig
+from flowyml_ray.states import job_native_state, run_status, unit_statuses
+
+BACKEND = "ray"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_TERMINAL = {"STOPPED", "SUCCEEDED", "FAILED"}
+
+
+def submission_id(run_id: str, prefix: str = "flowyml") -> str:
+    """The Ray submission id of a run: ``<prefix>-<run id>``, hashed when the id has unsafe characters."""
+    safe = _UNSAFE.sub("-", run_id)
+    sid = f"{prefix}-{safe}" if prefix else safe
+    if safe != run_id or len(sid) > 100:
+        sid = f"{sid[:80]}-{hashlib.sha256(run_id.encode()).hexdigest()[:12]}"
+    return sid
+
+
+def _is_this_machine(host: str | None) -> bool:
+    if not host or host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.split(".")[0] == socket.gethostname().split(".")[0]
+
+
+def check_store(artifact_root: str, config: RayConfig) -> None:
+    """A ``file://`` store works only where every node sees the path: a cluster on this machine, or a shared mount."""
+    if "://" in artifact_root and not artifact_root.startswith("file://"):
+        return
+    if config.shared_filesystem:
+        return
+    address = config.jobs_address()
+    if _is_this_machine(urlparse(address).hostname):
+        return
+    path = unquote(urlparse(artifact_root).path) if artifact_root.startswith("file://") else artifact_root
+    raise ConfigError(
+        f"ray: the artifact store {artifact_root} is a local path, but the Ray cluster at {address} runs on other "
+        "machines, whose nodes cannot read it. Use an s3://, gs:// or abfs:// artifact store, or set "
+        f"orchestrator.shared_filesystem: true if {path} is on a filesystem every node mounts"
+    )
+
+
+def _entrypoint(spec: JobSpec, config: RayConfig) -> str:
+    settings = {
+        "scheduling_strategy": config.scheduling_strategy,
+        "task_retries": config.task_retries,
+        "accelerator_resources": dict(config.accelerator_resources),
+    }
+    return (
+        f"{config.python} -m flowyml_ray.driver --job {shlex.quote(spec.spec_uri)} "
+        f"--settings {shlex.quote(json.dumps(settings, sort_keys=True, separators=(',', ':')))}"
+    )
+
+
+def runtime_env(spec: JobSpec, config: RayConfig) -> dict[str, Any]:
+    """The stack's ``runtime_env`` plus what the driver needs to open the artifact store."""
+    env = copy.deepcopy(dict(config.runtime_env))
+    if spec.store_settings:
+        variables = dict(env.get("env_vars") or {})
+        variables["FLOWYML_STORE_SETTINGS"] = json.dumps(spec.store_settings, sort_keys=True)
+        env["env_vars"] = variables
+    return env
+
+
+def _handle(spec: JobSpec, config: RayConfig, sid: str) -> RunHandle:
+    return RunHandle(
+        backend=BACKEND,
+        run_id=spec.run_id,
+        job_id=sid,
+        units={u.name: f"{sid}/{u.name}" for u in spec.units},
+        metadata={"address": config.jobs_address(), "dashboard_url": job_url(config, sid)},
+        artifact_root=spec.artifact_root,
+        pipeline_name=spec.pipeline_name,
+    )
+
+
+def job_url(config: RayConfig, sid: str) -> str | None:
+    dashboard = config.dashboard()
+    return f"{dashboard}/#/jobs/{sid}" if dashboard else None
+
+
+def find_job(client: Any, sid: str) -> Any | None:
+    """The job's details, or None when the cluster has no job with this submission id."""
+    try:
+        return call(lambda: client.get_job_info(sid), f"get Ray job {sid}")
+    except RuntimeError as exc:
+        if http_status(exc) == 404:
+            return None
+        raise
+
+
+def submit(spec: JobSpec, config: RayConfig) -> RunHandle:
+    """Submit the run's one Ray Job (idempotent: the submission id comes from the run id)."""
+    config.validate()
+    check_store(spec.artifact_root, config)
+    sid = submission_id(spec.run_id, config.submission_id_prefix)
+    client = client_for(config)
+    if find_job(client, sid) is None:
+        metadata = {**config.metadata, "flowyml_run_id": spec.run_id, "flowyml_pipeline": spec.pipeline_name}
+        try:
+            call(
+                lambda: client.submit_job(
+                    entrypoint=_entrypoint(spec, config),
+                    submission_id=sid,
+                    runtime_env=runtime_env(spec, config),
+                    metadata=metadata,
+                ),
+                f"submit Ray job {sid}",
+            )
+        except RuntimeError as exc:
+            if not already_exists(exc):  # a lost answer or a racing submit made it: that is our job
+                raise
+    return _handle(spec, config, sid)
+
+
+# -- status ------------------------------------------------------------------------------------
+def _store(handle: RunHandle) -> ArtifactStore:
+    return ArtifactStore(handle.artifact_root, handle.metadata.get("store_settings") or {})
+
+
+def _state(info: Any) -> str:
+    status = info.status
+    return str(getattr(status, "value", status))
+
+
+def _failure(doc: Mapping[str, Any], info: Any) -> str | None:
+    for unit, entry in (doc.get("units") or {}).items():
+        if entry.get("state") in ("FAILED", "TIMED_OUT") and entry.get("error"):
+            return f"unit {unit!r}: {entry['error']}"
+    if doc.get("error"):
+        return str(doc["error"])
+    text = (info.message or "").strip()
+    return text.splitlines()[0] if text else None
+
+
+def report(handle: RunHandle, info: Any) -> StatusReport:
+    """The run's report from the job's details and the driver's progress document."""
+    state = _state(info)
+    store = _store(handle)
+    doc = progress.read_progress(store, handle.run_id)
+    stop = state != "SUCCEEDED" and state != "STOPPED" and progress.stop_requested(store, handle.run_id)
+    native = job_native_state(state, stop, doc.get("state") == "TIMED_OUT")
+    status = run_status(native)
+    published = {unit: str(entry.get("state")) for unit, entry in (doc.get("units") or {}).items()}
+    units = unit_statuses(list(handle.units), published, status)
+    message = None
+    if status in (S.FAILED, S.TIMED_OUT):
+        message = _failure(doc, info)
+    elif status.is_finished and info.message:
+        message = str(info.message).strip().splitlines()[0]
+    summary = ", ".join(f"{u}={published.get(u, 'PENDING')}" for u in handle.units)
+    return StatusReport(status=status, native_state=f"{native} ({summary})" if summary else native, message=message, units=units)
+
+
+def status(handle: RunHandle, config: RayConfig) -> StatusReport:
+    client = client_for(config)
+    info = call(lambda: client.get_job_info(handle.job_id), f"get Ray job {handle.job_id}")
+    return report(handle, info)
+
+
+def status_many(handles: list[RunHandle], config: RayConfig) -> dict[str, StatusReport]:
+    """One ``list_jobs`` for every run on this cluster; runs it does not list are left to ``status``."""
+    client = client_for(config)
+    jobs = {job.submission_id: job for job in call(client.list_jobs, "list Ray jobs") if job.submission_id}
+    return {h.run_id: report(h, jobs[h.job_id]) for h in handles if h.job_id in jobs}
+
+
+def cancel(handle: RunHandle, config: RayConfig, graceful: bool) -> bool:
+    """``stop_job``: the driver cancels the running tasks; the run reads STOPPING until Ray says STOPPED."""
+    client = client_for(config)
+    info = call(lambda: client.get_job_info(handle.job_id), f"get Ray job {handle.job_id}")
+    if _state(info) in _TERMINAL:
+        return False
+    store = _store(handle)
+    if not progress.stop_requested(store, handle.run_id):
+        progress.request_stop(store, handle.run_id, graceful)
+    call(lambda: client.stop_job(handle.job_id), f"stop Ray job {handle.job_id}")
+    return True
+
+
+def details(handle: RunHandle, config: RayConfig) -> dict[str, Any]:
+    client = client_for(config)
+    info = call(lambda: client.get_job_info(handle.job_id), f"get Ray job {handle.job_id}")
+    doc = progress.read_progress(_store(handle), handle.run_id)
+    keep = ("state", "node_id", "worker_pid", "started_at", "finished_at", "duration_seconds", "exit_code", "error")
+    units = {
+        unit: {k: v for k, v in (doc.get("units") or {}).get(unit, {"state": "PENDING"}).items() if k in keep}
+        for unit in handle.units
+    }
+    env = dict(info.runtime_env or {})
+    return {
+        "run_id": handle.run_id,
+        "job_id": handle.job_id,
+        "platform": BACKEND,
+        "address": config.jobs_address(),
+        "dashboard_url": job_url(config, handle.job_id),
+        "ray_job_id": info.job_id,
+        "state": _state(info),
+        "message": (info.message or "").strip().splitlines()[0] if info.message else None,
+        "entrypoint": info.entrypoint,
+        "driver_node_id": info.driver_node_id or (doc.get("driver") or {}).get("node_id"),
+        "driver_exit_code": info.driver_exit_code,
+        "started_at": info.start_time / 1000 if info.start_time else None,
+        "finished_at": info.end_time / 1000 if info.end_time else None,
+        "units": units,
+        "nodes": sorted({u["node_id"] for u in units.values() if u.get("node_id")}),
+        # runtime_env values may hold credentials (env_vars): only the keys are shown
+        "runtime_env": sorted(env),
+        "env_vars": sorted((env.get("env_vars") or {}).keys()),
+    }

@@ -1,0 +1,173 @@
+"""A two-node Ray cluster on 127.0.0.1 for the tests, started and stopped by PID.
+
+Only used inside a loopback-only network namespace with its own PID namespace (see
+``tests/ray/conftest.py``): there every process that appears while ``ray start`` runs belongs to
+this cluster, so stopping it means signalling exactly those PIDs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+
+#: (gcs port, dashboard port) of the head; each node gets its own block of component ports
+GCS_PORT, DASHBOARD_PORT = 6380, 8265
+_NODE_PORTS = {
+    "head": {"node-manager": 6390, "object-manager": 6391, "agent": 52365, "agent-grpc": 52366, "runtime-env": 52367,
+             "metrics": 52368, "client": 10001, "workers": (20000, 20999)},
+    "worker": {"node-manager": 6392, "object-manager": 6393, "agent": 52375, "agent-grpc": 52376, "runtime-env": 52377,
+               "metrics": 52378, "workers": (21000, 21999)},
+}
+
+
+def _pids() -> set[int]:
+    return {int(name) for name in os.listdir("/proc") if name.isdigit()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _reap(pids: Iterable[int]) -> None:
+    for pid in pids:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass  # not our child (its parent reaps it)
+
+
+class RayTestCluster:
+    """``start()`` a head and one worker node (``cpus`` logical CPUs each); ``stop()`` them by PID."""
+
+    def __init__(self, root: Path, cpus: int = 2, python: str = sys.executable, cwd: Path | None = None) -> None:
+        self.root = root
+        self.cwd = cwd
+        self.cpus = cpus
+        self.bin = Path(python).parent
+        self.pids: dict[str, set[int]] = {}
+        self.address = f"http://127.0.0.1:{DASHBOARD_PORT}"
+        self.gcs = f"127.0.0.1:{GCS_PORT}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_DISABLE_IMPORT_WARNING": "1",
+        }
+
+    def _start(self, name: str, args: list[str]) -> None:
+        ports = _NODE_PORTS[name]
+        temp = self.root / name[0]
+        command = [
+            str(self.bin / "ray"), "start", *args,
+            "--node-ip-address", "127.0.0.1",
+            "--temp-dir", str(temp),
+            "--num-cpus", str(self.cpus),
+            "--num-gpus", "0",
+            "--node-manager-port", str(ports["node-manager"]),
+            "--object-manager-port", str(ports["object-manager"]),
+            "--dashboard-agent-listen-port", str(ports["agent"]),
+            "--dashboard-agent-grpc-port", str(ports["agent-grpc"]),
+            "--runtime-env-agent-port", str(ports["runtime-env"]),
+            "--metrics-export-port", str(ports["metrics"]),
+            "--min-worker-port", str(ports["workers"][0]),
+            "--max-worker-port", str(ports["workers"][1]),
+            "--object-store-memory", str(200 * 1024 * 1024),
+            "--disable-usage-stats",
+            "--log-style", "record",
+        ]
+        before = _pids()
+        proc = subprocess.run(command, env=self.env(), cwd=self.cwd, capture_output=True, text=True, timeout=180)
+        self.pids[name] = {pid for pid in _pids() - before if _alive(pid)}
+        if proc.returncode != 0:
+            raise RuntimeError(f"ray start ({name}) failed with {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+
+    def start(self) -> RayTestCluster:
+        self.root.mkdir(parents=True, exist_ok=True)
+        ports = _NODE_PORTS["head"]
+        self._start(
+            "head",
+            ["--head", "--port", str(GCS_PORT), "--dashboard-host", "127.0.0.1", "--dashboard-port",
+             str(DASHBOARD_PORT), "--ray-client-server-port", str(ports["client"]), "--include-dashboard", "true"],
+        )
+        self._start("worker", ["--address", self.gcs])
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Until the dashboard answers and both nodes are alive."""
+        import json
+
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.address}/nodes?view=summary", timeout=5) as reply:
+                    doc = json.loads(reply.read())
+                nodes = doc.get("data", {}).get("summary", [])
+                alive = [n for n in nodes if n.get("raylet", {}).get("state") == "ALIVE"]
+                if len(alive) >= 2:
+                    return
+                last = f"{len(alive)} node(s) alive"
+            except OSError as exc:
+                last = str(exc)
+            time.sleep(0.5)
+        raise RuntimeError(f"the Ray test cluster did not come up in {timeout:.0f}s: {last}")
+
+    def node_pids(self) -> set[int]:
+        return set().union(*self.pids.values()) if self.pids else set()
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM every process this cluster started, then SIGKILL what is left after ``grace`` seconds.
+
+        The PIDs are the ones that appeared during ``ray start`` plus their descendants now (workers).
+        """
+        pids = self.node_pids() | self._descendants(self.node_pids())
+        for pid in pids:
+            with _suppress():
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            _reap(pids)
+            time.sleep(0.2)
+        for pid in pids:
+            if _alive(pid):
+                with _suppress():
+                    os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        _reap(pids)
+        self.pids.clear()
+
+    @staticmethod
+    def _descendants(roots: set[int]) -> set[int]:
+        parents: dict[int, int] = {}
+        for pid in _pids():
+            try:
+                parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, IndexError, ValueError):
+                continue
+        found: set[int] = set()
+        frontier = set(roots)
+        while frontier:
+            frontier = {pid for pid, parent in parents.items() if parent in frontier and pid not in found}
+            found |= frontier
+        return found
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return exc[0] is not None and issubclass(exc[0], ProcessLookupError)  # type: ignore[arg-type]
