@@ -6,7 +6,7 @@ inside a loopback-only network namespace with its own PID namespace — ``script
     unshare -n -p -f --mount-proc sh -c 'ip link set lo up && exec .venv/bin/python -m pytest tests/ray'
 
 There the cluster's processes are the session's alone (stopped by PID; the namespace ends them all
-when pytest, its PID 1, exits). Anywhere else they are skipped with that command as the reason.
+when pytest, its PID 1, exits). Anywhere else the tests that need the cluster are skipped with that command as the reason.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/ray/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.ray)
-            if _REASON:
+            if _REASON and "ray_cluster" in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.skip(reason=_REASON))
 
 

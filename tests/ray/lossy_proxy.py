@@ -1,0 +1,85 @@
+"""A loopback HTTP proxy in front of the Ray dashboard that can lose the answers to job submissions.
+
+With ``lose(n)`` active, the next ``n`` ``POST /api/jobs/`` are forwarded — Ray creates the job —
+but the client gets a 503 instead of Ray's answer, as after a gateway timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "te", "upgrade"}
+
+
+class LossyProxy:
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.to_lose = 0
+        self.creates = 0
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @contextlib.contextmanager
+    def lose(self, count: int) -> Iterator[None]:
+        with self._lock:
+            self.to_lose += count
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.to_lose = 0
+
+    def start(self) -> str:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                reply = conn.getresponse()
+                data = reply.read()
+                conn.close()
+                create = self.command == "POST" and self.path.rstrip("/") == "/api/jobs"
+                with proxy._lock:
+                    if create:
+                        proxy.creates += 1
+                    lost = create and proxy.to_lose > 0
+                    if lost:
+                        proxy.to_lose -= 1
+                if lost:
+                    self._send(503, b"upstream answer lost (flowyml test proxy)", "text/plain")
+                    return
+                self._send(reply.status, data, reply.getheader("Content-Type") or "application/json")
+
+            def _send(self, status: int, data: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = do_PUT = _relay
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="ray-lossy-proxy", daemon=True).start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

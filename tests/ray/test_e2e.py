@@ -1,0 +1,185 @@
+"""End to end on the two-node cluster: concurrency across nodes, failure, cancel, logs, re-attach, idempotency."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowyml.core.errors import RunFailedError
+from flowyml.core.resources import DockerConfig
+from flowyml.core.status import ExecutionStatus as S
+from tests.ray import ray_pipelines
+from tests.ray.conftest import REPO
+
+
+def _run_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def orchestrator(ray_cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from flowyml.stacks.ray import RayOrchestrator
+
+    monkeypatch.setenv("FLOWYML_HOME", str(tmp_path / "home"))
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    return RayOrchestrator(
+        address=ray_cluster.address,
+        artifact_store=(tmp_path / "artifacts").as_uri(),
+        docker_config=DockerConfig(env_vars={"RAY_E2E_MARKER_DIR": str(markers)}),
+        log_poll_interval=0.2,
+    )
+
+
+def _wait(orchestrator: Any, run_id: str, wanted: set[S], timeout: float = 60.0) -> S:
+    deadline = time.monotonic() + timeout
+    status = orchestrator.get_run_status(run_id)
+    while status not in wanted and time.monotonic() < deadline:
+        time.sleep(0.1)
+        status = orchestrator.get_run_status(run_id)
+    return status
+
+
+def test_independent_units_run_at_once_on_both_nodes(orchestrator: Any) -> None:
+    sub = orchestrator.run_pipeline(ray_pipelines.fan_out, run_id=_run_id("fan"))
+    assert sub.wait_for_completion(timeout=120, poll_interval=0.2) is S.COMPLETED
+    assert sub.get_output("parts") == [0, 1, 2, 3]
+    parts = [sub.get_output(f"part{i}") for i in range(4)]  # timings measured inside the steps
+    assert max(p["started"] for p in parts) < min(p["finished"] for p in parts), "the four units did not overlap"
+    details = orchestrator.get_run_details(sub.job_id)
+    units = details["units"]
+    workers = [units[f"work{i}"] for i in range(4)]
+    assert len({u["node_id"] for u in workers}) == 2, f"the units did not use both nodes: {workers}"
+    assert max(u["started_at"] for u in workers) < min(u["finished_at"] for u in workers)
+    assert units["gather"]["started_at"] >= max(u["finished_at"] for u in workers) - 0.05  # after its dependencies
+    assert details["dashboard_url"].endswith(f"/#/jobs/{sub.job_id}")
+    assert details["state"] == "SUCCEEDED" and details["driver_node_id"]
+    assert set(orchestrator.get_status_report(sub.job_id).units.values()) == {S.COMPLETED}
+
+
+def test_a_failing_step_fails_the_run_with_its_error_and_cancels_what_depends_on_it(orchestrator: Any) -> None:
+    sub = orchestrator.run_pipeline(ray_pipelines.failing_chain, run_id=_run_id("chain"))
+    with pytest.raises(RunFailedError) as info:
+        sub.wait_for_completion(timeout=120, poll_interval=0.2)
+    assert "ray e2e: the step broke after ok" in str(info.value)
+    report = orchestrator.get_status_report(sub.job_id)
+    assert report.status is S.FAILED
+    assert report.units == {"fine": S.COMPLETED, "broken": S.FAILED, "after": S.CANCELLED}
+    assert "broken" in (report.message or "") and "RuntimeError" in (report.message or "")
+
+
+def test_cancel_stops_the_running_task_and_ends_cancelled(orchestrator: Any, tmp_path: Path) -> None:
+    sub = orchestrator.run_pipeline(ray_pipelines.long_nap, run_id=_run_id("cancel"))
+    markers = tmp_path / "markers"
+    deadline = time.monotonic() + 60
+    while not list(markers.glob("pid-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pids = [int(p.read_text()) for p in markers.glob("pid-*")]
+    assert pids, "the step never started"
+    assert orchestrator.get_run_status(sub.job_id) is S.RUNNING
+    started = time.monotonic()
+    orchestrator.stop_run(sub.job_id)
+    assert orchestrator.get_run_status(sub.job_id) in {S.STOPPING, S.CANCELLED}
+    assert _wait(orchestrator, sub.run_id, {S.CANCELLED}, timeout=30) is S.CANCELLED
+    took = time.monotonic() - started
+    for pid in pids:  # the step-runner (same PID namespace as this test) is gone with its task
+        for _ in range(50):
+            if not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3]:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the step process {pid} still runs after the cancel")
+    assert took < 15, f"cancel took {took:.1f}s"
+    assert orchestrator.get_status_report(sub.job_id).units == {"nap": S.CANCELLED}
+    messages = [r.message for r in orchestrator.iter_logs(sub.job_id)]
+    assert any("stop requested" in m for m in messages), messages
+    orchestrator.stop_run(sub.job_id)  # idempotent once ended
+    assert orchestrator.get_run_status(sub.job_id) is S.CANCELLED
+
+
+def test_logs_are_tagged_by_unit_and_resume_from_a_cursor(orchestrator: Any) -> None:
+    sub = orchestrator.run_pipeline(ray_pipelines.fan_out, run_id=_run_id("logs"), context={"seconds": 0.2})
+    assert sub.wait_for_completion(timeout=120, poll_interval=0.2) is S.COMPLETED
+    records = list(orchestrator.iter_logs(sub.job_id))
+    by_unit = {r.unit: [] for r in records}
+    for r in records:
+        by_unit[r.unit].append(r.message)
+    for i in range(4):
+        assert any(f"work{i} sleeping" in m for m in by_unit[f"work{i}"]), by_unit.get(f"work{i}")
+        assert any(f"step work{i} ok" in m for m in by_unit[f"work{i}"])  # the step-runner's JSON lines, parsed
+    assert any("gathering 4 parts" in m for m in by_unit["gather"])
+    assert any("succeeded" in m for m in by_unit[None])  # the driver's own lines carry no unit
+    cut = next(i for i, r in enumerate(records) if r.unit == "work2")
+    rest = list(orchestrator.iter_logs(sub.job_id, cursor=records[cut].cursor))
+    assert [(r.unit, r.message) for r in rest] == [(r.unit, r.message) for r in records[cut + 1 :]]
+    assert all(r.timestamp > 0 for r in records)
+
+
+def test_submitting_a_run_twice_gives_the_same_ray_job(orchestrator: Any) -> None:
+    from flowyml_ray.client import client_for
+
+    run_id = _run_id("twice")
+    first = orchestrator.run_pipeline(ray_pipelines.fan_out, run_id=run_id, context={"seconds": 0.1})
+    second = orchestrator.run_pipeline(ray_pipelines.fan_out, run_id=run_id, context={"seconds": 0.1})
+    assert first.job_id == second.job_id == f"flowyml-{run_id}"
+    jobs = [j for j in client_for(orchestrator.config).list_jobs() if (j.metadata or {}).get("flowyml_run_id") == run_id]
+    assert len(jobs) == 1
+    assert second.wait_for_completion(timeout=120, poll_interval=0.2) is S.COMPLETED
+
+
+def _cli(args: list[str], cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FLOWYML_HOME": str(home), "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "flowyml.cli.main", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_cli_runs_watches_and_cancels_from_fresh_processes(ray_cluster: Any, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    home = tmp_path / "cli-home"
+    (project / "flowyml.yaml").write_text(
+        "stacks:\n"
+        "  ray-test:\n"
+        f"    orchestrator: {{type: ray, address: '{ray_cluster.address}', log_poll_interval: 0.2,"
+        " runtime_env: {env_vars: {FLOWYML_E2E: 'from-the-stack'}}}\n"
+        f"    artifact_store: {{uri: '{(tmp_path / 'artifacts').as_uri()}'}}\n"
+    )
+    run_id = _run_id("cli")
+    target = "tests.ray.ray_pipelines:long_nap"
+    submitted = _cli(["run", target, "--stack", "ray-test", "--detach", "--run-id", run_id, "-p", "seconds=60"], project, home)
+    assert submitted.returncode == 0, submitted.stderr
+    assert run_id in submitted.stdout
+    deadline = time.monotonic() + 60
+    doc: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = _cli(["status", run_id, "--json"], project, home)
+        assert status.returncode == 0, status.stderr
+        doc = json.loads(status.stdout)
+        if doc["status"] == "RUNNING" and "nap=RUNNING" in json.dumps(doc):
+            break
+        time.sleep(0.3)
+    assert doc["status"] == "RUNNING", doc
+    details = json.loads(_cli(["status", run_id, "--details", "--json"], project, home).stdout)
+    assert "FLOWYML_E2E" in json.dumps(details) and "from-the-stack" not in json.dumps(details)  # env keys only
+    logs = _cli(["logs", run_id], project, home)
+    assert logs.returncode == 0 and "napping" in logs.stdout, logs.stdout + logs.stderr
+    cancelled = _cli(["cancel", run_id], project, home)
+    assert cancelled.returncode == 0, cancelled.stderr
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        doc = json.loads(_cli(["status", run_id, "--json"], project, home).stdout)
+        if doc["status"] == "CANCELLED":
+            break
+        time.sleep(0.3)
+    assert doc["status"] == "CANCELLED", doc
+    followed = _cli(["logs", "-f", run_id], project, home)  # ends: the run has ended
+    assert followed.returncode == 0 and "napping" in followed.stdout
