@@ -40,4 +40,5 @@ TARGETS: dict[str, Target] = {
     "artifacts_s3_bytes_ratio": Target(1.5, "≤ 1.5x", "issue 14"),
     "artifacts_s3_numpy_extra_rss": Target(0.15, "≤ 0.15x", "issue 14"),
     "artifacts_s3_bytes_extra_rss": Target(0.15, "≤ 0.15x", "issue 14"),
+    "ray_fanout_wall": Target(4.6, "≤ 1.3x critical path + 2 s = 4.6 s", "issue 13"),
 }

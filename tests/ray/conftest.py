@@ -6,14 +6,14 @@ inside a loopback-only network namespace with its own PID namespace — ``script
     unshare -n -p -f --mount-proc sh -c 'ip link set lo up && exec .venv/bin/python -m pytest tests/ray'
 
 There the cluster's processes are the session's alone (stopped by PID; the namespace ends them all
-when pytest, its PID 1, exits). Anywhere else the tests that need the cluster are skipped with that command as the reason.
+when pytest, its PID 1, exits). Anywhere else the tests that need the cluster are skipped, with
+that command as the reason.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -25,21 +25,14 @@ REPO = Path(__file__).resolve().parents[2]
 ISOLATE = "unshare -n -p -f --mount-proc sh -c 'ip link set lo up && exec .venv/bin/python -m pytest tests/ray'"
 _MISSING = [m for m in ("flowyml_ray", "ray") if importlib.util.find_spec(m) is None]
 
-
-def isolated() -> bool:
-    """Inside a network namespace with only the loopback interface, as PID 1 of a PID namespace."""
-    try:
-        names = {name for _, name in socket.if_nameindex()}
-    except OSError:
-        return False
-    return names == {"lo"} and os.getpid() == 1
-
-
 if _MISSING:
     collect_ignore_glob = ["test_*.py"]
     warnings.warn(f"tests/ray skipped: missing {', '.join(_MISSING)} (scripts/setup installs them)", stacklevel=1)
+    _REASON = None
+else:
+    from flowyml_ray.testing import isolated
 
-_REASON = None if isolated() else f"Ray tests run in a loopback-only namespace: {ISOLATE}"
+    _REASON = None if isolated() else f"Ray tests run in a loopback-only namespace: {ISOLATE}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -53,7 +46,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[object]:
     """A head and one worker node (2 logical CPUs each) with the Jobs API on 127.0.0.1:8265."""
-    from tests.ray.cluster import RayTestCluster
+    from flowyml_ray.testing import RayTestCluster
 
     root = Path(tempfile.mkdtemp(prefix="fr", dir="/tmp"))  # short: Ray's socket paths must stay < 108 bytes
     cluster = RayTestCluster(root, cpus=2, cwd=REPO)

@@ -130,7 +130,9 @@ def test_submitting_a_run_twice_gives_the_same_ray_job(orchestrator: Any) -> Non
     first = orchestrator.run_pipeline(ray_pipelines.fan_out, run_id=run_id, context={"seconds": 0.1})
     second = orchestrator.run_pipeline(ray_pipelines.fan_out, run_id=run_id, context={"seconds": 0.1})
     assert first.job_id == second.job_id == f"flowyml-{run_id}"
-    jobs = [j for j in client_for(orchestrator.config).list_jobs() if (j.metadata or {}).get("flowyml_run_id") == run_id]
+    jobs = [
+        j for j in client_for(orchestrator.config).list_jobs() if (j.metadata or {}).get("flowyml_run_id") == run_id
+    ]
     assert len(jobs) == 1
     assert second.wait_for_completion(timeout=120, poll_interval=0.2) is S.COMPLETED
 
@@ -155,7 +157,9 @@ def test_the_cli_runs_watches_and_cancels_from_fresh_processes(ray_cluster: Any,
     )
     run_id = _run_id("cli")
     target = "tests.ray.ray_pipelines:long_nap"
-    submitted = _cli(["run", target, "--stack", "ray-test", "--detach", "--run-id", run_id, "-p", "seconds=60"], project, home)
+    submitted = _cli(
+        ["run", target, "--stack", "ray-test", "--detach", "--run-id", run_id, "-p", "seconds=60"], project, home
+    )
     assert submitted.returncode == 0, submitted.stderr
     assert run_id in submitted.stdout
     deadline = time.monotonic() + 60

@@ -42,11 +42,9 @@ def server_reason(exc: BaseException) -> str:
 
 def transient(exc: BaseException) -> bool:
     """Connection problems, timeouts, throttling and server errors are retried (a taken id is not)."""
-    try:
-        import requests
-    except ImportError:  # pragma: no cover - requests comes with ray[default]
-        requests = None  # type: ignore[assignment]
-    if requests is not None and isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+    import requests  # type: ignore[import-untyped]  # installed with ray[default]
+
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
         return True
     code = http_status(exc)
     return code is not None and (code >= 500 or code == 429) and not already_exists(exc)
@@ -73,7 +71,7 @@ def client_for(config: RayConfig) -> Any:
 
 
 def translate(exc: BaseException, operation: str) -> FlowymlError | None:
-    """Jobs API errors as flowyml's typed errors (401/403 -> AuthError, 404 -> RunNotFoundError, 4xx -> RefusedError)."""
+    """Jobs API errors as typed flowyml errors: 401/403 AuthError, 404 RunNotFoundError, other 4xx RefusedError."""
     code = http_status(exc)
     if code in (401, 403):
         return AuthError(

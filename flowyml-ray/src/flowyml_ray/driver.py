@@ -25,7 +25,7 @@ from flowyml.artifacts.store import ArtifactStore
 from flowyml.orchestrators.layout import RunLayout, read_unit_result
 from flowyml.plugins.types import JobSpec
 from flowyml_ray.lines import DRIVER, format_line
-from flowyml_ray.progress import read_progress, write_progress
+from flowyml_ray.progress import read_progress, stop_request, write_progress
 from flowyml_ray.resources import task_options
 
 EXIT_OK, EXIT_FAILED, EXIT_STOPPED, EXIT_TIMED_OUT, EXIT_SETUP = 0, 1, 3, 4, 2
@@ -124,12 +124,14 @@ class DriverRun:
             return {"state": "FAILED", "error": f"Ray could not run unit {unit}: {type(exc).__name__}: {first}"}
 
     def stop(self, pending: dict[Any, str], hub: Any, final: str) -> None:
-        """Cancel the unfinished tasks (KeyboardInterrupt first, then kill their workers)."""
+        """Cancel the unfinished tasks: KeyboardInterrupt first (the step-runner gets SIGTERM), then kill
+        their workers; at once for a cancel that was not graceful."""
         import ray
 
+        graceful = final != "CANCELLED" or stop_request(self.store, self.spec.run_id).get("graceful", True)
         for ref in pending:
-            ray.cancel(ref, force=False)
-        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=STOP_GRACE)
+            ray.cancel(ref, force=not graceful)
+        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=STOP_GRACE if graceful else 0)
         for ref in set(pending) - set(ready):
             ray.cancel(ref, force=True)
         self.drain(hub)

@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from flowyml.core.errors import ArtifactNotFoundError
-
 from flowyml.orchestrators.layout import RunLayout
 
 
@@ -38,6 +37,15 @@ def write_progress(store: Any, run_id: str, doc: dict[str, Any]) -> None:
 
 def stop_requested(store: Any, run_id: str) -> bool:
     return bool(store.storage.exists(stop_key(run_id)))
+
+
+def stop_request(store: Any, run_id: str) -> dict[str, Any]:
+    """The recorded cancel request (``requested_at``, ``graceful``), or ``{}``."""
+    try:
+        doc = store.read_json(stop_key(run_id))
+    except ArtifactNotFoundError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def request_stop(store: Any, run_id: str, graceful: bool) -> None:

@@ -11,7 +11,7 @@ _PREFIXES = ("nvidia-tesla-", "nvidia-", "tesla-")
 
 
 def accelerator_type(gpu: str) -> str:
-    """Ray's accelerator type name for a GPU type: ``nvidia-tesla-t4`` -> ``T4``, ``nvidia-a100-80gb`` -> ``A100-80G``."""
+    """Ray's accelerator type for a GPU type: ``nvidia-tesla-t4`` -> ``T4``, ``nvidia-a100-80gb`` -> ``A100-80G``."""
     text = gpu.strip().lower()
     for prefix in _PREFIXES:
         if text.startswith(prefix):

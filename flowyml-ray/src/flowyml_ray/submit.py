@@ -171,7 +171,9 @@ def report(handle: RunHandle, info: Any) -> StatusReport:
     elif status.is_finished and info.message:
         message = str(info.message).strip().splitlines()[0]
     summary = ", ".join(f"{u}={published.get(u, 'PENDING')}" for u in handle.units)
-    return StatusReport(status=status, native_state=f"{native} ({summary})" if summary else native, message=message, units=units)
+    return StatusReport(
+        status=status, native_state=f"{native} ({summary})" if summary else native, message=message, units=units
+    )
 
 
 def status(handle: RunHandle, config: RayConfig) -> StatusReport:
@@ -222,6 +224,7 @@ def details(handle: RunHandle, config: RayConfig) -> dict[str, Any]:
         "entrypoint": info.entrypoint,
         "driver_node_id": info.driver_node_id or (doc.get("driver") or {}).get("node_id"),
         "driver_exit_code": info.driver_exit_code,
+        "driver_started_at": (doc.get("driver") or {}).get("started_at"),
         "started_at": info.start_time / 1000 if info.start_time else None,
         "finished_at": info.end_time / 1000 if info.end_time else None,
         "units": units,

@@ -104,11 +104,12 @@ def run_unit(command: list[str], env: dict[str, str], unit: str, hub: Any, *upst
             try:
                 item = lines.get(timeout=_FLUSH_SECONDS)
             except queue.Empty:
-                item = ()
-            if item is None:
-                done = True
-            elif item:
-                batch.append(("log", unit, item[0], item[1]))
+                pass
+            else:
+                if item is None:
+                    done = True
+                else:
+                    batch.append(("log", unit, item[0], item[1]))
             if batch and (done or len(batch) >= _BATCH or time.monotonic() - last_flush >= _FLUSH_SECONDS):
                 hub.push.remote(batch)
                 batch, last_flush = [], time.monotonic()

@@ -1,14 +1,17 @@
-"""A two-node Ray cluster on 127.0.0.1 for the tests, started and stopped by PID.
+"""A two-node Ray cluster on 127.0.0.1 for tests and benchmarks, started and stopped by PID.
 
-Only used inside a loopback-only network namespace with its own PID namespace (see
-``tests/ray/conftest.py``): there every process that appears while ``ray start`` runs belongs to
-this cluster, so stopping it means signalling exactly those PIDs.
+Ray binds every interface of the machine, so :class:`RayTestCluster` only starts inside a
+loopback-only network namespace whose PID namespace has the caller as PID 1 (:func:`isolated`),
+e.g. ``unshare -n -p -f --mount-proc sh -c 'ip link set lo up && exec python -m pytest ...'``.
+There every process that appears while ``ray start`` runs belongs to this cluster, so stopping it
+means signalling exactly those PIDs (and the namespace ends them all when PID 1 exits).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,12 +21,26 @@ from pathlib import Path
 
 #: (gcs port, dashboard port) of the head; each node gets its own block of component ports
 GCS_PORT, DASHBOARD_PORT = 6380, 8265
+#: each node's own ports (two nodes on one address must not share any)
 _NODE_PORTS = {
-    "head": {"node-manager": 6390, "object-manager": 6391, "agent": 52365, "agent-grpc": 52366, "runtime-env": 52367,
-             "metrics": 52368, "client": 10001, "workers": (20000, 20999)},
-    "worker": {"node-manager": 6392, "object-manager": 6393, "agent": 52375, "agent-grpc": 52376, "runtime-env": 52377,
-               "metrics": 52378, "workers": (21000, 21999)},
-}
+    "head": dict(node_manager=6390, object_manager=6391, agent=52365, agent_grpc=52366, runtime_env=52367,
+                 metrics=52368, workers=(20000, 20999)),
+    "worker": dict(node_manager=6392, object_manager=6393, agent=52375, agent_grpc=52376, runtime_env=52377,
+                   metrics=52378, workers=(21000, 21999)),
+}  # fmt: skip
+
+
+#: how to run a command where :func:`isolated` holds (as root)
+ISOLATE = "unshare -n -p -f --mount-proc sh -c 'ip link set lo up && exec {command}'"
+
+
+def isolated() -> bool:
+    """Inside a network namespace with only the loopback interface, as PID 1 of a PID namespace."""
+    try:
+        names = {name for _, name in socket.if_nameindex()}
+    except OSError:
+        return False
+    return names == {"lo"} and os.getpid() == 1
 
 
 def _pids() -> set[int]:
@@ -69,24 +86,24 @@ class RayTestCluster:
     def _start(self, name: str, args: list[str]) -> None:
         ports = _NODE_PORTS[name]
         temp = self.root / name[0]
-        command = [
-            str(self.bin / "ray"), "start", *args,
-            "--node-ip-address", "127.0.0.1",
-            "--temp-dir", str(temp),
-            "--num-cpus", str(self.cpus),
-            "--num-gpus", "0",
-            "--node-manager-port", str(ports["node-manager"]),
-            "--object-manager-port", str(ports["object-manager"]),
-            "--dashboard-agent-listen-port", str(ports["agent"]),
-            "--dashboard-agent-grpc-port", str(ports["agent-grpc"]),
-            "--runtime-env-agent-port", str(ports["runtime-env"]),
-            "--metrics-export-port", str(ports["metrics"]),
-            "--min-worker-port", str(ports["workers"][0]),
-            "--max-worker-port", str(ports["workers"][1]),
-            "--object-store-memory", str(200 * 1024 * 1024),
-            "--disable-usage-stats",
-            "--log-style", "record",
-        ]
+        flags = {
+            "--node-ip-address": "127.0.0.1",
+            "--temp-dir": str(temp),
+            "--num-cpus": str(self.cpus),
+            "--num-gpus": "0",
+            "--node-manager-port": str(ports["node_manager"]),
+            "--object-manager-port": str(ports["object_manager"]),
+            "--dashboard-agent-listen-port": str(ports["agent"]),
+            "--dashboard-agent-grpc-port": str(ports["agent_grpc"]),
+            "--runtime-env-agent-port": str(ports["runtime_env"]),
+            "--metrics-export-port": str(ports["metrics"]),
+            "--min-worker-port": str(ports["workers"][0]),  # type: ignore[index]
+            "--max-worker-port": str(ports["workers"][1]),  # type: ignore[index]
+            "--object-store-memory": str(200 * 1024 * 1024),
+            "--log-style": "record",
+        }
+        command = [str(self.bin / "ray"), "start", *args, *(x for pair in flags.items() for x in pair)]
+        command.append("--disable-usage-stats")
         before = _pids()
         proc = subprocess.run(command, env=self.env(), cwd=self.cwd, capture_output=True, text=True, timeout=180)
         self.pids[name] = {pid for pid in _pids() - before if _alive(pid)}
@@ -94,13 +111,15 @@ class RayTestCluster:
             raise RuntimeError(f"ray start ({name}) failed with {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
 
     def start(self) -> RayTestCluster:
+        if not isolated():
+            raise RuntimeError(
+                "RayTestCluster starts only in a loopback-only network namespace, as PID 1 of its own PID namespace: "
+                + ISOLATE.format(command="python -m pytest ...")
+            )
         self.root.mkdir(parents=True, exist_ok=True)
-        ports = _NODE_PORTS["head"]
-        self._start(
-            "head",
-            ["--head", "--port", str(GCS_PORT), "--dashboard-host", "127.0.0.1", "--dashboard-port",
-             str(DASHBOARD_PORT), "--ray-client-server-port", str(ports["client"]), "--include-dashboard", "true"],
-        )
+        head = {"--port": GCS_PORT, "--dashboard-host": "127.0.0.1", "--dashboard-port": DASHBOARD_PORT,
+                "--ray-client-server-port": 10001, "--include-dashboard": "true"}  # fmt: skip
+        self._start("head", ["--head", *(str(x) for pair in head.items() for x in pair)])
         self._start("worker", ["--address", self.gcs])
         self.wait_ready()
         return self
