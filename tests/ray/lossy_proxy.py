@@ -1,7 +1,9 @@
 """A loopback HTTP proxy in front of the Ray dashboard that can lose the answers to job submissions.
 
 With ``lose(n)`` active, the next ``n`` ``POST /api/jobs/`` are forwarded — Ray creates the job —
-but the client gets a 503 instead of Ray's answer, as after a gateway timeout.
+but the client gets a 503 instead of Ray's answer, as after a gateway timeout. With ``token`` set,
+it answers 401 to any request without ``Authorization: Bearer <token>``, as an authenticating
+ingress in front of a cluster does.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "prox
 
 
 class LossyProxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, token: str | None = None) -> None:
         parts = urlsplit(upstream)
+        self.token = token
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.to_lose = 0
         self.creates = 0
@@ -47,6 +50,9 @@ class LossyProxy:
 
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if proxy.token and self.headers.get("Authorization") != f"Bearer {proxy.token}":
+                    self._send(401, b"401: Unauthorized (flowyml test proxy)", "text/plain")
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
                 conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
                 conn.request(self.command, self.path, body=body or None, headers=headers)

@@ -187,3 +187,37 @@ def test_the_cli_runs_watches_and_cancels_from_fresh_processes(ray_cluster: Any,
     assert doc["status"] == "CANCELLED", doc
     followed = _cli(["logs", "-f", run_id], project, home)  # ends: the run has ended
     assert followed.returncode == 0 and "napping" in followed.stdout
+
+
+def test_a_cluster_behind_a_token_needs_auth_token_and_never_stores_it(ray_cluster: Any, tmp_path: Path) -> None:
+    from flowyml.core.errors import AuthError
+    from flowyml.stacks.ray import RayOrchestrator
+    from tests.ray.lossy_proxy import LossyProxy
+
+    proxy = LossyProxy(ray_cluster.address, token="s3cr3t-token")
+    address = proxy.start()
+    try:
+        artifacts = (tmp_path / "artifacts").as_uri()
+        with pytest.raises(AuthError, match="auth_token"):
+            RayOrchestrator(address=address, artifact_store=artifacts).run_pipeline(
+                ray_pipelines.failing_chain, run_id=_run_id("noauth")
+            )
+        orchestrator = RayOrchestrator(address=address, artifact_store=artifacts, auth_token="s3cr3t-token")
+        sub = orchestrator.run_pipeline(ray_pipelines.failing_chain, run_id=_run_id("auth"))
+        assert orchestrator.get_run_status(sub.job_id) in {S.QUEUED, S.RUNNING, S.FAILED}
+        stored = orchestrator.registry.get(sub.run_id).handle.to_json()
+        shown = json.dumps(orchestrator.get_run_details(sub.job_id), default=str) + json.dumps(orchestrator.to_dict())
+        assert "s3cr3t-token" not in stored and "s3cr3t-token" not in shown
+        assert sub.wait_for_completion(timeout=120, poll_interval=0.2, raise_on_failure=False) is S.FAILED
+    finally:
+        proxy.stop()
+
+
+def test_an_unreachable_cluster_is_transient_never_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowyml.core.errors import TransientBackendError
+    from flowyml.stacks.ray import RayOrchestrator
+
+    monkeypatch.setenv("FLOWYML_BACKEND_RETRY_ATTEMPTS", "2")
+    orchestrator = RayOrchestrator(address="http://127.0.0.1:9", artifact_store=(tmp_path / "a").as_uri())
+    with pytest.raises(TransientBackendError, match=r"127\.0\.0\.1:9"):
+        orchestrator.run_pipeline(ray_pipelines.failing_chain, run_id=_run_id("down"))

@@ -139,3 +139,10 @@ def test_the_backend_is_registered_and_import_flowyml_loads_no_ray() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_rays_own_authentication_error_is_an_auth_error() -> None:
+    from ray.exceptions import AuthenticationError
+
+    error = translate(AuthenticationError("Authentication required: 401"), "status")
+    assert isinstance(error, AuthError) and "auth_token" in str(error)

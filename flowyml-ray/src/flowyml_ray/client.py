@@ -73,10 +73,12 @@ def client_for(config: RayConfig) -> Any:
 def translate(exc: BaseException, operation: str) -> FlowymlError | None:
     """Jobs API errors as typed flowyml errors: 401/403 AuthError, 404 RunNotFoundError, other 4xx RefusedError."""
     code = http_status(exc)
-    if code in (401, 403):
+    if code in (401, 403) or type(exc).__name__ == "AuthenticationError":  # ray.exceptions: Ray's own 401/403
+        code = code or 401
         return AuthError(
-            f"ray {operation}: the Ray Jobs API refused the request (HTTP {code}): set "
-            "orchestrator.auth_token (sent as 'Authorization: Bearer') to a token the cluster's proxy accepts"
+            f"ray {operation}: the Ray Jobs API refused the request (HTTP {code}): set orchestrator.auth_token "
+            "(sent as 'Authorization: Bearer') to a token the cluster or its proxy accepts, e.g. "
+            "auth_token: ${RAY_TOKEN}"
         )
     if code == 404:
         return RunNotFoundError(f"ray {operation}: {server_reason(exc)} (the Ray cluster does not know this job)")
