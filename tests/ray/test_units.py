@@ -119,6 +119,7 @@ def test_jobs_api_errors_are_classified() -> None:
         "exists. Please use a different submission_id.\n."
     )
     assert transient(RuntimeError("Request failed with status code 503: busy")) is True
+    assert transient(ConnectionError("Failed to connect to Ray at address: http://127.0.0.1:9.")) is True
     assert transient(missing) is False and transient(taken) is False and already_exists(taken)
     assert server_reason(taken).startswith("ValueError: Job with submission_id")
     assert isinstance(translate(missing, "status"), RunNotFoundError)

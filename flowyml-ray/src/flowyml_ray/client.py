@@ -44,8 +44,8 @@ def transient(exc: BaseException) -> bool:
     """Connection problems, timeouts, throttling and server errors are retried (a taken id is not)."""
     import requests  # type: ignore[import-untyped]  # installed with ray[default]
 
-    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-        return True
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
+        return True  # incl. "Failed to connect to Ray at address" (a dashboard restarting, a head node rebooting)
     code = http_status(exc)
     return code is not None and (code >= 500 or code == 429) and not already_exists(exc)
 

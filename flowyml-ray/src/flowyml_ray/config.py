@@ -13,12 +13,12 @@ DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 _STRATEGIES = ("DEFAULT", "SPREAD")
 
 
-def _strategy(_inst: object, _attr: attrs.Attribute, value: str | None) -> None:
+def _strategy(_inst: object, _attr: attrs.Attribute[str | None], value: str | None) -> None:
     if value is not None and value not in _STRATEGIES:
         raise ConfigError(f"ray config: scheduling_strategy must be one of {', '.join(_STRATEGIES)}, got {value!r}")
 
 
-def _non_negative(_inst: object, attr: attrs.Attribute, value: float) -> None:
+def _non_negative(_inst: object, attr: attrs.Attribute[Any], value: float) -> None:
     if value < 0:
         raise ConfigError(f"ray config: {attr.name} must be >= 0, got {value}")
 
