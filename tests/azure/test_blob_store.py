@@ -2,25 +2,72 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from azfake_infra import AZURITE_ACCOUNT, Azurite
 
-from flowyml.artifacts.store import ArtifactStore
-from flowyml.core.errors import ArtifactCorruptError, ArtifactNotFoundError, ConfigError
+from flowyml.artifacts import ArtifactStore
+from flowyml.core.errors import ArtifactCorruptError, ArtifactError, ArtifactNotFoundError, ConfigError
 from flowyml.plugins.manager import get_plugin_manager
+from flowyml.testing.storage import StorageContract
 from flowyml_azure.store import BlobStorage
 from flowyml_azure.uris import is_blob_https, parse
 
 pytestmark = pytest.mark.azure
+#: small blocks: a 12 MiB object is 3 blocks staged in parallel, then read as 3 ranges
+SMALL_BLOCKS = {"block_size_mb": "5", "threshold_mb": "5", "max_concurrency": "3"}
+
+
+class TestBlobStorageContract(StorageContract):
+    large_size = 12 * 1024 * 1024
+
+    @pytest.fixture
+    def storage(self, blob_store: tuple[str, dict[str, str]]) -> BlobStorage:
+        root, settings = blob_store
+        return BlobStorage(root, {**settings, **SMALL_BLOCKS})
+
+
+def test_large_blobs_are_committed_block_lists(blob_store: tuple[str, dict[str, str]]) -> None:
+    root, settings = blob_store
+    storage = BlobStorage(root, {**settings, **SMALL_BLOCKS})
+    data = os.urandom(12 * 1024 * 1024)
+    assert storage.write_bytes("big", data) is True
+    blocks = storage._blob("big").get_block_list("committed")[0]
+    assert [b.size for b in blocks] == [5 * 1024 * 1024, 5 * 1024 * 1024, 2 * 1024 * 1024]
+    assert storage.write_bytes("big", data[::-1], create_only=True) is False  # If-None-Match on the commit
+    assert storage.read_bytes("big") == data
+
+
+def test_a_read_never_mixes_two_versions(blob_store: tuple[str, dict[str, str]]) -> None:
+    root, settings = blob_store
+    storage = BlobStorage(root, {**settings, **SMALL_BLOCKS, "max_concurrency": "1"})
+    first = os.urandom(12 * 1024 * 1024)
+    storage.write_bytes("obj", first)
+    reader = storage.open_read("obj")
+    assert reader.read(10) == first[:10]
+    storage.write_bytes("obj", os.urandom(12 * 1024 * 1024))
+    with pytest.raises(ArtifactError, match="replaced or deleted while being read"):
+        reader.read()
+    reader.close()
+
+
+def test_settings_of_streams_are_checked(blob_store: tuple[str, dict[str, str]]) -> None:
+    root, settings = blob_store
+    with pytest.raises(ConfigError, match="block_size_mb"):
+        BlobStorage(root, {**settings, "block_size_mb": "big"})
 
 
 def test_uri_forms() -> None:
     loc = parse("abfs://models@acct01.dfs.core.windows.net/team/flowyml/")
     assert (loc.account, loc.container, loc.prefix, loc.root) == (
-        "acct01", "models", "team/flowyml", "abfs://models@acct01.dfs.core.windows.net/team/flowyml")
+        "acct01",
+        "models",
+        "team/flowyml",
+        "abfs://models@acct01.dfs.core.windows.net/team/flowyml",
+    )
     assert loc.default_account_url == "https://acct01.blob.core.windows.net"
     china = parse("abfss://c@acct01.dfs.core.chinacloudapi.cn/p")
     assert china.default_account_url == "https://acct01.blob.core.chinacloudapi.cn"

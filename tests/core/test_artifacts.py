@@ -229,3 +229,15 @@ def test_bad_grace_setting_is_a_clear_error(tmp_path: Path) -> None:
 def test_non_file_uris_are_refused() -> None:
     with pytest.raises(ArtifactError, match="not a file URI"):
         FileStorage("s3://bucket/x")
+
+
+def test_the_python_on_the_artifacts_reference_page_runs(tmp_path: Path) -> None:
+    import re
+
+    page = Path(__file__).resolve().parents[2] / "docs/reference/artifacts.md"
+    blocks = re.findall(r"^```python\n(.*?)^```\s*$", page.read_text(), re.M | re.S)
+    assert blocks
+    script = tmp_path / "page.py"
+    script.write_text("\n\n".join(blocks))
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

@@ -7,12 +7,28 @@ shows up). Real GCS enforces it on both paths; our code passes the same argument
 
 from __future__ import annotations
 
+import os
 import threading
+import uuid
 
 import pytest
 
-from flowyml.artifacts.store import ArtifactStore
+from flowyml.artifacts import ArtifactStore
 from flowyml.core.errors import ArtifactCorruptError, ArtifactError, ArtifactNotFoundError
+from flowyml.testing.storage import StorageContract
+
+#: small parts: a 12 MiB object is a composed upload of 3 parallel parts, read as 3 ranges
+SMALL_PARTS = {"part_size_mb": "5", "threshold_mb": "5", "max_concurrency": "3"}
+
+
+class TestGCSStorageContract(StorageContract):
+    large_size = 12 * 1024 * 1024
+
+    @pytest.fixture
+    def storage(self, bucket, store_settings):  # type: ignore[no-untyped-def]
+        from flowyml_gcp.store import GCSStorage
+
+        return GCSStorage(f"gs://{bucket}/c-{uuid.uuid4().hex[:8]}", {**store_settings, **SMALL_PARTS})
 
 
 @pytest.fixture
@@ -59,20 +75,36 @@ def test_racing_create_only_writers_have_exactly_one_winner(storage) -> None:
     assert storage.read_bytes("race/obj").startswith(b"writer ")
 
 
-def test_emulator_gap_resumable_uploads_ignore_the_precondition(storage) -> None:
-    big = b"x" * (9 * 1024 * 1024)  # > 8 MiB: google-cloud-storage switches to a resumable upload
-    assert storage.write_bytes("big/obj", big, create_only=True) is True
-    # Real GCS answers 412 here (-> False). fake-gcs-server does not check on this path.
-    assert storage.write_bytes("big/obj", big, create_only=True) is True
+def test_composed_uploads_leave_no_parts_and_compose_a_tree(bucket, store_settings) -> None:
+    from flowyml_gcp.store import GCSStorage, storage_client
+
+    settings = {**store_settings, **SMALL_PARTS}
+    storage = GCSStorage(f"gs://{bucket}/tree", settings)
+    import flowyml_gcp.store as impl
+
+    data = os.urandom(12 * 1024 * 1024 + 5)
+    old = impl.COMPOSE_MAX
+    impl.COMPOSE_MAX = 2  # 3 parts -> two levels of compose, as 33+ parts would in production
+    try:
+        assert storage.write_bytes("obj", data) is True
+    finally:
+        impl.COMPOSE_MAX = old
+    assert storage.read_bytes("obj") == data
+    names = [b.name for b in storage_client(settings).list_blobs(bucket)]
+    assert names == ["tree/obj"]  # the temporary parts and intermediates are gone
+    assert storage.write_bytes("obj", data[::-1], create_only=True) is False  # the compose precondition
+    assert storage.read_bytes("obj") == data
 
 
-def test_list_keys_treats_the_prefix_as_a_folder(storage) -> None:
-    for key in ("runs/r1/a", "runs/r1/b/c", "runs/r10/a", "top"):
-        storage.write_bytes(key, b".")
-    assert storage.list_keys("runs/r1") == ["runs/r1/a", "runs/r1/b/c"]
-    assert storage.list_keys("runs/r1/") == ["runs/r1/a", "runs/r1/b/c"]
-    assert storage.list_keys() == ["runs/r1/a", "runs/r1/b/c", "runs/r10/a", "top"]
-    assert storage.list_keys("nothing") == []
+def test_a_failed_composed_upload_deletes_its_parts(bucket, store_settings) -> None:
+    from flowyml_gcp.store import GCSStorage, storage_client
+
+    settings = {**store_settings, **SMALL_PARTS}
+    storage = GCSStorage(f"gs://{bucket}/failed", settings)
+    with pytest.raises(RuntimeError, match="broke"), storage.open_write("obj") as stream:
+        stream.write(os.urandom(11 * 1024 * 1024))  # two parts uploaded
+        raise RuntimeError("broke")
+    assert [b.name for b in storage_client(settings).list_blobs(bucket)] == []
 
 
 def test_artifact_store_on_gcs_checks_manifest_and_checksum(bucket, store_settings) -> None:

@@ -104,6 +104,15 @@ def check_key(key: str) -> str:
     return key
 
 
+#: a key segment starting with this is the store's own bookkeeping (temporary parts, markers):
+#: never listed by ``list_keys``
+INTERNAL_PREFIX = ".flowyml-"
+
+
+def is_internal_key(key: str) -> bool:
+    return any(part.startswith(INTERNAL_PREFIX) for part in key.split("/"))
+
+
 def folder_prefix(prefix: str) -> str:
     """The listing prefix of ``list_keys(prefix)``: ``""`` for everything, else ``"<prefix>/"``.
 
@@ -124,4 +133,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-__all__ = ["Buffer", "FileStorage", "ReadStream", "Storage", "WriteStream", "check_key", "folder_prefix"]
+__all__ = [
+    "INTERNAL_PREFIX",
+    "Buffer",
+    "FileStorage",
+    "ReadStream",
+    "Storage",
+    "WriteStream",
+    "check_key",
+    "folder_prefix",
+    "is_internal_key",
+]
