@@ -31,6 +31,7 @@ TITLE = "Artifacts: save + load through ArtifactStore vs the raw baseline"
 GiB = 1024**3
 SIZES = {"full": GiB, "smoke": 8 * 1024 * 1024}
 REPS = {"full": 3, "smoke": 1}
+S3_REPS = {"full": 1, "smoke": 1}  # moto moves about 20-100 MB/s: one round of 1 GiB takes minutes
 BUCKET = "flowyml-bench-artifacts"
 REGION = "us-east-1"
 
@@ -251,7 +252,7 @@ def run(settings: Settings) -> CaseResult:
 
                 boto3.client("s3", endpoint_url=endpoint, region_name=REGION).create_bucket(Bucket=BUCKET)
                 for kind in ("numpy", "bytes"):
-                    doc = _series([("raw-s3", "flowyml-s3")], kind, size, reps, workdir, endpoint)
+                    doc = _series([("raw-s3", "flowyml-s3")], kind, size, S3_REPS[settings.mode], workdir, endpoint)
                     result.details[f"s3_{kind}"] = doc
                     what = f"{mib} numpy float64 array" if kind == "numpy" else f"{mib} of bytes"
                     _rows(

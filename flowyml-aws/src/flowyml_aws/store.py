@@ -7,7 +7,7 @@ checks with a HEAD first too, so it does not upload parts it would throw away.
 
 Streams (``open_write``/``open_read``): objects up to ``multipart_threshold_mb`` go in one PUT;
 larger ones in parts of ``multipart_chunk_mb`` (growing after every 1000 parts, S3 allows 10,000),
-``max_concurrency`` parts in flight. Reads are ranged GETs of the same size, ``max_concurrency``
+``max_concurrency`` parts in flight. Reads are ranged GETs of up to 8 MiB, ``max_concurrency``
 fetched ahead, all pinned to the ETag the read started with.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from flowyml.artifacts.storage import check_key, folder_prefix
-from flowyml.artifacts.streams import MiB, PartWriter, RangeReader
+from flowyml.artifacts.streams import READ_CHUNK, MiB, PartWriter, RangeReader
 from flowyml.core.errors import ArtifactError, ArtifactNotFoundError, ConfigError
 from flowyml_aws.client import call, client, error_code
 from flowyml_aws.config import S3Settings
@@ -232,7 +232,7 @@ class S3Reader(RangeReader):
     """Ranged GETs of one object version (``IfMatch`` its ETag), fetched ahead in parallel."""
 
     def __init__(self, storage: S3Storage, key: str, size: int, etag: str) -> None:
-        super().__init__(size, chunk=storage.part_size, window=storage.concurrency)
+        super().__init__(size, chunk=min(storage.part_size, READ_CHUNK), window=storage.concurrency)
         self.storage = storage
         self.key = key
         self.etag = etag

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flowyml.artifacts.storage import INTERNAL_PREFIX, check_key, folder_prefix, is_internal_key
-from flowyml.artifacts.streams import MiB, PartWriter, RangeReader
+from flowyml.artifacts.streams import READ_CHUNK, MiB, PartWriter, RangeReader
 from flowyml.core.errors import ArtifactError, ArtifactNotFoundError, ConfigError
 
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
@@ -271,7 +271,7 @@ class GCSReader(RangeReader):
     """Ranged downloads of one generation of the object, fetched ahead in parallel."""
 
     def __init__(self, storage: GCSStorage, key: str, size: int, generation: int) -> None:
-        super().__init__(size, chunk=storage.part_size, window=storage.concurrency)
+        super().__init__(size, chunk=min(storage.part_size, READ_CHUNK), window=storage.concurrency)
         self.storage = storage
         self.key = key
         self.generation = generation

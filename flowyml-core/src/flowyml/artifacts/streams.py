@@ -18,6 +18,8 @@ from typing import Any
 from flowyml.artifacts.storage import Buffer
 
 MiB = 1024 * 1024
+#: ranged reads are at most this large (window x chunk bounds a reader's memory)
+READ_CHUNK = 8 * MiB
 
 
 class PartWriter:
