@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from flowyml.config.loader import load_config
+    from flowyml.core.assets import Asset, Dataset, Metrics, Model
     from flowyml.core.context import Context, context
     from flowyml.core.errors import (
         ConfigError,
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     from flowyml.stacks.local import LocalOrchestrator
 
 _LAZY = {
+    "Asset": "flowyml.core.assets",
+    "Dataset": "flowyml.core.assets",
+    "Metrics": "flowyml.core.assets",
+    "Model": "flowyml.core.assets",
     "Context": "flowyml.core.context",
     "context": "flowyml.core.context",
     "ConfigError": "flowyml.core.errors",
@@ -76,6 +81,10 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "aio",
+    "Asset",
+    "Dataset",
+    "Metrics",
+    "Model",
     "ConfigError",
     "Context",
     "DockerConfig",

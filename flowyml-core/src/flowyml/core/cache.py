@@ -48,17 +48,17 @@ def _encode(value: Any, out: list[bytes], depth: int = 0) -> None:
     elif kind is dict:
         parts = []
         for k, v in value.items():
-            item: list[bytes] = []
-            _encode(k, item, depth + 1)
-            _encode(v, item, depth + 1)
-            parts.append(b"".join(item))
+            pair: list[bytes] = []
+            _encode(k, pair, depth + 1)
+            _encode(v, pair, depth + 1)
+            parts.append(b"".join(pair))
         out.append(b"dict{" + b"".join(sorted(parts)) + b"}")
     elif kind in (set, frozenset):
         parts = []
         for item_value in value:
-            item = []
-            _encode(item_value, item, depth + 1)
-            parts.append(b"".join(item))
+            encoded: list[bytes] = []
+            _encode(item_value, encoded, depth + 1)
+            parts.append(b"".join(encoded))
         out.append(kind.__name__.encode() + b"{" + b"".join(sorted(parts)) + b"}")
     else:
         out.append(b"obj:" + _pickle_without_memo(value) + b";")

@@ -251,7 +251,7 @@ class LocalExecutor(Executor):
 
     def retry_delay(self, retries: int) -> float:
         """Seconds to wait before retry number ``retries + 1`` (exponential backoff)."""
-        return self.retry_base_delay * 2**retries
+        return float(self.retry_base_delay * 2**retries)
 
     def store_outputs(
         self,
@@ -398,7 +398,8 @@ def cache_lookup(cache_store: Any, key: str) -> tuple[bool, Any]:
     """(hit, value) from a cache store; stores without ``lookup`` treat ``None`` as a miss."""
     lookup = getattr(cache_store, "lookup", None)
     if lookup is not None:
-        return lookup(key)
+        hit, found = lookup(key)
+        return bool(hit), found
     value = cache_store.get(key)
     return (value is not None, value)
 

@@ -301,7 +301,7 @@ class Pipeline:
             context=context,
             **options,
         )
-        job_run_id = getattr(submission, "run_id", None) or run_id or getattr(submission, "job_id", "")
+        job_run_id = str(getattr(submission, "run_id", None) or run_id or getattr(submission, "job_id", ""))
         meta = {"resources": resources, "docker": docker_config, "version": self.version, "project": self.project_name}
         meta["orchestrator"] = getattr(orchestrator, "name", type(orchestrator).__name__)
         return PipelineResult(self.name, job_run_id, state=SUBMITTED, metadata=meta, submission_result=submission)

@@ -34,7 +34,7 @@ class ResourceConfig:
     machine_type: str | None = None
 
     @gpu_count.validator
-    def _check_gpu_count(self, _attr: attrs.Attribute, value: int) -> None:
+    def _check_gpu_count(self, _attr: attrs.Attribute[int], value: int) -> None:
         if value < 0:
             raise ValueError(f"gpu_count must be >= 0, got {value}")
 
@@ -188,7 +188,7 @@ class GPUConfig:
     memory: str | None = attrs.field(default=None, converter=_gpu_memory)
 
     @count.validator
-    def _check_count(self, _attr: attrs.Attribute, value: int) -> None:
+    def _check_count(self, _attr: attrs.Attribute[int], value: int) -> None:
         if value < 1:
             raise ValueError(f"GPU count must be >= 1, got {value}")
 
@@ -248,6 +248,10 @@ class NodeAffinity:
         return NodeAffinity({**self.required, **other.required}, {**self.preferred, **other.preferred}, tolerations)
 
 
+def _gpu(value: GPUConfig | Mapping[str, Any] | int | str | None) -> GPUConfig | None:
+    return GPUConfig.coerce(value)
+
+
 def _affinity(value: NodeAffinity | Mapping[str, Any] | None) -> NodeAffinity | None:
     if value is None or isinstance(value, NodeAffinity):
         return value
@@ -268,7 +272,7 @@ class ResourceRequirements:
     cpu: str | None = attrs.field(default=None, converter=_cpu)
     memory: str | None = attrs.field(default=None, converter=_memory)
     storage: str | None = attrs.field(default=None, converter=_memory)
-    gpu: GPUConfig | None = attrs.field(default=None, converter=GPUConfig.coerce)
+    gpu: GPUConfig | None = attrs.field(default=None, converter=_gpu)
     node_affinity: NodeAffinity | None = attrs.field(default=None, converter=_affinity)
     machine_type: str | None = None
 

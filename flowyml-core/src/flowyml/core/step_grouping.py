@@ -33,12 +33,15 @@ class StepGroup:
         aggregated_resources: ResourceRequirements | ResourceConfig | Sequence[str] | None = None,
         execution_order: Sequence[str] | ResourceRequirements | ResourceConfig | None = None,
     ) -> None:
-        if isinstance(aggregated_resources, Sequence) and not isinstance(aggregated_resources, str):
-            aggregated_resources, execution_order = execution_order, aggregated_resources  # type: ignore[assignment]
+        resources, order = aggregated_resources, execution_order
+        if isinstance(resources, Sequence) and not isinstance(resources, str):
+            resources, order = order, resources  # flowyml 0.x order: (name, steps, execution_order, resources)
+        if isinstance(order, (ResourceRequirements, ResourceConfig)) or isinstance(resources, Sequence):
+            raise TypeError("StepGroup(name, steps, aggregated_resources, execution_order): arguments out of order")
         self.group_name = group_name
         self.steps = list(steps)
-        self.execution_order = list(execution_order or [s.name for s in self.steps])  # type: ignore[arg-type]
-        self.aggregated_resources = as_requirements(aggregated_resources)  # type: ignore[arg-type]
+        self.execution_order: list[str] = list(order or [s.name for s in self.steps])
+        self.aggregated_resources = as_requirements(resources)
 
     @property
     def name(self) -> str:
