@@ -121,7 +121,6 @@ def test_a_step_named_like_an_output_does_not_shadow_that_output():
     assert result["model"] == "weights" and result["score"] == 0.5
 
 
-@pytest.mark.xfail(strict=True, reason="asset-path keys come with contract v2's RunLayout (lead)")
 def test_asset_path_outputs_are_materialized_and_read_back(tmp_path):
     store = ArtifactStore(tmp_path.as_uri())
 
@@ -296,7 +295,6 @@ def test_orchestrator_and_stack_keywords_submit_the_run(parity_pipelines):
     assert by_stack.submission_result.get_output("raw") == [0, 1, 2]
 
 
-@pytest.mark.xfail(strict=True, reason="asset-path keys come with contract v2's RunLayout (lead)")
 def test_asset_path_outputs_work_on_a_backend(parity_pipelines):
     from flowyml.stacks.local import LocalOrchestrator
 

@@ -38,9 +38,9 @@ class _Tee:
 def _install() -> None:
     with _install_lock:
         if not isinstance(sys.stdout, _Tee):
-            sys.stdout = _Tee(sys.stdout)  # type: ignore[assignment]
+            sys.stdout = _Tee(sys.stdout)
         if not isinstance(sys.stderr, _Tee):
-            sys.stderr = _Tee(sys.stderr)  # type: ignore[assignment]
+            sys.stderr = _Tee(sys.stderr)
 
 
 class capture_output:

@@ -279,7 +279,7 @@ class Pipeline:
         from flowyml.core.resources import DockerConfig, ResourceConfig, ResourceRequirements
 
         if orchestrator is None:
-            from flowyml.orchestrators.base import get_orchestrator
+            from flowyml.orchestrators.remote import get_orchestrator
 
             orchestrator = get_orchestrator(stack)
         if isinstance(resources, ResourceRequirements):

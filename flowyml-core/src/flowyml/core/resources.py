@@ -8,7 +8,7 @@ converts to a ``ResourceConfig`` when a job is built.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -124,7 +124,7 @@ def memory_mib(value: str) -> int:
     return -(-memory_bytes(value) // (1024**2))
 
 
-def _larger(a: str | None, b: str | None, key) -> str | None:  # type: ignore[no-untyped-def]
+def _larger(a: str | None, b: str | None, key: Callable[[str], float]) -> str | None:
     if a is None:
         return b
     if b is None:

@@ -9,7 +9,7 @@ __all__ = ["SubmissionResult"]  # noqa: F822 (module __getattr__)
 
 def __getattr__(name: str) -> Any:
     if name == "SubmissionResult":  # loaded on use: the orchestrators import core, not the other way round
-        from flowyml.orchestrators.base import SubmissionResult
+        from flowyml.orchestrators.submission import SubmissionResult
 
         return SubmissionResult
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
