@@ -314,3 +314,39 @@ def test_a_local_store_for_a_backend_whose_jobs_run_elsewhere_fails_validation(t
         ):
             config.validate_stack(name)
     assert config.validate_stack("mounted").name == "mounted"
+
+
+def _bad_url(_inst: object, _attr: object, value: str) -> None:
+    if not value.startswith("http"):
+        raise ValueError(f"url: expected http(s)://host:port, found {value!r}")
+
+
+def _positive(_inst: object, attr: object, value: int) -> None:
+    if value <= 0:
+        raise ValueError(f"{getattr(attr, 'name', '?')} must be > 0, got {value}")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"url": "ftp://x"}, "stacks.p.orchestrator.url: expected http(s)://host:port, found 'ftp://x'"),
+        ({"count": 0}, "stacks.p.orchestrator.count: expected a value > 0, found 0"),
+        ({"ratio": -1.0}, "stacks.p.orchestrator.ratio: expected a value >= 0, found -1.0"),
+        ({"name": "x y"}, "stacks.p.orchestrator.name: expected a value matching '^\\\\w+$', found 'x y'"),
+    ],
+)
+def test_a_config_class_validator_message_becomes_the_fields_error(data: dict, expected: str):
+    import attrs
+
+    from flowyml.config.structure import structure
+
+    @attrs.define(frozen=True)
+    class Settings:
+        url: str = attrs.field(default="http://x", validator=_bad_url)
+        count: int = attrs.field(default=1, validator=_positive)
+        ratio: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+        name: str = attrs.field(default="x", validator=attrs.validators.matches_re(r"^\w+$"))
+
+    with pytest.raises(ConfigFieldError) as info:
+        structure(Settings, data, "flowyml.yaml", "stacks.p.orchestrator")
+    assert str(info.value) == f"flowyml.yaml: {expected}"

@@ -158,7 +158,7 @@ CASES: dict[str, tuple[str, str, str]] = {
         "unknown key(s) workspace",
     ),
     # a third-party backend's own validators (examples/third_party_plugin): the same shape
-    "httpjobs-bad-url.yaml": (f"{O}.url", "http(s)://host:port", "'ftp://jobs.example'"),
+    "httpjobs-bad-url.yaml": (f"{O}.url", "a value matching 'https?://.+'", "'ftp://jobs.example'"),
     "httpjobs-timeout-zero.yaml": (f"{O}.request_timeout", "a value > 0", "0"),
 }
 #: cases whose backend comes from an extra (skipped where that extra is not installed)
