@@ -663,6 +663,24 @@ async def _take(runner: PipelineRunner, count: int):
 
 
 @aio
+async def test_cancelling_a_graceful_stop_cancels_the_runs():
+    job = Gauge(seconds=30)
+    trigger = ExternalTrigger()
+    runner = PipelineRunner(RunnerConfig(trigger_poll_interval=FAST, graceful_shutdown_timeout=60))
+    runner.add(job, triggers=[trigger], name="long")
+    await runner.start()
+    trigger.fire()
+    await until(lambda: job.now == 1, what="the run")
+    stopping = asyncio.create_task(runner.stop())
+    await asyncio.sleep(0.1)
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    await until(lambda: job.now == 0, what="the run cancelled")
+    assert not runner.running and runner.get_stats().per_pipeline["long"].last_status == "CANCELLED"
+
+
+@aio
 async def test_remote_runs_on_the_local_backend_get_their_context_and_run_ids():
     orch = LocalOrchestrator(grace_period=1.0)
     trigger = ExternalTrigger()

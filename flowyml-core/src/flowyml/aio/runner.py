@@ -444,6 +444,10 @@ class PipelineRunner:
                 await settle_cancellations()  # a remote submit cancelled in flight: its run is cancelled too
             if self._background:
                 await asyncio.wait(self._background, timeout=5.0)
+        except asyncio.CancelledError:  # the stop itself was cancelled (a second Ctrl-C): cancel the runs
+            for run in self._tasks:
+                run.cancel()
+            raise
         finally:
             self._state = "stopped"
             self._stopped.set()
