@@ -49,6 +49,7 @@ CASES: dict[str, tuple[str, str, str]] = {
     "yaml-undefined-alias.yaml": ("", "an alias to an anchor defined before it", "*nope"),
     "yaml-python-tag.yaml": ("", "plain YAML values (no tags)", "python/object/apply:os.system"),
     "yaml-custom-tag.yaml": ("", "plain YAML values (no tags)", "'!secret'"),
+    "yaml-complex-key.yaml": ("", "keys that are plain values (strings)", "a list or a mapping as a key"),
     # budgets: depth, alias expansion, recursion
     "budget-deep-flow-5000.yaml": ("stacks.prod[0][0]", "at most 64 levels of nesting", "deeper nesting"),
     "budget-deep-block-100.yaml": ("k0.k1.k2", "at most 64 levels of nesting", "deeper nesting"),

@@ -12,7 +12,9 @@ from typing import Any
 
 from flowyml.core.errors import ConfigError
 
-_MAX_SHOWN = 80
+_MAX_SHOWN = 80  # a found value as shown
+_MAX_KEY = 160  # a key path
+_MAX_FOUND = 240  # the whole "found" phrase
 
 
 def key_path(*parts: str) -> str:
@@ -32,13 +34,13 @@ def describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"bool {'true' if value else 'false'}"
     if isinstance(value, str):
-        return _clip(repr(value))
+        return _clip(repr(value), _MAX_SHOWN)
     kind = "mapping" if isinstance(value, dict) else type(value).__name__
-    return f"{kind} {_clip(repr(value))}"
+    return f"{kind} {_clip(repr(value), _MAX_SHOWN)}"
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ConfigFieldError(ConfigError):
@@ -61,9 +63,9 @@ class ConfigFieldError(ConfigError):
         problem: str | None = None,
         hint: str | None = None,
     ) -> None:
-        self.key = key
+        self.key = _clip(key, _MAX_KEY)
         self.expected = expected
-        self.found = found
+        self.found = _clip(found, _MAX_FOUND)
         self.file = file
         self.line = line
         self.column = column

@@ -31,7 +31,6 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "UTF-16"),
     (codecs.BOM_UTF16_BE, "UTF-16"),
 )
-_MAX_KEY = 100
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -53,7 +52,7 @@ def parse_yaml(text: str, file: str) -> Any:
         found = f"character U+{exc.character:04X}" if isinstance(exc.character, int) else "an undecodable byte"
         raise ConfigFieldError("", "printable text", found, file=file, line=line, column=column) from None
     except yaml.constructor.ConstructorError as exc:
-        raise _marked(exc, file, "plain YAML values (no tags)") from None
+        raise _marked(exc, file, "valid YAML") from None
     except yaml.MarkedYAMLError as exc:
         raise _marked(exc, file, "valid YAML") from None
     except yaml.YAMLError as exc:
@@ -113,7 +112,10 @@ def _marked(exc: yaml.MarkedYAMLError, file: str, expected: str) -> ConfigFieldE
     problem = exc.problem or ""
     found = "a syntax error: " + (", ".join(str(p) for p in (exc.context, exc.problem) if p) or "unknown")
     if "constructor for the tag" in problem:
+        expected = "plain YAML values (no tags)"
         found = problem.replace("could not determine a constructor for the tag", "the tag")
+    elif "unhashable key" in problem:
+        expected, found = "keys that are plain values (strings)", "a list or a mapping as a key"
     elif problem.startswith("found undefined alias"):
         expected, found = "an alias to an anchor defined before it", "*" + problem.split()[-1].strip("'")
     elif exc.context == "expected a single document in the stream":
@@ -136,9 +138,8 @@ class _BudgetLoader(yaml.SafeLoader):
 
     def _error(self, node_or_mark: Any, expected: str, found: str, key: str | None = None) -> ConfigFieldError:
         mark = getattr(node_or_mark, "start_mark", node_or_mark)
-        path = key_path(*self._path) if key is None else key
         return ConfigFieldError(
-            path if len(path) <= _MAX_KEY else path[: _MAX_KEY - 3] + "...",
+            key_path(*self._path) if key is None else key,
             expected,
             found,
             file=self._file,

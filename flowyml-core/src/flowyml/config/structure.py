@@ -163,7 +163,7 @@ def _walk(exc: BaseException, path: list[str]) -> Iterator[tuple[list[str], Base
                 element = note.name
             else:
                 index = getattr(note, "index", "?")
-                element = f"[{index}]" if isinstance(index, int) else str(index)
+                element = f"[{index}]" if isinstance(index, int) else "null" if index is None else str(index)
             yield from _walk(sub, [*path, element])
         for sub in without:
             yield from _walk(sub, path)
