@@ -77,3 +77,20 @@ def test_stack_list_show_validate(tmp_path: Path):
 def test_runs_is_empty_at_first():
     assert flowyml("runs").stdout.strip() == "no runs yet"
     assert json.loads(flowyml("runs", "--json").stdout) == []
+
+
+def test_run_without_an_attribute_imports_the_users_module_once(tmp_path: Path):
+    counter = tmp_path / "imports.txt"
+    (tmp_path / "counted.py").write_text(
+        "from pathlib import Path\n"
+        "from flowyml import Pipeline, step\n"
+        f"with open({str(counter)!r}, 'a') as f:\n"
+        "    f.write('x')\n"
+        "@step(outputs=['x'])\n"
+        "def one():\n"
+        "    return 1\n"
+        "pipeline = Pipeline('counted').add_step(one)\n"
+    )
+    proc = flowyml("run", "counted.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert counter.read_text() == "x"  # module-level code (data loading, ...) runs once, not twice

@@ -114,7 +114,7 @@ def test_dag_dependencies_and_topological_order():
     assert dag.get_dependencies("c") == ["a", "b"]
     assert dag.get_dependencies("a") == []
     assert [s.name for s in dag.topological_sort()] == ["a", "b", "c"]
-    assert p.dag is dag and p._built
+    assert p.dag is dag
 
 
 def test_a_cycle_names_the_steps_in_it():

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from flowyml.artifacts.store import ArtifactStore
@@ -63,24 +64,21 @@ def workdir_on_path() -> None:
 
 def load_pipeline(ref: PipelineRef) -> Pipeline:
     """Import the module (by name, else by file path) and fetch the pipeline attribute."""
+    return pipeline_from(import_pipeline_module(ref), ref)
+
+
+def import_pipeline_module(ref: PipelineRef) -> ModuleType:
+    """Import the pipeline's module once: by name when it is importable, else from its file."""
     global importing
     importing = ref.describe()
     try:
-        return _load_pipeline(ref)
-    finally:
-        importing = None
-
-
-def _load_pipeline(ref: PipelineRef) -> Pipeline:
-    module = None
-    if ref.module:
-        workdir_on_path()
-        try:
-            module = importlib.import_module(ref.module)
-        except ModuleNotFoundError as exc:
-            if not ref.path or (exc.name != ref.module.split(".")[0] and exc.name != ref.module):
-                raise
-    if module is None:
+        if ref.module:
+            workdir_on_path()
+            try:
+                return importlib.import_module(ref.module)
+            except ModuleNotFoundError as exc:
+                if not ref.path or (exc.name != ref.module.split(".")[0] and exc.name != ref.module):
+                    raise
         if not ref.path:
             raise FlowymlError(f"cannot import pipeline module {ref.describe()}")
         spec = importlib.util.spec_from_file_location("_flowyml_pipeline_module", ref.path)
@@ -89,6 +87,13 @@ def _load_pipeline(ref: PipelineRef) -> Pipeline:
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
+        return module
+    finally:
+        importing = None
+
+
+def pipeline_from(module: ModuleType, ref: PipelineRef) -> Pipeline:
+    """The pipeline ``ref.attribute`` names in ``module`` (a Pipeline, or a function returning one)."""
     target = getattr(module, ref.attribute, None)
     if target is None:
         raise FlowymlError(f"{ref.describe()}: the module has no attribute {ref.attribute!r}")

@@ -11,9 +11,10 @@ import attrs
 from flowyml.aio.jobs import ExecutionContext, RunOutcome, adapt_all
 from flowyml.aio.pool import RunPool
 from flowyml.aio.strategies import ConcurrentStrategy, Strategy
+from flowyml.core.errors import FlowymlError
 
 
-class BatchFailedError(Exception):
+class BatchFailedError(FlowymlError):
     """``run_many(..., raise_on_error=True)`` had jobs that did not complete; ``outcomes`` has them all."""
 
     def __init__(self, outcomes: Sequence[RunOutcome]) -> None:

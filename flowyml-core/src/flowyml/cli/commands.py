@@ -86,54 +86,36 @@ def parse_params(items: list[str]) -> dict[str, Any]:
 
 
 def load_target(target: str) -> tuple[Any, str]:
-    """Import ``file.py[:attr]`` or ``module[:attr]``; return (pipeline, reference for remote runs)."""
+    """Import ``file.py[:attr]`` or ``module[:attr]`` once; return (pipeline, reference for remote runs)."""
     import os
     from pathlib import Path
+
+    import attrs
 
     from flowyml.core.pipeline import Pipeline
     from flowyml.orchestrators.spec import _module_name_for
     from flowyml.plugins.types import PipelineRef
-    from flowyml.runner import load_pipeline
+    from flowyml.runner import import_pipeline_module, pipeline_from
 
     location, _, attribute = target.partition(":")
     is_path = location.endswith(".py") or os.sep in location
     if is_path and not Path(location).is_file():
         raise ConfigError(f"{location}: no such pipeline file")
+    if is_path:
+        ref = PipelineRef(module=_module_name_for(Path(location)), path=str(Path(location).resolve()))
+    else:
+        ref = PipelineRef(module=location)
+    module = import_pipeline_module(ref)
     if not attribute:
-        attribute = _single_pipeline_attribute(location, is_path)
-    if is_path:
-        ref = PipelineRef(
-            module=_module_name_for(Path(location)), path=str(Path(location).resolve()), attribute=attribute
-        )
-    else:
-        ref = PipelineRef(module=location, attribute=attribute)
-    pipeline = load_pipeline(ref)
-    assert isinstance(pipeline, Pipeline)
-    return pipeline, f"{ref.path if is_path else ref.module}:{attribute}"
-
-
-def _single_pipeline_attribute(location: str, is_path: bool) -> str:
-    import importlib
-    import importlib.util
-    import os
-
-    from flowyml.core.pipeline import Pipeline
-
-    if is_path:
-        spec = importlib.util.spec_from_file_location("_flowyml_probe", location)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["_flowyml_probe"] = module
-        spec.loader.exec_module(module)
-    else:
-        sys.path.insert(0, os.getcwd())
-        module = importlib.import_module(location)
-    found = [k for k, v in vars(module).items() if isinstance(v, Pipeline) and not k.startswith("_")]
-    if len(found) != 1:
-        raise ConfigError(
-            f"{location}: found {len(found)} pipelines ({', '.join(found) or 'none'}); name one as {location}:ATTRIBUTE"
-        )
-    return found[0]
+        found = [k for k, v in vars(module).items() if isinstance(v, Pipeline) and not k.startswith("_")]
+        if len(found) != 1:
+            raise ConfigError(
+                f"{location}: found {len(found)} pipelines ({', '.join(found) or 'none'}); "
+                f"name one as {location}:ATTRIBUTE"
+            )
+        attribute = found[0]
+    ref = attrs.evolve(ref, attribute=attribute)
+    return pipeline_from(module, ref), f"{ref.path if is_path else ref.module}:{attribute}"
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextvars
 import os
 import threading
@@ -12,7 +13,7 @@ from typing import Any
 import attrs
 
 from flowyml.core.capture import capture_output
-from flowyml.core.errors import StopExecution
+from flowyml.core.errors import FlowymlError, StopExecution
 from flowyml.core.step import Step
 
 
@@ -164,9 +165,10 @@ def default_retry_delay() -> float:
     return float(os.environ.get("FLOWYML_RETRY_BASE_DELAY", "1.0"))
 
 
-class Executor:
-    """Runs steps; subclasses decide where."""
+class Executor(abc.ABC):
+    """The seed's executor interface (``LocalExecutor`` implements it): runs steps; subclasses decide where."""
 
+    @abc.abstractmethod
     def execute_step(
         self,
         step: Step,
@@ -178,8 +180,9 @@ class Executor:
         project_name: str = "default",
         all_outputs: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        raise NotImplementedError
+        """Run one step with its inputs and context parameters."""
 
+    @abc.abstractmethod
     def execute_step_group(
         self,
         step_group: Any,
@@ -191,7 +194,7 @@ class Executor:
         run_id: str | None = None,
         project_name: str = "default",
     ) -> list[ExecutionResult]:
-        raise NotImplementedError
+        """Run a group's steps in order, as one unit."""
 
 
 class LocalExecutor(Executor):
@@ -419,7 +422,7 @@ def _run_callable(step: Step, kwargs: dict[str, Any]) -> Any:
     )
 
 
-class StepTimeoutError(Exception):
+class StepTimeoutError(FlowymlError, TimeoutError):
     """A step ran longer than its ``timeout``."""
 
 

@@ -66,7 +66,6 @@ class Pipeline:
         self._cache_store: FileCacheStore | None = None
         self.steps: list[Step] = []
         self._dag: DAG | None = None
-        self._built = False
         self._step_groups: list[StepGroup] | None = None
         self._origin = _caller_origin()
         for s in steps:
@@ -80,7 +79,6 @@ class Pipeline:
         if not isinstance(step, Step):
             raise TypeError(f"add_step needs a @step-decorated function, got {step!r}")
         self.steps.append(step)
-        self._built = False
         self._dag = None
         self._step_groups = None
         return self
@@ -101,7 +99,6 @@ class Pipeline:
         dag = DAG(self.steps, external_inputs=inputs)
         self._step_groups = get_step_groups(dag, self.steps)
         self._dag = dag
-        self._built = True
         return dag
 
     @property
