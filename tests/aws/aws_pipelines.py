@@ -14,7 +14,7 @@ def load(n: int = 4) -> list[int]:
 @step(
     inputs=["base"],
     outputs=["left"],
-    resources=ResourceConfig(cpu="0.5", memory="512Mi", gpu_count=1, machine_type="ml.g5.xlarge"),
+    resources=ResourceConfig(cpu="1", memory="2Gi", gpu_count=1, machine_type="ml.g5.xlarge"),
 )
 def double(base: list[int]) -> list[int]:
     print("doubling", flush=True)
@@ -49,3 +49,25 @@ def after(value: int) -> int:
 
 
 failing_chain = Pipeline("aws-failing-chain", enable_cache=False).add_step(broken).add_step(after)
+
+
+def _producer(i: int):  # type: ignore[no-untyped-def]
+    def produce() -> int:
+        return i
+
+    return step(name=f"part{i}", outputs=[f"v{i}"])(produce)
+
+
+WIDE = 21  # one more upstream unit than AWS Batch's 20 dependsOn entries
+
+
+def gather(**values: int) -> int:
+    print(f"gathering {len(values)} values", flush=True)
+    return sum(values.values())
+
+
+#: 21 independent units feeding one: the sink waits on 21 upstream units.  result = sum(0..20)
+wide = Pipeline("aws-wide", enable_cache=False)
+for _i in range(WIDE):
+    wide.add_step(_producer(_i))
+wide.add_step(step(name="gather", inputs=[f"v{i}" for i in range(WIDE)], outputs=["total"])(gather))

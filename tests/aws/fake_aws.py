@@ -252,8 +252,11 @@ class AwsFake:
     def execute(self, handle: RunHandle) -> None:
         """Run the submitted units as local subprocesses in dependency order (images are ignored)."""
         if handle.backend == "aws_batch":
-            for unit in handle.metadata.get("order") or list(handle.units):
-                self._run_batch(handle.units[unit])
+            barriers = handle.metadata.get("barriers") or {}
+            for unit, job_id in handle.units.items():  # handles keep the units in dependency order
+                for barrier in barriers.get(unit, []):
+                    self._run_batch(barrier)
+                self._run_batch(job_id)
             return
         with self.lock:
             self.sm_auto.update(handle.units.values())
@@ -314,7 +317,9 @@ class AwsFake:
                 )
 
     def _run_command(self, command: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWYML_")}
+        # a container inherits no flowyml settings and no AWS region: what it needs must be in what we sent
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("FLOWYML_")}
+        full_env = {k: v for k, v in inherited.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
         full_env.update(FLOWYML_HOME=os.environ.get("FLOWYML_HOME", ""), AWS_ENDPOINT_URL=self.moto)
         full_env.update(env)
         full_env["PATH"] = f"{VENV_BIN}{os.pathsep}{full_env.get('PATH', '')}"

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import flowyml
-from flowyml.core.errors import ConfigError, RunNotFoundError, TransientBackendError
+from flowyml.core.errors import AuthError, ConfigError, RefusedError, RunNotFoundError, TransientBackendError
 from flowyml.core.status import ExecutionStatus as S
 from flowyml.plugins.manager import get_plugin_manager
 from flowyml.plugins.types import JobSpec, PipelineRef, RunHandle, UnitSpec
@@ -62,17 +62,17 @@ def test_dag_becomes_depends_on_with_per_unit_resources_command_and_env(fake, or
         {"type": "MEMORY", "value": "4096"},
     ]
     assert by_unit["double"]["containerOverrides"]["resourceRequirements"] == [
-        {"type": "VCPU", "value": "0.5"},
-        {"type": "MEMORY", "value": "512"},
+        {"type": "VCPU", "value": "1"},
+        {"type": "MEMORY", "value": "2048"},
         {"type": "GPU", "value": "1"},
     ]
     assert "resourceRequirements" not in by_unit["square"]["containerOverrides"]
     for unit, body in by_unit.items():
         assert body["containerOverrides"]["command"] == spec.unit_command(unit)
         env = {e["name"]: e["value"] for e in body["containerOverrides"]["environment"]}
-        assert env == spec.unit_env(unit)
+        assert env == {**spec.unit_env(unit), "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
         assert body["jobName"] == names.batch_job_name("flowyml", "dag-1", unit)
-        assert body["jobQueue"] == "flowyml-queue" and body["jobDefinition"] == "flowyml-step"
+        assert body["jobQueue"] == "flowyml-queue" and body["jobDefinition"] == "flowyml-step:1"
         assert body["parameters"] == {"stage": "test"}
         assert body["tags"]["flowyml:run-id"] == "dag-1"
     # moto stored what we sent
@@ -292,6 +292,16 @@ def test_end_to_end_failure_propagates_to_dependants(fake, orch) -> None:
     assert any("broken on purpose" in r.message for r in sub.logs())
 
 
+def _spec(run_id: str = "u1") -> JobSpec:
+    return JobSpec(
+        run_id=run_id,
+        pipeline_name="p",
+        pipeline=PipelineRef(module="m"),
+        units=[UnitSpec("u", ["s"])],
+        artifact_root="s3://b/a",
+    )
+
+
 def test_missing_settings_give_errors_naming_what_to_set(fake, monkeypatch, batch_config) -> None:
     import attrs
 
@@ -300,24 +310,46 @@ def test_missing_settings_give_errors_naming_what_to_set(fake, monkeypatch, batc
     with pytest.raises(ConfigError, match="job_queue"):
         attrs.evolve(batch_config, job_queue=None).validate()
     monkeypatch.delenv("AWS_DEFAULT_REGION")
-    client._CLIENTS.clear()
+    client.CLIENTS.clear()
     with pytest.raises(ConfigError, match="AWS_REGION"):
-        client.client("batch", region=None)
+        get_plugin_manager().submit(_spec("noregion"), "aws_batch", attrs.evolve(batch_config, region=None))
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
-    spec = JobSpec(
-        run_id="nocreds",
-        pipeline_name="p",
-        pipeline=PipelineRef(module="m"),
-        units=[UnitSpec("u", ["s"])],
-        artifact_root="s3://b/a",
-    )
-    client._CLIENTS.clear()
+    client.CLIENTS.clear()
     try:
-        with pytest.raises(ConfigError, match="AWS_ACCESS_KEY_ID"):
-            get_plugin_manager().submit(spec, "aws_batch", batch_config)
+        with pytest.raises(AuthError, match="AWS_ACCESS_KEY_ID") as info:
+            get_plugin_manager().submit(_spec("nocreds"), "aws_batch", batch_config)
+        assert "\n" not in str(info.value)
     finally:
-        client._CLIENTS.clear()
+        client.CLIENTS.clear()
+    assert fake.proxy.sent("SubmitJob") == []
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error", "hint"),
+    [
+        (400, "AccessDeniedException", AuthError, "permission"),
+        (403, "UnrecognizedClientException", AuthError, "AWS_ACCESS_KEY_ID"),
+        (403, "ExpiredTokenException", AuthError, "refresh"),
+        (400, "ValidationException", RefusedError, "ValidationException: injected"),
+        (400, "ClientException", RefusedError, "ClientException: injected"),
+    ],
+)
+def test_aws_errors_become_typed_flowyml_errors_without_a_traceback(
+    fake, batch_config, status: int, code: str, error: type, hint: str
+) -> None:
+    """What AWS answers at the HTTP boundary reaches the user as one typed line (the CLI maps the type)."""
+    fake.proxy.fail(["SubmitJob"], 1, status=status, code=code)
+    with pytest.raises(error) as info:
+        get_plugin_manager().submit(_spec(f"typed-{code.lower()}"), "aws_batch", batch_config)
+    text = str(info.value)
+    assert hint in text and code in text and "Traceback" not in text and "\n" not in text
+    assert text.startswith("aws_batch")
+    with pytest.raises(error):  # the same through status: every operation is translated
+        fake.proxy.fail(["DescribeJobs"], 1, status=status, code=code)
+        get_plugin_manager().status(
+            RunHandle(backend="aws_batch", run_id="r", job_id="j", units={"u": "j"}), batch_config
+        )
 
 
 @pytest.mark.parametrize("field", ["job_queue", "job_definition"])

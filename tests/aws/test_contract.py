@@ -1,4 +1,9 @@
-"""The flowyml conformance kit against both AWS backends (moto + the fault proxy)."""
+"""The flowyml conformance kit against both AWS backends (moto + the fault proxy).
+
+Transient faults come from core's ``inject_faults`` (every SDK call goes through
+``call_with_retry``); the throttling the proxy answers at the HTTP boundary is tested in
+test_batch.py / test_sagemaker.py.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,6 @@ def _env(backend: str, config, fake, artifact_root: str, store_settings: dict) -
         execute=fake.execute,
         settle=fake.settle,
         set_native_state=fake.set_state,
-        inject_faults=fake.faults,
         count_creates=fake.count_creates,
         lose_create_answers=fake.lose_create_answers,
         finish_timeout=90.0,

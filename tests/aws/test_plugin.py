@@ -66,7 +66,7 @@ def test_seed_constructors_and_secrets_stay_out_of_metadata() -> None:
         aws_secret_access_key="s3cr3t",
         aws_access_key_id="AKIA",
     )
-    assert (batch.name, batch.region, batch.job_queue, batch.job_definition) == ("aws_batch", "us-east-1", "q", "d")
+    assert (batch.name, batch.region, batch.job_queue, batch.job_definition) == ("aws_batch", None, "q", "d")
     assert batch.validate() and "s3cr3t" not in json.dumps(batch.to_dict())
     assert "aws_secret_access_key" not in batch.to_dict()
     sm = SageMakerOrchestrator(region="eu-west-1", role_arn="arn:aws:iam::1:role/r", output_path="s3://b/out")

@@ -1,21 +1,43 @@
-"""The ``aws_batch`` backend: one Batch job per execution unit, ``dependsOn`` for the DAG."""
+"""The ``aws_batch`` backend: one Batch job per execution unit, ``dependsOn`` for the DAG.
+
+A unit with more than 20 upstream units (Batch's ``dependsOn`` limit) waits on *barrier* jobs:
+no-op jobs that each depend on up to 20 of them. Every unit's resources are checked against the
+job definition's platform (Fargate or EC2) before the first job is created, and a stack's
+``docker.image`` runs as a revision of the job definition with that image.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any
 
-from flowyml.core.errors import RunNotFoundError
+import attrs
+
+from flowyml.core.errors import ConfigError, RefusedError, RunNotFoundError
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.types import JobSpec, RunHandle, StatusReport
-from flowyml_aws import names, states
+from flowyml_aws import names, resources, states
 from flowyml_aws.client import backend_error, call, client_error_message, client_for
 from flowyml_aws.config import AWSBatchConfig
 
 log = logging.getLogger("flowyml.aws")
 DESCRIBE_LIMIT = 100  # describe_jobs takes at most 100 ids per call
+MAX_DEPENDS_ON = 20  # Batch takes at most 20 dependsOn entries per job
+#: fields of a job definition description that register_job_definition takes back
+_REGISTER_FIELDS = (
+    "type",
+    "parameters",
+    "schedulingPriority",
+    "containerProperties",
+    "retryStrategy",
+    "propagateTags",
+    "timeout",
+    "tags",
+    "platformCapabilities",
+)
 _STARTED = {"STARTING", "RUNNING"}
 _NOT_STARTED = {"SUBMITTED", "PENDING", "RUNNABLE"}
 
@@ -41,7 +63,7 @@ def find_existing(config: AWSBatchConfig, run_id: str) -> dict[str, dict]:
         if token:
             kwargs["nextToken"] = token
         try:
-            page = call(lambda kw=kwargs: batch.list_jobs(**kw), "aws_batch list_jobs")
+            page = call(partial(batch.list_jobs, **kwargs), "aws_batch list_jobs")
         except ClientError as exc:
             raise backend_error(f"aws_batch list_jobs on queue {config.job_queue!r}", exc) from exc
         for summary in page.get("jobSummaryList", []):
@@ -54,37 +76,120 @@ def find_existing(config: AWSBatchConfig, run_id: str) -> dict[str, dict]:
             return found
 
 
-def _submit_request(spec: JobSpec, config: AWSBatchConfig, unit_name: str, deps: list[str]) -> dict[str, Any]:
-    unit = spec.unit(unit_name)
-    env = spec.unit_env(unit_name)
-    overrides: dict[str, Any] = {
-        "command": spec.unit_command(unit_name),
-        "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
-    }
-    requirements = names.batch_resource_requirements(unit.resources)
-    if requirements:
-        overrides["resourceRequirements"] = requirements
-    tags = {**config.tags, **spec.labels, "flowyml:run-id": spec.run_id, "flowyml:unit": unit_name}
+@attrs.define(frozen=True)
+class JobDefinition:
+    """The job definition a run's jobs use: its ``name:revision``, platform and default resources."""
+
+    ref: str
+    platform: str  # "EC2" or "FARGATE"
+    defaults: dict[str, str]
+    image: str | None
+
+
+def _describe_definitions(config: AWSBatchConfig, **kwargs: Any) -> list[dict]:
+    batch = _batch(config)
+    found: list[dict] = []
+    while True:
+        page = call(partial(batch.describe_job_definitions, **kwargs), "aws_batch describe_job_definitions")
+        found += page.get("jobDefinitions", [])
+        if not page.get("nextToken"):
+            return found
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def _definition_of(doc: Mapping[str, Any]) -> JobDefinition:
+    props = doc.get("containerProperties") or {}
+    defaults = {r["type"]: str(r["value"]) for r in props.get("resourceRequirements") or []}
+    if "VCPU" not in defaults and props.get("vcpus"):
+        defaults["VCPU"] = str(props["vcpus"])
+    if "MEMORY" not in defaults and props.get("memory"):
+        defaults["MEMORY"] = str(props["memory"])
+    platform = "FARGATE" if "FARGATE" in (doc.get("platformCapabilities") or []) else "EC2"
+    return JobDefinition(f"{doc['jobDefinitionName']}:{doc['revision']}", platform, defaults, props.get("image"))
+
+
+def job_definition(config: AWSBatchConfig, image: str | None) -> JobDefinition:
+    """The configured job definition; with ``image`` set, its ACTIVE revision running that image
+    (registered from the latest revision when there is none yet)."""
+    wanted = str(config.job_definition)
+    if ":" in wanted:  # name:revision or an ARN
+        docs = _describe_definitions(config, jobDefinitions=[wanted])
+    else:
+        docs = _describe_definitions(config, jobDefinitionName=wanted, status="ACTIVE")
+    docs = [d for d in docs if d.get("status", "ACTIVE") == "ACTIVE"]
+    if not docs:
+        raise RefusedError(
+            f"aws_batch: job definition {wanted} does not exist (no ACTIVE revision in "
+            f"{_batch(config).meta.region_name}): register it, or fix `job_definition:` in the orchestrator config"
+        )
+    latest = max(docs, key=lambda d: int(d.get("revision", 0)))
+    current = _definition_of(latest)
+    if not image or current.image == image:
+        return current
+    name = latest["jobDefinitionName"]
+    revisions = docs if ":" not in wanted else _describe_definitions(config, jobDefinitionName=name, status="ACTIVE")
+    same = [d for d in revisions if (d.get("containerProperties") or {}).get("image") == image]
+    if same:
+        return _definition_of(max(same, key=lambda d: int(d.get("revision", 0))))
+    if not latest.get("containerProperties"):
+        raise ConfigError(
+            f"aws_batch: job definition {name} is not a container job definition, so flowyml cannot run it with "
+            f"docker.image {image!r}: register one with that image, or remove docker.image"
+        )
+    request = {k: latest[k] for k in _REGISTER_FIELDS if latest.get(k) not in (None, {}, [])}
+    request["containerProperties"] = {**latest["containerProperties"], "image": image}
+    batch = _batch(config)
+    made = call(
+        lambda: batch.register_job_definition(jobDefinitionName=name, **request),
+        f"aws_batch register_job_definition {name} (image {image})",
+    )
+    log.info("registered %s:%s with image %s", name, made["revision"], image)
+    return _definition_of({**request, "jobDefinitionName": name, "revision": made["revision"]})
+
+
+def _base_request(spec: JobSpec, config: AWSBatchConfig, definition: JobDefinition, unit: str) -> dict[str, Any]:
+    tags = {**config.tags, **spec.labels, "flowyml:run-id": spec.run_id, "flowyml:unit": unit}
     request: dict[str, Any] = {
-        "jobName": names.batch_job_name(config.job_name_prefix, spec.run_id, unit_name),
         "jobQueue": config.job_queue,
-        "jobDefinition": config.job_definition,
-        "containerOverrides": overrides,
+        "jobDefinition": definition.ref,
         "tags": {k[:128]: str(v)[:256] for k, v in tags.items()},
         "propagateTags": True,
     }
     if config.parameters:
         request["parameters"] = dict(config.parameters)
-    if deps:
-        request["dependsOn"] = [{"jobId": d, "type": "SEQUENTIAL"} for d in deps]
-    if spec.timeout_seconds:
-        request["timeout"] = {"attemptDurationSeconds": max(60, int(spec.timeout_seconds))}
-    if config.retry_attempts:
-        request["retryStrategy"] = {"attempts": config.retry_attempts}
     if config.share_identifier:
         request["shareIdentifier"] = config.share_identifier
     if config.scheduling_priority is not None:
         request["schedulingPriorityOverride"] = config.scheduling_priority
+    return request
+
+
+def _depends(deps: list[str]) -> list[dict[str, str]]:
+    return [{"jobId": d, "type": "SEQUENTIAL"} for d in deps]
+
+
+def _submit_request(
+    spec: JobSpec, config: AWSBatchConfig, definition: JobDefinition, unit_name: str, deps: list[str], region: str
+) -> dict[str, Any]:
+    unit = spec.unit(unit_name)
+    env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, **spec.unit_env(unit_name)}
+    overrides: dict[str, Any] = {
+        "command": spec.unit_command(unit_name),
+        "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+    }
+    requirements = resources.requirements(unit.resources)
+    if requirements:
+        overrides["resourceRequirements"] = requirements
+    request = _base_request(spec, config, definition, unit_name)
+    request.update(
+        jobName=names.batch_job_name(config.job_name_prefix, spec.run_id, unit_name), containerOverrides=overrides
+    )
+    if deps:
+        request["dependsOn"] = _depends(deps)
+    if spec.timeout_seconds:
+        request["timeout"] = {"attemptDurationSeconds": max(60, int(spec.timeout_seconds))}
+    if config.retry_attempts:
+        request["retryStrategy"] = {"attempts": config.retry_attempts}
     return request
 
 
@@ -99,9 +204,9 @@ def _submit_one(config: AWSBatchConfig, run_id: str, request: dict[str, Any]) ->
         if attempts["n"]:
             existing = find_existing(config, run_id).get(request["jobName"])
             if existing is not None:
-                return existing["jobId"]
+                return str(existing["jobId"])
         attempts["n"] += 1
-        return batch.submit_job(**request)["jobId"]
+        return str(batch.submit_job(**request)["jobId"])
 
     try:
         return call(attempt, f"aws_batch submit_job {request['jobName']}")
@@ -109,18 +214,49 @@ def _submit_one(config: AWSBatchConfig, run_id: str, request: dict[str, Any]) ->
         raise backend_error(f"aws_batch submit_job {request['jobName']}", exc) from exc
 
 
+def check_resources(spec: JobSpec, definition: JobDefinition) -> None:
+    """Every unit's resources against the job definition's platform (before any job exists)."""
+    for unit in spec.units:
+        values = resources.effective(resources.requirements(unit.resources), definition.defaults)
+        resources.check(unit.name, definition.platform, values)
+
+
 def submit(spec: JobSpec, config: AWSBatchConfig) -> RunHandle:
-    """Submit every unit (dependency order, ``dependsOn`` wired), reusing jobs an earlier attempt made."""
+    """Submit every unit (dependency order, ``dependsOn`` wired through barriers past 20
+    dependencies), reusing jobs an earlier attempt made."""
     config.validate()
+    definition = job_definition(config, spec.image)
+    check_resources(spec, definition)
+    region = _batch(config).meta.region_name
     existing = find_existing(config, spec.run_id)
-    job_ids: dict[str, str] = {}
-    for unit in spec.topological_units():
-        name = names.batch_job_name(config.job_name_prefix, spec.run_id, unit.name)
+
+    def job(name: str, make: Callable[[], dict[str, Any]]) -> str:
         if name in existing:
-            job_ids[unit.name] = existing[name]["jobId"]
-            continue
-        request = _submit_request(spec, config, unit.name, [job_ids[d] for d in unit.depends_on])
-        job_ids[unit.name] = _submit_one(config, spec.run_id, request)
+            return str(existing[name]["jobId"])
+        return _submit_one(config, spec.run_id, make())
+
+    job_ids: dict[str, str] = {}
+    barriers: dict[str, list[str]] = {}
+    for unit in spec.topological_units():
+        deps = [job_ids[d] for d in unit.depends_on]
+        level = 0
+        while len(deps) > MAX_DEPENDS_ON:
+            chunks = [deps[i : i + MAX_DEPENDS_ON] for i in range(0, len(deps), MAX_DEPENDS_ON)]
+            deps = []
+            for index, chunk in enumerate(chunks):
+                name = names.batch_barrier_name(config.job_name_prefix, spec.run_id, unit.name, level, index)
+                request = {
+                    **_base_request(spec, config, definition, unit.name),
+                    "jobName": name,
+                    "dependsOn": _depends(chunk),
+                    "containerOverrides": {"command": [*spec.runner_command, "--help"]},  # a no-op that exists
+                }
+                request["tags"]["flowyml:barrier"] = "true"
+                deps.append(job(name, partial(dict, request)))
+            barriers.setdefault(unit.name, []).extend(deps)
+            level += 1
+        name = names.batch_job_name(config.job_name_prefix, spec.run_id, unit.name)
+        job_ids[unit.name] = job(name, partial(_submit_request, spec, config, definition, unit.name, deps, region))
     last = spec.units[-1].name
     return RunHandle(
         backend="aws_batch",
@@ -129,22 +265,15 @@ def submit(spec: JobSpec, config: AWSBatchConfig) -> RunHandle:
         units=job_ids,
         metadata={
             "job_queue": config.job_queue,
-            "job_definition": config.job_definition,
-            "region": config.region,
-            "job_ids": list(job_ids.values()),
-            "order": list(job_ids),
+            "job_definition": definition.ref,
+            "region": region,
+            "barriers": barriers,
             "depends_on": {u.name: list(u.depends_on) for u in spec.units},
         },
     )
 
 
 # -- status ------------------------------------------------------------------------------------
-def unit_order(handle: RunHandle) -> list[str]:
-    """The units in submission (dependency) order; the registry stores handles with sorted keys."""
-    order = [u for u in handle.metadata.get("order", []) if u in handle.units]
-    return order if len(order) == len(handle.units) else list(handle.units)
-
-
 def describe_many(config: AWSBatchConfig, job_ids: Iterable[str]) -> dict[str, dict]:
     """Describe jobs in calls of at most 100 ids: job id -> description."""
     batch = _batch(config)
@@ -152,7 +281,7 @@ def describe_many(config: AWSBatchConfig, job_ids: Iterable[str]) -> dict[str, d
     found: dict[str, dict] = {}
     for i in range(0, len(ids), DESCRIBE_LIMIT):
         chunk = ids[i : i + DESCRIBE_LIMIT]
-        for job in call(lambda c=chunk: batch.describe_jobs(jobs=c), "aws_batch describe_jobs")["jobs"]:
+        for job in call(partial(batch.describe_jobs, jobs=chunk), "aws_batch describe_jobs")["jobs"]:
             found[job["jobId"]] = job
     return found
 
@@ -169,14 +298,14 @@ def report_for(handle: RunHandle, jobs: Mapping[str, dict]) -> StatusReport:
     native: dict[str, str] = {}
     messages: list[str] = []
     cancel = False
-    for unit in unit_order(handle):
+    for unit in handle.units:
         job = jobs[handle.units[unit]]
         unit_status[unit] = states.batch_unit_status(job)
         native[unit] = job["status"]
         cancel = cancel or states.CANCEL_TAG in (job.get("tags") or {})
         if job["status"] == "FAILED":
             messages.append(_failure_text(unit, job))
-    status = states.aggregate(unit_status, cancel_requested=cancel)
+    status = states.run_status(unit_status, cancel_requested=cancel)
     message = "; ".join(messages) or None
     return StatusReport(status=status, native_state=states.native_summary(native), message=message, units=unit_status)
 
@@ -222,7 +351,8 @@ def cancel(handle: RunHandle, config: AWSBatchConfig) -> bool:
     from botocore.exceptions import ClientError
 
     batch = _batch(config)
-    jobs = describe_many(config, handle.units.values())
+    barriers = [j for ids in (handle.metadata.get("barriers") or {}).values() for j in ids]
+    jobs = describe_many(config, [*handle.units.values(), *barriers])
     open_jobs = [j for j in jobs.values() if j["status"] not in ("SUCCEEDED", "FAILED")]
     if not open_jobs:
         return False
@@ -233,7 +363,7 @@ def cancel(handle: RunHandle, config: AWSBatchConfig) -> bool:
             continue
         try:
             call(
-                lambda a=arn: batch.tag_resource(resourceArn=a, tags={states.CANCEL_TAG: stamp}),
+                partial(batch.tag_resource, resourceArn=arn, tags={states.CANCEL_TAG: stamp}),
                 "aws_batch tag_resource",
             )
         except ClientError as exc:  # e.g. no batch:TagResource: cancel anyway, STOPPING shows only here
@@ -242,9 +372,9 @@ def cancel(handle: RunHandle, config: AWSBatchConfig) -> bool:
     for job in open_jobs:
         jid = job["jobId"]
         if job["status"] in _NOT_STARTED:
-            call(lambda j=jid: batch.cancel_job(jobId=j, reason=reason), "aws_batch cancel_job")
+            call(partial(batch.cancel_job, jobId=jid, reason=reason), "aws_batch cancel_job")
         else:
-            call(lambda j=jid: batch.terminate_job(jobId=j, reason=reason), "aws_batch terminate_job")
+            call(partial(batch.terminate_job, jobId=jid, reason=reason), "aws_batch terminate_job")
     return True
 
 
@@ -254,10 +384,11 @@ def console_url(region: str | None, job_id: str) -> str:
 
 
 def details(handle: RunHandle, config: AWSBatchConfig) -> dict[str, Any]:
+    region = _batch(config).meta.region_name
     jobs = describe_many(config, handle.units.values())
     report = report_for(handle, jobs)
     units = {}
-    for unit in unit_order(handle):
+    for unit in handle.units:
         jid = handle.units[unit]
         job = jobs[jid]
         container = job.get("container") or {}
@@ -275,7 +406,7 @@ def details(handle: RunHandle, config: AWSBatchConfig) -> dict[str, Any]:
             "depends_on": [d.get("jobId") for d in job.get("dependsOn") or []],
             "log_group": config.log_group,
             "log_stream": container.get("logStreamName"),
-            "console_url": console_url(config.region, jid),
+            "console_url": console_url(region, jid),
         }
     return {
         "backend": "aws_batch",
@@ -284,11 +415,11 @@ def details(handle: RunHandle, config: AWSBatchConfig) -> dict[str, Any]:
         "status": report.status.value,
         "native_state": report.native_state,
         "message": report.message,
-        "region": config.region,
+        "region": region,
         "job_queue": config.job_queue,
-        "job_definition": config.job_definition,
+        "job_definition": handle.metadata.get("job_definition") or config.job_definition,
         "units": units,
-        "console_url": f"https://{config.region}.console.aws.amazon.com/batch/home?region={config.region}#jobs",
+        "console_url": f"https://{region}.console.aws.amazon.com/batch/home?region={region}#jobs",
     }
 
 
@@ -301,7 +432,7 @@ def log_sources(handle: RunHandle, config: AWSBatchConfig) -> list[tuple[str, st
     """(unit, log group, stream) of every attempt of every unit's job that has started, in unit order."""
     jobs = describe_many(config, handle.units.values())
     sources = []
-    for unit in unit_order(handle):
+    for unit in handle.units:
         jid = handle.units[unit]
         job = jobs.get(jid) or {}
         streams = [((a.get("container") or {}).get("logStreamName")) for a in job.get("attempts") or []]

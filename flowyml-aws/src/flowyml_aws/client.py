@@ -9,11 +9,11 @@ before creating again.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flowyml.core.errors import BackendError, ConfigError
+from flowyml.core.errors import AuthError, BackendError, ConfigError, FlowymlError, RefusedError
+from flowyml.plugins.clients import ClientCache
 from flowyml.plugins.retry import call_with_retry
 
 T = TypeVar("T")
@@ -44,8 +44,8 @@ TRANSIENT_CODES = frozenset(
     }
 )
 
-_CLIENTS: dict[tuple, Any] = {}
-_LOCK = threading.Lock()
+#: boto3 clients by their settings (clients are thread-safe; building one is slow)
+CLIENTS: ClientCache[Any] = ClientCache()
 
 CREDENTIALS_HELP = (
     "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or "
@@ -90,27 +90,88 @@ def error_code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def call(fn: Callable[[], T], what: str) -> T:
-    """Run one SDK call with flowyml's retries; credential/region problems become ``ConfigError``."""
-    from botocore import exceptions as bex
-
-    try:
-        return call_with_retry(fn, transient=transient, what=what)
-    except (bex.NoCredentialsError, bex.PartialCredentialsError) as exc:
-        raise ConfigError(f"{what}: {CREDENTIALS_HELP} ({exc})") from exc
-    except bex.NoRegionError as exc:
-        raise ConfigError(f"{what}: {REGION_HELP}") from exc
-
-
 def client_error_message(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     err = response.get("Error", {})
     return f"{err.get('Code', type(exc).__name__)}: {err.get('Message', str(exc))}"
 
 
-def backend_error(what: str, exc: BaseException) -> BackendError:
-    """A non-transient AWS error as a flowyml ``BackendError`` naming the call."""
+_GRANT = "grant the identity the permission named above (IAM), or use a profile/role that has it"
+_UNKNOWN_KEY = "AWS does not know this access key: set valid AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+_EXPIRED = "the session credentials expired: refresh them (`aws sso login`, a new AWS_SESSION_TOKEN)"
+#: error codes that mean "who you are / what you may do" (-> AuthError), with what to set
+AUTH_CODES = {
+    "AccessDenied": _GRANT,
+    "AccessDeniedException": _GRANT,
+    "UnauthorizedOperation": _GRANT,
+    "UnrecognizedClientException": _UNKNOWN_KEY,
+    "InvalidClientTokenId": _UNKNOWN_KEY,
+    "InvalidAccessKeyId": _UNKNOWN_KEY,
+    "SignatureDoesNotMatch": "the secret key does not match the access key: set the right AWS_SECRET_ACCESS_KEY",
+    "ExpiredToken": _EXPIRED,
+    "ExpiredTokenException": _EXPIRED,
+    "RequestExpired": "the request expired: check the machine's clock, then refresh the credentials",
+}
+#: error codes that mean "the service understood and said no" (-> RefusedError)
+REFUSED_CODES = frozenset(
+    {
+        "ValidationException",
+        "ValidationError",
+        "ClientException",
+        "InvalidParameterException",
+        "InvalidParameterValueException",
+        "ResourceInUse",
+        "ResourceLimitExceeded",
+        "ConflictException",
+        "ResourceNotFound",
+        "ResourceNotFoundException",
+        "ServiceQuotaExceededException",
+    }
+)
+
+
+def typed_error(what: str, exc: BaseException) -> FlowymlError | None:
+    """The flowyml error for an AWS SDK exception (``None`` if it is not one we know).
+
+    Missing/expired/unknown credentials and access denied -> :class:`AuthError` with one line
+    saying what to set; a request the service rejected -> :class:`RefusedError`; any other
+    ``ClientError`` -> :class:`BackendError`. The message carries AWS's code and text, never
+    the SDK's traceback.
+    """
+    from botocore import exceptions as bex
+
+    if isinstance(exc, (bex.NoCredentialsError, bex.PartialCredentialsError, bex.ProfileNotFound)):
+        return AuthError(f"{what}: {CREDENTIALS_HELP} ({exc})")
+    if isinstance(exc, bex.TokenRetrievalError | bex.SSOTokenLoadError | bex.UnauthorizedSSOTokenError):
+        return AuthError(f"{what}: the SSO session expired ({exc}): run `aws sso login` for the profile")
+    if isinstance(exc, bex.NoRegionError):
+        return ConfigError(f"{what}: {REGION_HELP}")
+    if not isinstance(exc, bex.ClientError):
+        return None
+    code = error_code(exc)
+    status = int((exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
+    if code in AUTH_CODES:
+        return AuthError(f"{what}: {client_error_message(exc)}; {AUTH_CODES[code]}")
+    if status in (401, 403):
+        return AuthError(f"{what}: {client_error_message(exc)}; {AUTH_CODES['AccessDenied']}")
+    if code in REFUSED_CODES or 400 <= status < 500:
+        return RefusedError(f"{what}: {client_error_message(exc)}")
     return BackendError(f"{what} failed: {client_error_message(exc)}")
+
+
+def call(fn: Callable[[], T], what: str) -> T:
+    """Run one SDK call with flowyml's retries; credential/region problems become typed errors."""
+    from botocore import exceptions as bex
+
+    try:
+        return call_with_retry(fn, transient=transient, what=what)
+    except (bex.NoCredentialsError, bex.PartialCredentialsError, bex.NoRegionError) as exc:
+        raise typed_error(what, exc) from exc  # type: ignore[misc]
+
+
+def backend_error(what: str, exc: BaseException) -> FlowymlError:
+    """A non-transient AWS error as a typed flowyml error naming the call."""
+    return typed_error(what, exc) or BackendError(f"{what} failed: {type(exc).__name__}: {exc}")
 
 
 def client(
@@ -124,39 +185,40 @@ def client(
     session_token: str | None = None,
     addressing_style: str | None = None,
 ) -> Any:
-    """A cached boto3 client (clients are thread-safe) configured for flowyml's retry policy."""
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    key = (service, region, endpoint_url, profile, access_key, secret_key, session_token, addressing_style)
-    with _LOCK:
-        cached = _CLIENTS.get(key)
-    if cached is not None:
-        return cached
-    import boto3
-    from botocore.config import Config
+    """A cached boto3 client configured for flowyml's retry policy.
 
-    session = boto3.session.Session(
-        profile_name=profile,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        aws_session_token=session_token,
-        region_name=region,
-    )
-    if not session.region_name:
-        raise ConfigError(f"{service}: {REGION_HELP}")
-    style = addressing_style or ("path" if endpoint_url else None)
-    cfg = Config(
-        region_name=session.region_name,
-        retries={"mode": "standard", "total_max_attempts": 1},
-        connect_timeout=10,
-        read_timeout=60,
-        max_pool_connections=32,
-        s3={"addressing_style": style} if style else None,
-        user_agent_extra="flowyml/0.1.0",
-    )
-    made = session.client(service, endpoint_url=endpoint_url, config=cfg)
-    with _LOCK:
-        _CLIENTS[key] = made
-    return made
+    With no ``region``, boto3's usual chain decides (``AWS_REGION``, ``AWS_DEFAULT_REGION``,
+    the profile's ``region``); no default region is assumed.
+    """
+    region = region or os.environ.get("AWS_REGION") or None
+    key = (service, region, endpoint_url, profile, access_key, secret_key, session_token, addressing_style)
+
+    def build() -> Any:
+        import boto3
+        from botocore.config import Config
+
+        session = boto3.session.Session(
+            profile_name=profile,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            aws_session_token=session_token,
+            region_name=region,
+        )
+        if not session.region_name:
+            raise ConfigError(f"{service}: {REGION_HELP}")
+        style = addressing_style or ("path" if endpoint_url else None)
+        cfg = Config(
+            region_name=session.region_name,
+            retries={"mode": "standard", "total_max_attempts": 1},
+            connect_timeout=10,
+            read_timeout=60,
+            max_pool_connections=32,
+            s3={"addressing_style": style} if style else None,
+            user_agent_extra="flowyml/0.1.0",
+        )
+        return session.client(service, endpoint_url=endpoint_url, config=cfg)
+
+    return CLIENTS.get(key, build)
 
 
 def client_for(service: str, config: Any) -> Any:
@@ -170,3 +232,8 @@ def client_for(service: str, config: Any) -> Any:
         secret_key=config.aws_secret_access_key,
         session_token=config.aws_session_token,
     )
+
+
+def region_of(config: Any, service: str) -> str:
+    """The region the config resolves to (its own, else boto3's chain): what jobs and stores get."""
+    return str(client_for(service, config).meta.region_name)

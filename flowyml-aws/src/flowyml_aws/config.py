@@ -18,7 +18,6 @@ def _positive(_inst: object, attr: attrs.Attribute, value: int) -> None:
         raise ConfigFieldError(attr.name, "a number > 0", describe(value))
 
 
-_REGION = "an AWS region such as eu-west-1"
 _ROLE = "the execution role's ARN (arn:aws:iam::<account>:role/<name>)"
 
 
@@ -30,9 +29,13 @@ def _require(config: object, **expected: str) -> None:
 
 @attrs.define(frozen=True)
 class AWSConnection:
-    """How to reach AWS: region, optional endpoint (LocalStack, VPC endpoints) and profile."""
+    """How to reach AWS: region, optional endpoint (LocalStack, VPC endpoints) and profile.
 
-    region: str | None = "us-east-1"
+    With no ``region``, boto3's chain decides (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the
+    profile); the region found is passed to every job and to an ``s3://`` store that sets none.
+    """
+
+    region: str | None = None
     endpoint_url: str | None = None
     profile: str | None = None
     aws_access_key_id: str | None = attrs.field(default=None, metadata=_SECRET, repr=False)
@@ -65,7 +68,6 @@ class AWSBatchConfig(AWSConnection):
             self,
             job_queue="the Batch job queue (name or ARN)",
             job_definition="the Batch job definition (name, name:revision or ARN)",
-            region=_REGION,
         )
 
 
@@ -93,7 +95,7 @@ class SageMakerConfig(AWSConnection):
 
     def validate(self) -> None:
         """Raise :class:`ConfigFieldError` naming the first field that cannot work (no AWS call)."""
-        _require(self, role_arn=_ROLE, region=_REGION)
+        _require(self, role_arn=_ROLE)
         if not str(self.role_arn).startswith("arn:"):
             raise ConfigFieldError("role_arn", _ROLE, describe(self.role_arn))
 

@@ -7,6 +7,7 @@ for every stream read so far, so passing a record's cursor back resumes right af
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from flowyml.plugins.cursors import decode_cursor, encode_cursor
@@ -30,7 +31,7 @@ def _read_stream(logs: Any, source: Source, positions: dict[str, list], call: Ca
         if token:
             kwargs["nextToken"] = token
         try:
-            page = call(lambda kw=kwargs: logs.get_log_events(**kw), "cloudwatch get_log_events")
+            page = call(partial(logs.get_log_events, **kwargs), "cloudwatch get_log_events")
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return  # the stream does not exist yet: no logs yet

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from flowyml.core.resources import ResourceConfig, cpu_units, memory_mib
+from flowyml.core.resources import ResourceConfig
 
 
 def _digest(text: str, n: int = 8) -> str:
@@ -26,6 +26,13 @@ def batch_job_name(prefix: str, run_id: str, unit: str) -> str:
     return f"{readable[:119]}-{_unit_digest(run_id, unit)}"
 
 
+def batch_barrier_name(prefix: str, run_id: str, unit: str, level: int, index: int) -> str:
+    """The name of barrier job ``index`` (tree level ``level``) that ``unit`` waits on."""
+    readable = re.sub(r"[^A-Za-z0-9_-]", "-", f"{prefix}-{run_id}-{unit}-barrier{level}-{index}")
+    key = "\x00".join((run_id, unit, "barrier", str(level), str(index)))
+    return f"{readable[:119]}-{_digest(key)}"
+
+
 def batch_name_prefix(prefix: str, run_id: str) -> str:
     """The common start of every job name of a run (for ``list_jobs`` ``JOB_NAME`` filters)."""
     return re.sub(r"[^A-Za-z0-9_-]", "-", f"{prefix}-{run_id}-")[:100]
@@ -35,19 +42,6 @@ def sagemaker_job_name(prefix: str, run_id: str, unit: str) -> str:
     """A training job name (``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$``), unique per (run, unit) by its hash suffix."""
     readable = re.sub(r"-+", "-", re.sub(r"[^A-Za-z0-9]", "-", f"{prefix}-{run_id}-{unit}")).strip("-")
     return f"{readable[:54].rstrip('-')}-{_unit_digest(run_id, unit)}"
-
-
-def batch_resource_requirements(res: ResourceConfig) -> list[dict[str, str]]:
-    """``containerOverrides.resourceRequirements`` for one unit (VCPU, MEMORY in MiB, GPU)."""
-    out = []
-    if res.cpu:
-        vcpu = cpu_units(res.cpu)
-        out.append({"type": "VCPU", "value": str(int(vcpu)) if vcpu == int(vcpu) else f"{vcpu:g}"})
-    if res.memory:
-        out.append({"type": "MEMORY", "value": str(memory_mib(res.memory))})
-    if res.gpu_count:
-        out.append({"type": "GPU", "value": str(res.gpu_count)})
-    return out
 
 
 def sagemaker_instance_type(res: ResourceConfig, default: str) -> str:

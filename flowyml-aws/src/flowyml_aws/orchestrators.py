@@ -31,7 +31,7 @@ class AWSBatchOrchestrator(RemoteOrchestrator):
     def __init__(
         self,
         name: str = "aws_batch",
-        region: str = "us-east-1",
+        region: str | None = None,
         job_queue: str | None = None,
         job_definition: str | None = None,
         parameters: Mapping[str, str] | None = None,
@@ -74,7 +74,7 @@ class SageMakerOrchestrator(RemoteOrchestrator):
     def __init__(
         self,
         name: str = "sagemaker",
-        region: str = "us-east-1",
+        region: str | None = None,
         role_arn: str | None = None,
         default_instance_type: str = "ml.m5.xlarge",
         default_instance_count: int = 1,

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
+from flowyml.core.errors import FlowymlError
 from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport, hookimpl
 from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
 from flowyml_aws.config import AWSBatchConfig, SageMakerConfig
@@ -13,18 +14,20 @@ from flowyml_aws.states import BATCH_STATES, SAGEMAKER_STATES
 
 
 class _AWSBackend(Backend):
-    """What Batch and SageMaker share: the implementation module, CloudWatch logs."""
+    """What Batch and SageMaker share: the implementation module, CloudWatch logs, AWS errors."""
 
     extra = "aws"
+    #: jobs run on AWS machines: a ``file://`` artifact store on the submitting machine is refused
+    needs_remote_store = True
 
     def impl(self) -> ModuleType:
         raise NotImplementedError
 
     def submit(self, spec: JobSpec, config: Any) -> RunHandle:
-        return self.impl().submit(spec, config)  # type: ignore[no-any-return]
+        return self.impl().submit(spec, config)
 
     def status(self, handle: RunHandle, config: Any) -> StatusReport:
-        return self.impl().status(handle, config)  # type: ignore[no-any-return]
+        return self.impl().status(handle, config)
 
     def cancel(self, handle: RunHandle, config: Any, graceful: bool) -> bool:
         return bool(self.impl().cancel(handle, config))
@@ -41,7 +44,20 @@ class _AWSBackend(Backend):
         )
 
     def details(self, handle: RunHandle, config: Any) -> Mapping[str, Any]:
-        return self.impl().details(handle, config)  # type: ignore[no-any-return]
+        return self.impl().details(handle, config)
+
+    def translate_error(self, exc: BaseException, operation: str) -> FlowymlError | None:
+        """AccessDenied / unknown or expired credentials -> AuthError, a refused request -> RefusedError."""
+        from flowyml_aws.client import typed_error
+
+        return typed_error(f"{self.name} {operation}", exc)
+
+    def store_settings(self, config: Any, settings: Mapping[str, str]) -> dict[str, str]:
+        """The orchestrator's region (and endpoint) reach an ``s3://`` store that sets none."""
+        merged = dict(settings)
+        if config.region and not merged.get("region"):
+            merged["region"] = config.region
+        return merged
 
 
 class BatchBackend(_AWSBackend):

@@ -10,6 +10,7 @@ while — the next status call picks up where the run stood.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from flowyml.core.errors import ConfigError, RunNotFoundError
@@ -127,7 +128,7 @@ def _create(config: SageMakerConfig, request: dict[str, Any]) -> None:
 def submit(spec: JobSpec, config: SageMakerConfig) -> RunHandle:
     """Start the units without dependencies; the others start from ``status`` as their inputs complete."""
     config.validate()
-    plan = {
+    plan: dict[str, dict[str, Any]] = {
         u.name: {"depends_on": list(u.depends_on), "request": training_request(spec, config, u.name)}
         for u in spec.topological_units()
     }
@@ -143,7 +144,7 @@ def submit(spec: JobSpec, config: SageMakerConfig) -> RunHandle:
         run_id=spec.run_id,
         job_id=job_names[last],
         units=job_names,
-        metadata={"region": config.region, "plan": plan, "order": list(plan)},
+        metadata={"region": config.region, "plan": plan},
     )
 
 
@@ -155,27 +156,12 @@ def _plan(handle: RunHandle) -> dict[str, dict]:
     return plan
 
 
-def unit_order(handle: RunHandle) -> list[str]:
-    """The units in dependency order (the registry stores the handle as JSON with sorted keys)."""
-    order = handle.metadata.get("order") or []
-    if sorted(order) == sorted(handle.units):
-        return list(order)
-    plan, done, out = _plan(handle), set(), []
-    while len(out) < len(plan):
-        ready = [u for u in sorted(plan) if u not in done and set(plan[u]["depends_on"]) <= done]
-        if not ready:
-            raise RunNotFoundError(f"sagemaker: run {handle.run_id!r} has a cyclic plan")
-        out += ready
-        done.update(ready)
-    return out
-
-
 def _cancel_requested(config: SageMakerConfig, jobs: dict[str, dict]) -> bool:
     sm = _sm(config)
     for job in jobs.values():
         arn = job.get("TrainingJobArn")
         if arn:
-            tags = call(lambda a=arn: sm.list_tags(ResourceArn=a), "sagemaker list_tags").get("Tags", [])
+            tags = call(partial(sm.list_tags, ResourceArn=arn), "sagemaker list_tags").get("Tags", [])
             return any(t.get("Key") == states.CANCEL_TAG for t in tags)
     return False
 
@@ -186,7 +172,7 @@ def _unit_states(handle: RunHandle, config: SageMakerConfig) -> tuple[dict[str, 
     plan = _plan(handle)
     jobs: dict[str, dict] = {}
     unit_status: dict[str, S] = {}
-    for unit in unit_order(handle):
+    for unit in handle.units:
         name = handle.units[unit]
         if any(unit_status.get(d) is not S.COMPLETED for d in plan[unit]["depends_on"]):
             continue
@@ -203,8 +189,9 @@ def status(handle: RunHandle, config: SageMakerConfig, advance: bool = True) -> 
     jobs, unit_status = _unit_states(handle, config)
     if not jobs and all(plan[u]["depends_on"] for u in plan):
         raise RunNotFoundError(f"sagemaker: no training job of run {handle.run_id!r} exists")
-    ready, skipped = [], {}
-    for unit in unit_order(handle):
+    ready: list[str] = []
+    skipped: dict[str, str] = {}
+    for unit in handle.units:
         if unit in unit_status:
             continue
         deps = plan[unit]["depends_on"]
@@ -224,7 +211,7 @@ def status(handle: RunHandle, config: SageMakerConfig, advance: bool = True) -> 
         unit_status[unit] = S.QUEUED
     full: dict[str, S] = {}
     native: dict[str, str] = {}
-    for unit in unit_order(handle):
+    for unit in handle.units:
         if unit in jobs:
             job = jobs[unit]
             native[unit] = "/".join(p for p in (job["TrainingJobStatus"], job.get("SecondaryStatus")) if p)
@@ -239,7 +226,7 @@ def status(handle: RunHandle, config: SageMakerConfig, advance: bool = True) -> 
             native[unit] = "NotStarted"
             full[unit] = S.PENDING
     messages = [f"unit {u}: {j.get('FailureReason')}" for u, j in jobs.items() if j.get("FailureReason")]
-    run_status = states.aggregate(full, cancel_requested=cancel)
+    run_status = states.run_status(full, cancel_requested=cancel)
     return StatusReport(
         status=run_status, native_state=states.native_summary(native), message="; ".join(messages) or None, units=full
     )
@@ -263,7 +250,7 @@ def cancel(handle: RunHandle, config: SageMakerConfig) -> bool:
         arn = job["TrainingJobArn"]
         try:
             call(
-                lambda a=arn: sm.add_tags(ResourceArn=a, Tags=[{"Key": states.CANCEL_TAG, "Value": stamp}]),
+                partial(sm.add_tags, ResourceArn=arn, Tags=[{"Key": states.CANCEL_TAG, "Value": stamp}]),
                 "sagemaker add_tags",
             )
         except ClientError as exc:  # the tag is what stops the next units from starting: say what is missing
@@ -273,7 +260,7 @@ def cancel(handle: RunHandle, config: SageMakerConfig) -> bool:
             continue
         name = job["TrainingJobName"]
         try:
-            call(lambda n=name: sm.stop_training_job(TrainingJobName=n), "sagemaker stop_training_job")
+            call(partial(sm.stop_training_job, TrainingJobName=name), "sagemaker stop_training_job")
         except ClientError as exc:
             if error_code(exc) != "ValidationException":  # it ended between describe and stop
                 raise backend_error(f"sagemaker stop_training_job {name}", exc) from exc
@@ -296,7 +283,7 @@ def details(handle: RunHandle, config: SageMakerConfig) -> dict[str, Any]:
     report = status(handle, config, advance=False)
     jobs, _ = _unit_states(handle, config)
     units: dict[str, Any] = {}
-    for unit in unit_order(handle):
+    for unit in handle.units:
         name = handle.units[unit]
         job = jobs.get(unit) or {}
         resource = job.get("ResourceConfig") or _plan(handle)[unit]["request"]["ResourceConfig"]
@@ -347,13 +334,13 @@ def log_sources(handle: RunHandle, config: SageMakerConfig) -> list[tuple[str, s
     """(unit, log group, stream) of every instance of every unit's training job (``<job>/algo-N-<epoch>``)."""
     logs = client_for("logs", config)
     sources = []
-    for unit in unit_order(handle):
+    for unit in handle.units:
         name = handle.units[unit]
         kwargs: dict[str, Any] = {"logGroupName": config.log_group, "logStreamNamePrefix": f"{name}/"}
         streams: list[str] = []
         while True:
             try:
-                page = call(lambda kw=dict(kwargs): logs.describe_log_streams(**kw), "cloudwatch describe_log_streams")
+                page = call(partial(logs.describe_log_streams, **kwargs), "cloudwatch describe_log_streams")
             except Exception as exc:
                 if error_code(exc) == "ResourceNotFoundException":
                     break

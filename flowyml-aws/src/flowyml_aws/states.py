@@ -1,10 +1,11 @@
-"""The native-state tables of AWS Batch and SageMaker, and how unit states add up to a run's status."""
+"""The native-state tables of AWS Batch and SageMaker (jobs, pipeline executions and their steps)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from flowyml.core.status import ExecutionStatus as S
+from flowyml.plugins.runstate import aggregate
 
 #: AWS Batch job states (``describe_jobs`` ``status``). A FAILED job whose reason is our cancel
 #: reason, or that carries the cancel tag, is CANCELLED; one that hit its timeout is TIMED_OUT.
@@ -46,6 +47,8 @@ CANCEL_REASON = "flowyml: cancelled by user"
 #: Tag put on every job of a run when a cancel was requested (STOPPING until AWS confirms).
 CANCEL_TAG = "flowyml:cancel-requested"
 BATCH_TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+#: Batch fails a job whose dependency failed with this reason: it never started (CANCELLED).
+BATCH_DEPENDENCY_REASON = "Dependent Job failed"
 
 
 def batch_unit_status(job: Mapping) -> S:
@@ -59,6 +62,8 @@ def batch_unit_status(job: Mapping) -> S:
             return S.CANCELLED
         if reason.startswith(BATCH_TIMEOUT_REASON):
             return S.TIMED_OUT
+        if reason.startswith(BATCH_DEPENDENCY_REASON):
+            return S.CANCELLED
     return status
 
 
@@ -71,35 +76,18 @@ def sagemaker_unit_status(primary: str, secondary: str | None) -> S:
     return SAGEMAKER_STATES.get(primary, S.UNKNOWN)
 
 
-_ACTIVE_ORDER = (S.STOPPING, S.RUNNING, S.PROVISIONING, S.QUEUED, S.PENDING)
+def run_status(units: Mapping[str, S], cancel_requested: bool = False) -> S:
+    """A run's status from its units' (core's :func:`~flowyml.plugins.runstate.aggregate`).
 
-
-def aggregate(units: Mapping[str, S], cancel_requested: bool = False) -> S:
-    """A run's status from its units' statuses (units not started yet count as PENDING).
-
-    Active while any unit is; then COMPLETED only if every unit completed. A requested cancel
-    reads STOPPING until every unit has stopped, then CANCELLED.
+    A unit AWS could not describe makes the run UNKNOWN; a requested cancel reads STOPPING
+    until every unit has ended.
     """
     values = list(units.values())
-    if not values:
+    if not values or S.UNKNOWN in values:
         return S.UNKNOWN
-    if S.UNKNOWN in values:
-        return S.UNKNOWN
-    active = [v for v in values if not v.is_finished]
-    if active:
-        if cancel_requested:
-            return S.STOPPING
-        for wanted in _ACTIVE_ORDER:
-            if wanted in active:
-                return wanted
-    if all(v is S.COMPLETED for v in values):
-        return S.COMPLETED
     if cancel_requested:
-        return S.CANCELLED
-    for final in (S.TIMED_OUT, S.FAILED, S.CANCELLED):
-        if final in values:
-            return final
-    return S.FAILED  # unreachable: every finished status is listed above
+        values = [v if v.is_finished else S.STOPPING for v in values]
+    return aggregate(values)
 
 
 def native_summary(states: Mapping[str, str]) -> str:

@@ -57,7 +57,7 @@ class RemoteOrchestrator:
             config = structure_config(info.config_class, config, f"{self.backend_name} config")
         self.config = config
         self.artifact_root = _as_uri(artifact_store) if artifact_store else self.default_artifact_root()
-        self.store_settings = dict(store_settings or {})
+        self.store_settings = info.store_settings(config, dict(store_settings or {}))
         self.docker_config = docker_config
         self.resources = resources
         self.stack = stack

@@ -131,6 +131,14 @@ class Backend:
         """How long to keep reading after the run ended, for log services that ingest late."""
         return 0.0
 
+    def store_settings(self, config: Any, settings: Mapping[str, str]) -> dict[str, str]:
+        """The artifact store's settings for runs on this backend, given the stack's.
+
+        A backend may add what its config already says (e.g. the AWS region, so an ``s3://``
+        store needs no second ``region``); the default passes them through.
+        """
+        return dict(settings)
+
     def translate_error(self, exc: BaseException, operation: str) -> FlowymlError | None:
         """Turn an SDK exception into a typed flowyml error (``AuthError``, ``RefusedError``, ...).
 
