@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import urlparse
 
@@ -144,7 +145,7 @@ class S3Storage:
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": search}
             if token:
                 kwargs["ContinuationToken"] = token
-            page = call(lambda kw=kwargs: self.s3.list_objects_v2(**kw), f"s3 list {self.root}/{prefix}")
+            page: dict[str, Any] = call(partial(self.s3.list_objects_v2, **kwargs), f"s3 list {self.root}/{prefix}")
             keys += [obj["Key"][len(base) :] for obj in page.get("Contents", []) if not obj["Key"].endswith("/")]
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:

@@ -182,7 +182,7 @@ class BlobStorage:
         raise ArtifactNotFoundError(f"container {self.location.container} could not be created for {self.uri(key)}")
 
     @staticmethod
-    def _holds(blob: Any, data: bytes) -> bool:
+    def _holds(blob: Any, data: bytes | bytearray) -> bool:
         return bool(retrying(lambda: blob.download_blob().readall(), "read back blob") == data)
 
     def read_bytes(self, key: str) -> bytes:

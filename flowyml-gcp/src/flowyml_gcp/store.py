@@ -64,7 +64,7 @@ def storage_client(settings: Mapping[str, Any]) -> Any:
     with _LOCK:
         client = _CLIENTS.get(key)
         if client is None:
-            from google.cloud import storage
+            from google.cloud.storage import Client
 
             kwargs: dict[str, Any] = {"project": project}
             if endpoint:
@@ -74,7 +74,7 @@ def storage_client(settings: Mapping[str, Any]) -> Any:
 
                 kwargs["credentials"] = AnonymousCredentials()
                 kwargs["project"] = project or "flowyml-local"
-            client = _CLIENTS[key] = storage.Client(**kwargs)
+            client = _CLIENTS[key] = Client(**kwargs)
         return client
 
 

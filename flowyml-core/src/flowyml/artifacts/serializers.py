@@ -201,7 +201,7 @@ class PickleSerializer(Serializer):
     def load(self, source: Source, size: int) -> Any:
         head = _read_exactly(source, min(len(_PICKLE_MAGIC), size))
         if head != _PICKLE_MAGIC:  # a plain pickle (artifacts written before out-of-band buffers)
-            return pickle.load(_Prefixed(head, source))  # type: ignore[arg-type]
+            return pickle.load(_Prefixed(head, source))
         (count,) = struct.unpack("<I", _read_exactly(source, 4))
         sizes = struct.unpack(f"<{count}Q", _read_exactly(source, 8 * count))
         if sum(sizes) > size:
@@ -276,7 +276,8 @@ JSON, BYTES, NUMPY, PICKLE, ARROW = (
     ArrowSerializer(),
 )
 #: manifest name -> serializer ("pandas" is what older manifests call a pickled DataFrame)
-SERIALIZERS: dict[str, Serializer] = {s.name: s for s in (JSON, BYTES, NUMPY, PICKLE, ARROW)} | {"pandas": PICKLE}
+_ALL: tuple[Serializer, ...] = (JSON, BYTES, NUMPY, PICKLE, ARROW)
+SERIALIZERS: dict[str, Serializer] = {**{s.name: s for s in _ALL}, "pandas": PICKLE}
 #: serializer name -> file extension
 EXTENSIONS = {name: s.ext for name, s in SERIALIZERS.items()}
 
