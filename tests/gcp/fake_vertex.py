@@ -41,6 +41,8 @@ TASK_STATE_OF = {  # pipeline state -> the state its tasks show when a test forc
 }
 STATUS_NAME = {
     400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     409: "ALREADY_EXISTS",
     429: "RESOURCE_EXHAUSTED",
@@ -120,6 +122,8 @@ class FakeVertex:
         self.egress: list[str] = []
         self.metadata_probes: list[str] = []
         self.unhandled: list[str] = []
+        #: what ``taskDetails[].taskName`` holds: the DAG key ("key") or the task's display name ("display")
+        self.task_names = "key"
         self._ids = itertools.count(8_000_000_000_000_000_001)
         self._insert = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
@@ -159,6 +163,12 @@ class FakeVertex:
                 self.unhandled,
             ):
                 store.clear()
+            self.task_names = "key"
+
+    def reset_requests(self) -> None:
+        """Forget the requests recorded so far (count from here)."""
+        with self.lock:
+            self.requests.clear()
 
     # -- test controls -----------------------------------------------------------------------
     def set_state(self, name: str, state: str) -> None:
@@ -349,9 +359,10 @@ class FakeVertex:
     ) -> None:
         with self.lock:
             details = self.jobs[name].setdefault("jobDetail", {}).setdefault("taskDetails", [])
-            td = next((t for t in details if t["taskName"] == key), None)
+            task_name = self._task_name(self.jobs[name], key)
+            td = next((t for t in details if t["taskName"] == task_name), None)
             if td is None:
-                td = {"taskId": str(len(details) + 1), "taskName": key, "createTime": self.clock.now()}
+                td = {"taskId": str(len(details) + 1), "taskName": task_name, "createTime": self.clock.now()}
                 details.append(td)
             td["state"] = state
             if main_job:
@@ -414,12 +425,20 @@ class FakeVertex:
         if tasks_follow and "pipelineSpec" in job:
             task_state = TASK_STATE_OF.get(short, "PENDING")
             details = job.setdefault("jobDetail", {}).setdefault("taskDetails", [])
+            if not details:  # like Vertex AI: the pipeline's own (root) task comes first
+                root = job["pipelineSpec"].get("pipelineInfo", {}).get("name", "pipeline")
+                details.append({"taskId": "1", "taskName": root})
             known = {t["taskName"] for t in details}
             for key in job["pipelineSpec"]["root"]["dag"]["tasks"]:
-                if key not in known:
-                    details.append({"taskId": str(len(details) + 1), "taskName": key})
+                if self._task_name(job, key) not in known:
+                    details.append({"taskId": str(len(details) + 1), "taskName": self._task_name(job, key)})
             for t in details:
                 t["state"] = task_state
+
+    def _task_name(self, job: dict, key: str) -> str:
+        if self.task_names == "display":
+            return str(job["pipelineSpec"]["root"]["dag"]["tasks"][key]["taskInfo"]["name"])
+        return key
 
     def _advance(self, name: str) -> None:
         plan = self.plans.get(name)
@@ -519,6 +538,8 @@ class FakeVertex:
     def _list(self, kind: str, query: dict) -> dict:
         flt = (query.get("filter") or [""])[0]
         items = [self._public(j) for n, j in self.jobs.items() if f"/{kind}/" in n and _matches(j, flt)]
+        for item in items:  # like Vertex AI: "jobDetail: not available in the list view"
+            item.pop("jobDetail", None)
         return _page(items, kind, (query.get("pageSize") or ["0"])[0], (query.get("pageToken") or [""])[0])
 
     def _list_entries(self, body: dict) -> dict:
@@ -559,34 +580,97 @@ def _page(items: list, key: str, size: str, token: str) -> dict:
     return out
 
 
-_TERM = re.compile(r'\s*([\w.\-]+)\s*(>=|<=|!=|=|>|<|:)\s*("(?:[^"\\]|\\.)*"|\S+)\s*')
+_TOKEN = re.compile(r'\s*(\(|\)|"(?:[^"\\]|\\.)*"|>=|<=|!=|=|>|<|:|[^\s()=<>!:"]+)')
+_OPS = {">=", "<=", "!=", "=", ">", "<", ":"}
 
 
 def _matches(resource: dict, flt: str) -> bool:
-    """A subset of the filter language: comparisons joined by AND (OR/NOT/parentheses: 400)."""
+    """The filter language's core: comparisons, ``AND``, ``OR`` (which binds tighter, as in Cloud
+    Logging and AIP-160), ``NOT``, parentheses, and ``field=("a" OR "b")``. Anything else: 400."""
     if not flt.strip():
         return True
-    for term in re.split(r"\s+AND\s+", flt.strip()):
-        m = _TERM.fullmatch(term)
-        if not m:
-            raise ApiError(400, f"fake filter parser: unsupported term {term!r}")
-        path, op, value = m.groups()
-        value = value[1:-1] if value.startswith('"') else value
-        actual = _lookup(resource, path)
-        if actual is None:
-            return False
-        a: Any
-        b: Any
-        if path == "severity":
-            a, b = SEVERITY_RANK.get(str(actual), 0), SEVERITY_RANK.get(value, 0)
-        elif path in ("timestamp", "create_time", "createTime"):
-            a, b = _ts(str(actual)), _ts(value)
-        else:
-            a, b = str(actual), value
-        ok = {"=": a == b, "!=": a != b, ">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b, ":": str(b) in str(a)}[op]
-        if not ok:
-            return False
-    return True
+    tokens, pos = [], 0
+    while pos < len(flt):
+        m = _TOKEN.match(flt, pos)
+        if not m or m.end() == pos:
+            if flt[pos:].strip():
+                raise ApiError(400, f"fake filter parser: cannot read {flt[pos:]!r}")
+            break
+        tokens.append(m.group(1))
+        pos = m.end()
+    parser = _Filter(tokens, resource)
+    result = parser.conjunction()
+    if parser.i != len(tokens):
+        raise ApiError(400, f"fake filter parser: unexpected {tokens[parser.i]!r} in {flt!r}")
+    return result
+
+
+class _Filter:
+    def __init__(self, tokens: list[str], resource: dict) -> None:
+        self.tokens, self.i, self.resource = tokens, 0, resource
+
+    def peek(self) -> str | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self) -> str:
+        token = self.peek()
+        if token is None:
+            raise ApiError(400, "fake filter parser: the filter ends too early")
+        self.i += 1
+        return token
+
+    def conjunction(self) -> bool:
+        result = self.disjunction()
+        while self.peek() == "AND":
+            self.take()
+            result = self.disjunction() and result  # evaluate both: every term must parse
+        return result
+
+    def disjunction(self) -> bool:
+        result = self.unary()
+        while self.peek() == "OR":
+            self.take()
+            result = self.unary() or result
+        return result
+
+    def unary(self) -> bool:
+        token = self.take()
+        if token == "NOT":
+            return not self.unary()
+        if token == "(":
+            result = self.conjunction()
+            if self.take() != ")":
+                raise ApiError(400, "fake filter parser: missing ')'")
+            return result
+        op = self.take()
+        if op not in _OPS:
+            raise ApiError(400, f"fake filter parser: expected an operator after {token!r}, got {op!r}")
+        if self.peek() == "(":  # field=("a" OR "b")
+            self.take()
+            values = [self.take()]
+            while self.peek() == "OR":
+                self.take()
+                values.append(self.take())
+            if self.take() != ")":
+                raise ApiError(400, "fake filter parser: missing ')' after a value list")
+            return any(_compare(self.resource, token, op, v) for v in values)
+        return _compare(self.resource, token, op, self.take())
+
+
+def _compare(resource: dict, path: str, op: str, value: str) -> bool:
+    value = value[1:-1] if value.startswith('"') else value
+    actual = _lookup(resource, path)
+    if actual is None:
+        return False
+    a: Any
+    b: Any
+    if path == "severity":
+        a, b = SEVERITY_RANK.get(str(actual), 0), SEVERITY_RANK.get(value, 0)
+    elif path in ("timestamp", "create_time", "createTime"):
+        a, b = _ts(str(actual)), _ts(value)
+    else:
+        a, b = str(actual), value
+    return {"=": a == b, "!=": a != b, ">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b, ":": str(b) in str(a)}[op]
 
 
 def _lookup(resource: dict, dotted: str) -> Any:

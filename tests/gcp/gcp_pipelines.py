@@ -53,3 +53,38 @@ def gpu_step() -> int:
 
 
 gpu = Pipeline("gcp-gpu", enable_cache=False).add_step(gpu_step)
+
+
+@step(outputs=["rows"], resources=ResourceConfig(disk="250Gi"))
+def big_disk() -> int:
+    return 1
+
+
+#: one unit asking for a 250 GiB boot disk (a CustomJob: bootDiskSizeGb follows it)
+disk = Pipeline("gcp-disk", enable_cache=False).add_step(big_disk)
+
+
+@step(inputs=["rows"], outputs=["total"])
+def sum_rows(rows: int) -> int:
+    return rows + 1
+
+
+#: the same disk in a two-unit pipeline: a pipeline task cannot get it
+disk_dag = Pipeline("gcp-disk-dag", enable_cache=False)
+disk_dag.add_step(big_disk).add_step(sum_rows)
+
+
+@step(outputs=["raw_rows"])
+def load_data() -> list[int]:
+    print("loading data", flush=True)
+    return [1, 2, 3]
+
+
+@step(inputs=["raw_rows"], outputs=["row_total"])
+def train_model(raw_rows: list[int]) -> int:
+    print("training the model", flush=True)
+    return sum(raw_rows)
+
+
+#: units with `_` in their names: KFP's DAG key is `load-data`, the display name `load_data`
+underscored = Pipeline("gcp-underscored", enable_cache=False).add_step(load_data).add_step(train_model)

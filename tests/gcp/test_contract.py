@@ -28,7 +28,7 @@ class TestVertexAIContract(BackendContract):
             image=IMAGE,
             execute=execute,
             set_native_state=lambda handle, state: fake.set_state(handle.job_id, state),
-            inject_faults=lambda op, count: fake.faults_for(op, count, alternate_commit=op == "submit"),
+            # faults: core's flowyml.plugins.retry.inject_faults (every SDK call goes through call_with_retry)
             count_creates=lambda handle: fake.creates_for_run(run_key(handle.run_id)),
             lose_create_answers=lambda count: fake.faults_for("create", count, after_commit=True),
             # two state vocabularies: JOB_STATE_* on a CustomJob (one unit), PIPELINE_STATE_* on a PipelineJob

@@ -89,3 +89,19 @@ def test_the_processes_the_fake_starts_run_under_the_egress_guard(fake) -> None:
     code = "import socket; socket.create_connection(('203.0.113.7', 443), timeout=1)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=exec_env())
     assert proc.returncode != 0 and "egress blocked" in proc.stderr
+
+
+def test_units_with_underscores_run_and_log_when_task_names_are_display_names(
+    fake, config, store_settings, execute
+) -> None:
+    fake.task_names = "display"  # taskDetails[].taskName = `load_data`, not the DAG key `load-data`
+    orch = orchestrator(config, store_settings)
+    sub = orch.run_pipeline(P.underscored, run_id="e2e-underscored")
+    execute(sub.handle)
+    assert [e.returncode for e in fake.executions] == [0, 0]
+    report = orch.get_status_report(sub.job_id)
+    assert report.status is S.COMPLETED and report.units == {"load_data": S.COMPLETED, "train_model": S.COMPLETED}
+    assert sub.get_output("row_total") == 6
+    records = {(r.unit, r.message) for r in orch.iter_logs(sub.job_id)}
+    assert {("load_data", "loading data"), ("train_model", "training the model")} <= records
+    assert {unit for unit, _ in records} == {"load_data", "train_model"}

@@ -191,3 +191,76 @@ def test_handles_from_the_registry_use_the_stored_config(fake, config, store_set
     fake.set_state(sub.job_id, "RUNNING")
     again = attach("attach-1")
     assert again.job_id == sub.job_id and again.status() is S.RUNNING
+
+
+def test_status_many_lists_the_runs_instead_of_getting_each(fake, config, store_settings, monkeypatch) -> None:
+    """N runs cost ceil(N / page) list calls per resource type (filtered by the run-key label), not N GETs."""
+    from flowyml_gcp import jobs
+
+    monkeypatch.setattr(jobs, "LIST_PAGE_SIZE", 3)
+    orch = orchestrator(config, store_settings)
+    singles = [orch.run_pipeline(P.single, run_id=f"many-cj-{i}") for i in range(7)]
+    pipelines = [orch.run_pipeline(P.dag4, run_id=f"many-pj-{i}") for i in range(4)]
+    states = ["RUNNING", "SUCCEEDED", "FAILED", "QUEUED"]
+    for group in (singles, pipelines):
+        for i, sub in enumerate(group):
+            fake.set_state(sub.job_id, states[i % 4])
+    fake.reset_requests()
+    reports = orch.get_run_statuses([s.run_id for s in singles + pipelines])
+    lists = fake.calls("list")
+    assert [c.path.rsplit("/", 1)[-1] for c in lists] == ["customJobs"] * 3 + ["pipelineJobs"] * 2
+    assert not fake.calls("get")  # nobody was asked one by one
+    assert lists[0].query["filter"][0].count(" OR ") == 2 and "labels.flowyml-run-key=" in lists[0].query["filter"][0]
+    expected = {"RUNNING": S.RUNNING, "SUCCEEDED": S.COMPLETED, "FAILED": S.FAILED, "QUEUED": S.QUEUED}
+    for group in (singles, pipelines):
+        for i, sub in enumerate(group):
+            assert reports[sub.run_id].status is expected[states[i % 4]], sub.run_id
+    assert reports["many-cj-0"].units == {"answer": S.RUNNING}
+    # a PipelineJob's task states are not in the list view: a running one says nothing of its units
+    assert reports["many-pj-0"].units == {}
+    assert set(reports["many-pj-1"].units.values()) == {S.COMPLETED}
+    assert set(reports["many-pj-3"].units.values()) == {S.PENDING}
+    assert "fake: the job failed" in (reports["many-pj-2"].message or "")
+
+
+def test_status_many_asks_for_what_the_list_misses_and_a_gone_run_hides_no_other(fake, config, store_settings):
+    orch = orchestrator(config, store_settings)
+    kept = orch.run_pipeline(P.single, run_id="listed-1")
+    vanished = orch.run_pipeline(P.single, run_id="listed-2")
+    fake.set_state(kept.job_id, "RUNNING")
+    with fake.lock:
+        fake.jobs.pop(vanished.job_id)
+    fake.reset_requests()
+    reports = orch.get_run_statuses(["listed-1", "listed-2"])
+    assert reports["listed-1"].status is S.RUNNING
+    assert reports["listed-2"].status is S.UNKNOWN and "no CustomJob" in (reports["listed-2"].message or "")
+    assert len(fake.calls("list")) == 1 and len(fake.calls("get")) == 1  # the missing one, asked itself
+
+
+def test_status_many_rides_out_transient_list_errors(fake, config, store_settings) -> None:
+    orch = orchestrator(config, store_settings)
+    subs = [orch.run_pipeline(P.single, run_id=f"flaky-list-{i}") for i in range(3)]
+    for sub in subs:
+        fake.set_state(sub.job_id, "RUNNING")
+    fake.reset_requests()
+    with fake.faults_for("list", 2, status=503):
+        reports = orch.get_run_statuses([s.run_id for s in subs])
+    assert {r.status for r in reports.values()} == {S.RUNNING}
+    assert [c.status for c in fake.calls("list")] == [503, 503, 200]
+
+
+@pytest.mark.parametrize("task_names", ["key", "display"])
+def test_units_with_underscores_are_found_by_dag_key_or_display_name(fake, config, store_settings, task_names):
+    """`taskName` may carry the DAG key (`load-data`) or the display name (`load_data`): both are read."""
+    fake.task_names = task_names
+    orch = orchestrator(config, store_settings)
+    sub = orch.run_pipeline(P.underscored, run_id=f"underscored-{task_names}")
+    assert sub.handle.metadata["tasks"] == {"load_data": "load-data", "train_model": "train-model"}
+    fake.set_state(sub.job_id, "RUNNING")
+    names = {"key": "load-data", "display": "load_data"}
+    with fake.lock:
+        for td in fake.jobs[sub.job_id]["jobDetail"]["taskDetails"]:
+            if td["taskName"] == names[task_names]:
+                td["state"] = "SUCCEEDED"
+    report = orch.get_status_report(sub.job_id)
+    assert report.units == {"load_data": S.COMPLETED, "train_model": S.RUNNING}  # never PENDING while running

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from flowyml.core.errors import BackendError, ConfigError
+from flowyml.core.errors import AuthError, ConfigError, RefusedError
 from flowyml.core.status import ExecutionStatus
+from flowyml.orchestrators.layout import RunLayout
 from flowyml.plugins.types import JobSpec
 from tests.gcp import gcp_pipelines as P
 from tests.gcp.conftest import IMAGE, KMS, NETWORK, SA
@@ -82,7 +83,7 @@ def test_four_unit_dag_becomes_one_pipeline_job_with_the_real_graph(fake, config
 def _read_gcs(settings: dict[str, str], root: str, run_id: str) -> str:
     from flowyml_gcp.store import GCSStorage
 
-    return GCSStorage(root, settings).read_bytes(f"runs/{run_id}/job.json").decode()
+    return GCSStorage(root, settings).read_bytes(RunLayout(run_id).spec).decode()
 
 
 def test_single_unit_becomes_one_custom_job(fake, config, store_settings, bucket) -> None:
@@ -188,10 +189,95 @@ def test_a_rejected_request_is_not_retried(fake, config, store_settings) -> None
     from google.api_core import exceptions as gexc
 
     orch = orchestrator(config, store_settings)
-    with fake.faults_for("submit", 1, status=400), pytest.raises(BackendError) as info:
+    with fake.faults_for("submit", 1, status=400), pytest.raises(RefusedError, match="Vertex AI refused") as info:
         orch.run_pipeline(P.single, run_id="bad-1")
-    assert isinstance(info.value.__cause__, gexc.BadRequest)  # wrapped by core, cause chained
+    assert isinstance(info.value.__cause__, gexc.BadRequest)  # translated by the backend, cause chained
+    assert "\n" not in str(info.value) and "vertex_ai submit" in str(info.value)
     assert len(fake.calls("create")) == 1
+
+
+@pytest.mark.parametrize(("status", "hint"), [(401, "GOOGLE_APPLICATION_CREDENTIALS"), (403, "roles/aiplatform.user")])
+def test_rejected_credentials_are_an_auth_error_saying_what_to_set(fake, config, store_settings, status, hint):
+    orch = orchestrator(config, store_settings)
+    with fake.faults_for("submit", 1, status=status), pytest.raises(AuthError, match=hint) as info:
+        orch.run_pipeline(P.single, run_id=f"auth-{status}")
+    assert "\n" not in str(info.value) and len(fake.calls("create")) == 1  # never retried
+
+
+def _no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No key file, no gcloud login, no metadata server: google.auth.default() finds nothing."""
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+
+def test_missing_credentials_are_an_auth_error_not_a_traceback(fake, config, store_settings, tmp_path, monkeypatch):
+    import attrs
+
+    _no_credentials(monkeypatch, tmp_path)
+    from flowyml_gcp.client import CLIENTS
+
+    real = attrs.evolve(config, anonymous_credentials=False)  # use Application Default Credentials
+    orch = orchestrator(real, store_settings)
+    CLIENTS.clear()
+    try:
+        with pytest.raises(AuthError, match="no Google credentials found") as info:
+            orch.run_pipeline(P.single, run_id="no-creds-1")
+    finally:
+        CLIENTS.clear()
+    assert "gcloud auth application-default login" in str(info.value) and "\n" not in str(info.value)
+    assert not fake.calls("create")
+
+
+def test_the_cli_says_what_to_set_in_one_line_and_exits_5(fake, config, store_settings, bucket, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.gcp.conftest import REPO
+
+    (tmp_path / "flowyml.yaml").write_text(
+        "stacks:\n"
+        "  prod:\n"
+        f"    orchestrator: {{type: vertex_ai, project_id: {config.project_id}, region: {config.region},\n"
+        f"                   api_endpoint: '{fake.url}', anonymous_credentials: false}}\n"
+        f"    artifact_store: {{uri: 'gs://{bucket}/flowyml', settings: {{endpoint: '{store_settings['endpoint']}',\n"
+        f"                     project: {config.project_id}}}}}\n"
+        f"    docker: {{image: {IMAGE}}}\n"
+    )
+    env = {
+        **os.environ,
+        "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
+        "GCE_METADATA_HOST": "127.0.0.1:9",
+        "GCE_METADATA_IP": "127.0.0.1:9",
+        "HOME": str(tmp_path),
+    }
+    flowyml = Path(sys.executable).parent / "flowyml"
+    proc = subprocess.run(
+        [str(flowyml), "run", str(REPO / "tests/gcp/gcp_pipelines.py") + ":single", "--stack", "prod"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 5, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "no Google credentials found" in lines[0] and "GOOGLE_APPLICATION_CREDENTIALS" in lines[0]
+    assert not fake.calls("create")
+
+
+def test_resources_disk_is_the_custom_jobs_boot_disk(fake, config, store_settings) -> None:
+    orchestrator(config, store_settings).run_pipeline(P.disk, run_id="disk-1")
+    [create] = fake.calls("create")
+    assert create.body["jobSpec"]["workerPoolSpecs"][0]["diskSpec"] == {"bootDiskType": "pd-ssd", "bootDiskSizeGb": 250}
+
+
+def test_a_disk_a_pipeline_task_cannot_get_is_refused_before_any_request(fake, config, store_settings) -> None:
+    with pytest.raises(ConfigError, match=r"unit 'big_disk': resources.disk=250Gi .* 100 GB"):
+        orchestrator(config, store_settings).run_pipeline(P.disk_dag, run_id="disk-dag-1")
+    assert not fake.calls("create")
 
 
 def test_config_is_validated(config) -> None:

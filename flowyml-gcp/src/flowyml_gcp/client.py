@@ -7,18 +7,18 @@ the SDK's own retry switched off: :func:`call` retries with flowyml's bounded ba
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flowyml.core.errors import RunNotFoundError
+from flowyml.plugins.clients import ClientCache
 from flowyml.plugins.retry import call_with_retry
 from flowyml_gcp.config import VertexAIConfig
 
 T = TypeVar("T")
-_CLIENTS: dict[tuple[Any, ...], Any] = {}
-_LOCK = threading.Lock()
+CLIENTS: ClientCache[Any] = ClientCache()
 DEFAULT_LOGGING_ENDPOINT = "https://logging.googleapis.com"
+_REQUESTS_TRANSIENT = frozenset({"ConnectionError", "Timeout"})
 
 
 def credentials(anonymous: bool) -> Any:
@@ -28,14 +28,6 @@ def credentials(anonymous: bool) -> Any:
     from google.auth.credentials import AnonymousCredentials
 
     return AnonymousCredentials()
-
-
-def _cached(key: tuple[Any, ...], make: Callable[[], T]) -> T:
-    with _LOCK:
-        client = _CLIENTS.get(key)
-        if client is None:
-            client = _CLIENTS[key] = make()
-        return client
 
 
 def _options(config: VertexAIConfig) -> Any:
@@ -56,7 +48,7 @@ def job_client(config: VertexAIConfig) -> Any:
             client_options=_options(config),
         )
 
-    return _cached(("job", config.endpoint, config.api_transport, config.anonymous), make)
+    return CLIENTS.get(("job", config.endpoint, config.api_transport, config.anonymous), make)
 
 
 def pipeline_client(config: VertexAIConfig) -> Any:
@@ -71,7 +63,7 @@ def pipeline_client(config: VertexAIConfig) -> Any:
             client_options=_options(config),
         )
 
-    return _cached(("pipeline", config.endpoint, config.api_transport, config.anonymous), make)
+    return CLIENTS.get(("pipeline", config.endpoint, config.api_transport, config.anonymous), make)
 
 
 def logging_endpoint(config: VertexAIConfig) -> str:
@@ -97,7 +89,7 @@ def logging_client(config: VertexAIConfig) -> Any:
             client_options={"api_endpoint": endpoint},
         )
 
-    return _cached(("logging", endpoint, config.project_id, config.anonymous), make)
+    return CLIENTS.get(("logging", endpoint, config.project_id, config.anonymous), make)
 
 
 def transient(exc: BaseException) -> bool | float:
@@ -111,13 +103,8 @@ def transient(exc: BaseException) -> bool | float:
         (gexc.TooManyRequests, gexc.InternalServerError, gexc.BadGateway, gexc.ServiceUnavailable, gexc.GatewayTimeout),
     ):
         return _retry_after(exc) or True
-    try:
-        import requests
-
-        if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
-            return True
-    except ImportError:  # pragma: no cover - requests ships with google-auth's transport
-        pass
+    if any(c.__module__.startswith("requests") and c.__name__ in _REQUESTS_TRANSIENT for c in type(exc).__mro__):
+        return True  # requests' ConnectionError / Timeout (google-auth's HTTP transport)
     from google.auth import exceptions as auth_exc
 
     return isinstance(exc, (auth_exc.TransportError, TimeoutError, ConnectionError))

@@ -52,6 +52,8 @@ def compile_pipeline(spec: JobSpec, config: VertexAIConfig) -> tuple[dict[str, A
     """
     if not spec.image:
         raise ConfigError("vertex_ai needs a container image: set docker.image in the stack")
+    for unit in spec.units:
+        machine.check_pipeline_disk(unit.name, unit.resources)
     import yaml
     from kfp import compiler, dsl
 

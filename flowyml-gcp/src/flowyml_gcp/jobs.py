@@ -6,15 +6,19 @@ import logging
 import time
 from typing import Any
 
-from flowyml.core.errors import BackendError
+from flowyml.core.errors import RunNotFoundError
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.types import RunHandle, StatusReport
 from flowyml_gcp import client as gcp
+from flowyml_gcp import names
 from flowyml_gcp.config import VertexAIConfig
 from flowyml_gcp.states import run_status, task_status
 from flowyml_gcp.submit import CUSTOM_JOB, PIPELINE_JOB, console_url
 
 log = logging.getLogger("flowyml.gcp.jobs")
+#: runs per list call in :func:`status_many` (one filter ORs their run keys; also the page size)
+LIST_PAGE_SIZE = 100
+_NOT_STARTED = (ExecutionStatus.PENDING, ExecutionStatus.QUEUED, ExecutionStatus.PROVISIONING)
 
 
 def kind_of(handle: RunHandle) -> str:
@@ -39,12 +43,19 @@ def fetch(handle: RunHandle, config: VertexAIConfig) -> Any:
 
 
 def task_details(handle: RunHandle, job: Any) -> dict[str, Any]:
-    """unit -> its PipelineTaskDetail (units whose task has not started are absent)."""
+    """unit -> its PipelineTaskDetail (units whose task has not started are absent).
+
+    ``taskName`` is documented as "the user specified name of the task defined in pipeline_spec":
+    that is the DAG key (``load-data``) or the task's display name (``load_data``, KFP's
+    ``taskInfo.name``, which the KFP backend reports). Both are read: whichever names more units.
+    """
     if kind_of(handle) != PIPELINE_JOB:
         return {}
-    by_key = {td.task_name: td for td in job.job_detail.task_details}
+    by_name = {td.task_name: td for td in job.job_detail.task_details}
     tasks: dict[str, str] = handle.metadata.get("tasks") or {}
-    return {unit: by_key[key] for unit, key in tasks.items() if key in by_key}
+    by_key = {unit: by_name[key] for unit, key in tasks.items() if key in by_name}
+    by_display = {unit: by_name[unit] for unit in tasks if unit in by_name}
+    return by_key if len(by_key) >= len(by_display) else by_display
 
 
 def _error(job: Any) -> str | None:
@@ -52,9 +63,13 @@ def _error(job: Any) -> str | None:
     return err.message if err is not None and err.message else None
 
 
-def _unit_statuses(handle: RunHandle, job: Any, overall: ExecutionStatus) -> dict[str, ExecutionStatus]:
+def _unit_statuses(handle: RunHandle, job: Any, overall: ExecutionStatus, listed: bool) -> dict[str, ExecutionStatus]:
     if kind_of(handle) != PIPELINE_JOB:
         return dict.fromkeys(handle.units, overall)
+    if listed:  # the list view has no task details: only what the run's state says of every unit
+        if overall is ExecutionStatus.COMPLETED:
+            return dict.fromkeys(handle.units, overall)
+        return dict.fromkeys(handle.units, ExecutionStatus.PENDING) if overall in _NOT_STARTED else {}
     details = task_details(handle, job)
     out = {}
     for unit in handle.units:
@@ -68,8 +83,11 @@ def _unit_statuses(handle: RunHandle, job: Any, overall: ExecutionStatus) -> dic
     return out
 
 
-def report(handle: RunHandle, job: Any, config: VertexAIConfig) -> StatusReport:
-    """The status report of a fetched job, with flowyml's client-side timeout applied."""
+def report(handle: RunHandle, job: Any, config: VertexAIConfig, listed: bool = False) -> StatusReport:
+    """The status report of a fetched job, with flowyml's client-side timeout applied.
+
+    ``listed``: the job came from a list call, whose PipelineJobs carry no task details.
+    """
     native = job.state.name
     status = run_status(native)
     message = _error(job)
@@ -84,11 +102,71 @@ def report(handle: RunHandle, job: Any, config: VertexAIConfig) -> StatusReport:
             else:
                 status = ExecutionStatus.TIMED_OUT
             message = f"timeout of {limit}s exceeded" + (f"; {message}" if message else "")
-    return StatusReport(status=status, native_state=native, message=message, units=_unit_statuses(handle, job, status))
+    return StatusReport(
+        status=status, native_state=native, message=message, units=_unit_statuses(handle, job, status, listed)
+    )
 
 
 def status(handle: RunHandle, config: VertexAIConfig) -> StatusReport:
     return report(handle, fetch(handle, config), config)
+
+
+def list_jobs(config: VertexAIConfig, kind: str, flt: str) -> list[Any]:
+    """Every CustomJob or PipelineJob matching ``flt`` (all pages, one retried unit)."""
+    if kind == PIPELINE_JOB:
+        pc = gcp.pipeline_client(config)
+        return gcp.call(
+            lambda: list(
+                pc.list_pipeline_jobs(
+                    request={"parent": config.location_path, "filter": flt, "page_size": LIST_PAGE_SIZE},
+                    retry=None,
+                    timeout=config.request_timeout,
+                )
+            ),
+            "list Vertex AI PipelineJobs",
+        )
+    jc = gcp.job_client(config)
+    return gcp.call(
+        lambda: list(
+            jc.list_custom_jobs(
+                request={"parent": config.location_path, "filter": flt, "page_size": LIST_PAGE_SIZE},
+                retry=None,
+                timeout=config.request_timeout,
+            )
+        ),
+        "list Vertex AI CustomJobs",
+    )
+
+
+def run_key_filter(run_ids: list[str]) -> str:
+    """A list filter matching the jobs of these runs by their ``flowyml-run-key`` label."""
+    return " OR ".join(f'labels.{names.RUN_KEY_LABEL}="{names.run_key(r)}"' for r in run_ids)
+
+
+def status_many(handles: list[RunHandle], config: VertexAIConfig) -> dict[str, StatusReport]:
+    """Reports for many runs: one list call per :data:`LIST_PAGE_SIZE` runs of each resource type.
+
+    A run the lists do not show is asked for itself; one Vertex AI no longer has reads UNKNOWN
+    with the reason, so it hides no other run. A running PipelineJob's per-unit states are not in
+    the list view: its ``units`` are empty (``status`` has them).
+    """
+    reports: dict[str, StatusReport] = {}
+    for kind in (CUSTOM_JOB, PIPELINE_JOB):
+        group = {h.job_id: h for h in handles if kind_of(h) == kind}
+        ordered = list(group.values())
+        for start in range(0, len(ordered), LIST_PAGE_SIZE):
+            chunk = ordered[start : start + LIST_PAGE_SIZE]
+            for job in list_jobs(config, kind, run_key_filter([h.run_id for h in chunk])):
+                handle = group.get(job.name)
+                if handle is not None:
+                    reports[handle.run_id] = report(handle, job, config, listed=True)
+    for handle in handles:
+        if handle.run_id not in reports:
+            try:
+                reports[handle.run_id] = status(handle, config)
+            except RunNotFoundError as exc:
+                reports[handle.run_id] = StatusReport(status=ExecutionStatus.UNKNOWN, message=str(exc))
+    return reports
 
 
 def request_cancel(handle: RunHandle, config: VertexAIConfig, job: Any) -> bool:
@@ -110,11 +188,11 @@ def request_cancel(handle: RunHandle, config: VertexAIConfig, job: Any) -> bool:
 
     try:
         gcp.call(send, f"cancel {handle.job_id}")
-    except (gexc.BadRequest, gexc.FailedPrecondition) as exc:
+    except (gexc.BadRequest, gexc.FailedPrecondition):
         # the job ended between our GET and the cancel: nothing left to stop
         if run_status(fetch(handle, config).state.name).is_finished:
             return False
-        raise BackendError(f"Vertex AI refused to cancel {handle.job_id}: {exc}") from exc
+        raise  # core's translate_error: RefusedError
     log.info("cancellation requested for %s", handle.job_id)
     return True
 

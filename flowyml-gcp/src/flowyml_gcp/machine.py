@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from flowyml.core.errors import ConfigError
@@ -60,6 +61,28 @@ def machine_type(resources: ResourceConfig, default: str) -> str:
             if size >= cpus and size * per_cpu >= mem:
                 return f"{family}-{size}"
     raise ConfigError(f"no N1 machine has {resources.cpu} CPUs and {resources.memory}: set resources.machine_type")
+
+
+#: the boot disk a Vertex Pipelines container task gets (KFP has no setting for it)
+PIPELINE_TASK_DISK_GB = 100
+
+
+def boot_disk_gb(resources: ResourceConfig, default: int) -> int:
+    """``resources.disk`` in GB as Compute Engine counts them (GiB, rounded up), else ``default``."""
+    if not resources.disk:
+        return default
+    return max(1, math.ceil(memory_bytes(resources.disk) / _GIB))
+
+
+def check_pipeline_disk(unit: str, resources: ResourceConfig) -> None:
+    """Refuse a disk a pipeline task cannot get (rather than run with a smaller one)."""
+    if resources.disk and boot_disk_gb(resources, 0) > PIPELINE_TASK_DISK_GB:
+        raise ConfigError(
+            f"unit {unit!r}: resources.disk={resources.disk} - a Vertex AI pipeline task gets a "
+            f"{PIPELINE_TASK_DISK_GB} GB boot disk and KFP has no setting for more; run the step alone "
+            "(a single-unit run is a CustomJob, whose bootDiskSizeGb follows resources.disk) or write large "
+            "data to the artifact store"
+        )
 
 
 def kfp_memory(value: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from flowyml.core.errors import FlowymlError
 from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport, hookimpl
 from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
 from flowyml_gcp.config import VertexAIConfig
@@ -30,6 +31,11 @@ class VertexAIBackend(Backend):
 
         return status(handle, config)
 
+    def status_many(self, handles: list[RunHandle], config: VertexAIConfig) -> Mapping[str, StatusReport]:
+        from flowyml_gcp.jobs import status_many
+
+        return status_many(handles, config)
+
     def cancel(self, handle: RunHandle, config: VertexAIConfig, graceful: bool) -> bool:
         from flowyml_gcp.jobs import cancel
 
@@ -38,7 +44,7 @@ class VertexAIBackend(Backend):
     def logs(self, handle: RunHandle, config: VertexAIConfig, cursor: str | None) -> Iterable[LogRecord]:
         from flowyml_gcp.logs import read_logs
 
-        return read_logs(handle, config, cursor, False)
+        return read_logs(handle, config, cursor)
 
     def log_settle_seconds(self, config: VertexAIConfig) -> float:
         return max(0.0, config.log_settle_seconds)
@@ -47,6 +53,11 @@ class VertexAIBackend(Backend):
         from flowyml_gcp.jobs import details
 
         return details(handle, config)
+
+    def translate_error(self, exc: BaseException, operation: str) -> FlowymlError | None:
+        from flowyml_gcp.errors import translate
+
+        return translate(exc, operation)
 
 
 def _gcs_storage(uri: str, settings: Mapping[str, Any]) -> Any:

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from flowyml.core.errors import ConfigError
+from flowyml.orchestrators.layout import RunLayout
 from flowyml.plugins.types import JobSpec, RunHandle
 from flowyml_gcp import client as gcp
 from flowyml_gcp import machine, names
@@ -66,7 +67,10 @@ def custom_job_body(spec: JobSpec, config: VertexAIConfig) -> dict[str, Any]:
             {
                 "machine_spec": machine_spec,
                 "replica_count": 1,
-                "disk_spec": {"boot_disk_type": "pd-ssd", "boot_disk_size_gb": config.boot_disk_size_gb},
+                "disk_spec": {
+                    "boot_disk_type": "pd-ssd",
+                    "boot_disk_size_gb": machine.boot_disk_gb(unit.resources, config.boot_disk_size_gb),
+                },
                 "container_spec": {
                     "image_uri": spec.image,
                     "command": spec.unit_command(unit.name),
@@ -83,7 +87,7 @@ def custom_job_body(spec: JobSpec, config: VertexAIConfig) -> dict[str, Any]:
         job_spec["scheduling"] = {"timeout": dt.timedelta(seconds=int(spec.timeout_seconds))}
     if config.staging_bucket:
         job_spec["base_output_directory"] = {
-            "output_uri_prefix": f"{config.staging_bucket.rstrip('/')}/runs/{spec.run_id}/{unit.name}"
+            "output_uri_prefix": f"{config.staging_bucket.rstrip('/')}/{RunLayout(spec.run_id).root}/{unit.name}"
         }
     return {
         "display_name": names.display_name("flowyml", spec.pipeline_name, spec.run_id),
