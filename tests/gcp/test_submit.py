@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from flowyml.core.errors import AuthError, ConfigError, RefusedError
+from flowyml.core.resources import DockerConfig
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.layout import RunLayout
 from flowyml.plugins.types import JobSpec
@@ -303,3 +304,31 @@ def test_a_run_without_an_image_is_refused_before_any_request(fake, config, stor
     with pytest.raises(ConfigError, match=r"docker\.image"):
         orch.run_pipeline(P.dag4, run_id="noimage-1")
     assert not fake.calls("create")
+
+
+@pytest.mark.parametrize("root", ["file", "plain path"])
+def test_a_local_artifact_store_is_refused_before_any_request(fake, config, tmp_path, root) -> None:
+    from flowyml_gcp.orchestrators import VertexAIOrchestrator
+
+    store = (tmp_path / "artifacts").as_uri() if root == "file" else str(tmp_path / "artifacts")
+    orch = VertexAIOrchestrator(config=config, artifact_store=store, docker_config=DockerConfig(image=IMAGE))
+    with pytest.raises(ConfigError, match=r"vertex_ai backend runs jobs on other machines.*shared: \"true\""):
+        orch.run_pipeline(P.single, run_id=f"local-store-{root.replace(' ', '-')}")
+    assert not fake.calls("create") and not list(tmp_path.glob("artifacts/runs/*"))
+
+
+def test_a_shared_mount_opted_in_runs_end_to_end(fake, config, tmp_path, execute) -> None:
+    """A path every job mounts (GCS FUSE on Vertex AI): accepted with `settings: {shared: "true"}`."""
+    from flowyml_gcp.orchestrators import VertexAIOrchestrator
+
+    orch = VertexAIOrchestrator(
+        config=config,
+        artifact_store=(tmp_path / "mounted").as_uri(),
+        store_settings={"shared": "true"},
+        docker_config=DockerConfig(image=IMAGE),
+    )
+    sub = orch.run_pipeline(P.single, run_id="shared-mount-1")
+    execute(sub.handle)
+    assert orch.get_run_status(sub.job_id) is ExecutionStatus.COMPLETED
+    assert sub.get_output("answer") == 42
+    assert (tmp_path / "mounted" / RunLayout("shared-mount-1").spec).is_file()

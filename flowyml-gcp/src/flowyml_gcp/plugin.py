@@ -20,6 +20,8 @@ class VertexAIBackend(Backend):
     native_states = NATIVE_STATES
     extra = "gcp"
     orchestrator = "flowyml.stacks.gcp.VertexAIOrchestrator"
+    #: jobs run on Google's machines: a file:// artifact store is refused unless marked shared (GCS FUSE)
+    needs_remote_store = True
 
     def submit(self, spec: JobSpec, config: VertexAIConfig) -> RunHandle:
         from flowyml_gcp.submit import submit
