@@ -14,17 +14,15 @@ from typing import Any
 
 from flowyml.aio.threads import run_blocking
 from flowyml.core.capture import capture_output
-from flowyml.core.errors import StopExecution
 from flowyml.core.executor import (
+    Attempts,
     ExecutionResult,
     LocalExecutor,
     StepTimeoutError,
     condition_failed,
     evaluate_condition,
-    failed,
     prepare_call,
     skipped,
-    stopped,
 )
 from flowyml.core.step import Step
 
@@ -58,21 +56,18 @@ async def execute_step_async(
         call = prepare_call(step, inputs, context_params, None, started)
     if isinstance(call, ExecutionResult):
         return call  # a cache hit
-    retries, logs = 0, ""
+    attempts = Attempts(step, executor.retry_delay, started)
     while True:
         try:
             output, logs = await _attempt(step, call.kwargs, executor.capture)
-            break
-        except StopExecution as exc:
-            return stopped(step, exc, retries, logs, started)
         except Exception as exc:
-            logs = getattr(exc, "_flowyml_logs", logs)
-            if retries < step.retry:
-                await asyncio.sleep(executor.retry_delay(retries))
-                retries += 1
-                continue
-            return failed(step, exc, retries, logs, started)
-    result = ExecutionResult(step.name, True, output=output, retries=retries, logs=logs)
+            after = attempts.after_failure(exc)
+            if isinstance(after, ExecutionResult):
+                return after
+            await asyncio.sleep(after)
+        else:
+            break
+    result = attempts.succeeded(output, logs)
     if (artifact_store is not None and run_id) or call.cache_key is not None:
         await run_blocking(
             executor.store_outputs, step, output, call, result, artifact_store, run_id, project_name, cache_store

@@ -7,7 +7,7 @@ import contextvars
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -156,6 +156,31 @@ def failed(step: Step, exc: BaseException, retries: int, logs: str, started: flo
     )
 
 
+class Attempts:
+    """A step's attempts: the one retry policy behind the sync and the async executor.
+
+    After a failed attempt, :meth:`after_failure` answers the seconds to wait before the next
+    one, or the step's final result (stopped, or failed once ``step.retry`` retries are spent).
+    """
+
+    def __init__(self, step: Step, delay: Callable[[int], float], started: float) -> None:
+        self.step, self.delay, self.started = step, delay, started
+        self.retries = 0
+        self.logs = ""
+
+    def after_failure(self, exc: Exception) -> float | ExecutionResult:
+        self.logs = getattr(exc, "_flowyml_logs", self.logs)
+        if isinstance(exc, StopExecution):
+            return stopped(self.step, exc, self.retries, self.logs, self.started)
+        if self.retries < self.step.retry:
+            self.retries += 1
+            return self.delay(self.retries - 1)
+        return failed(self.step, exc, self.retries, self.logs, self.started)
+
+    def succeeded(self, output: Any, logs: str) -> ExecutionResult:
+        return ExecutionResult(self.step.name, True, output=output, retries=self.retries, logs=logs)
+
+
 def _since(started: float) -> float:
     return time.perf_counter() - started
 
@@ -233,21 +258,18 @@ class LocalExecutor(Executor):
         call = prepare_call(step, inputs, context_params, cache_store, started)
         if isinstance(call, ExecutionResult):
             return call  # a cache hit
-        retries, logs = 0, ""
+        attempts = Attempts(step, self.retry_delay, started)
         while True:
             try:
                 output, logs = self._call(step, call.kwargs)
-                break
-            except StopExecution as exc:
-                return stopped(step, exc, retries, logs, started)
             except Exception as exc:
-                logs = getattr(exc, "_flowyml_logs", logs)
-                if retries < step.retry:
-                    time.sleep(self.retry_delay(retries))
-                    retries += 1
-                    continue
-                return failed(step, exc, retries, logs, started)
-        result = ExecutionResult(step.name, True, output=output, retries=retries, logs=logs)
+                after = attempts.after_failure(exc)
+                if isinstance(after, ExecutionResult):
+                    return after
+                time.sleep(after)
+            else:
+                break
+        result = attempts.succeeded(output, logs)
         self.store_outputs(step, output, call, result, artifact_store, run_id, project_name, cache_store)
         result.duration_seconds = time.perf_counter() - started
         return result
