@@ -16,7 +16,7 @@ from typing import Any
 from flowyml.aio.step import execute_step_async
 from flowyml.aio.threads import run_in, step_executor
 from flowyml.core.executor import ExecutionResult, LocalExecutor
-from flowyml.core.pipeline import Pipeline, PipelineResult, _Run
+from flowyml.core.pipeline import Pipeline, PipelineResult, ReadySteps, _Run
 from flowyml.core.step import Step
 
 
@@ -68,22 +68,12 @@ class _AsyncRun:
     async def execute(self) -> PipelineResult:
         run = self.run
         started = time.perf_counter()
-        pending = run.dag.topological_sort()
+        ready = ReadySteps(run, run.dag.topological_sort(), self.limit)
         running: dict[asyncio.Task[ExecutionResult], Step] = {}
         try:
-            while pending or running:
-                for step in list(pending):
-                    if self.limit is not None and len(running) >= self.limit:
-                        break
-                    if not all(d in run.results for d in run.dag.get_dependencies(step.name)):
-                        continue
-                    pending.remove(step)
-                    blocked = run.blocked_reason(step)
-                    if blocked is not None:
-                        run.record(step, blocked)
-                    else:
-                        task = asyncio.create_task(self.run_step(step), name=f"flowyml-step-{step.name}")
-                        running[task] = step
+            while ready.pending or running:
+                for step in ready.take(len(running)):
+                    running[asyncio.create_task(self.run_step(step), name=f"flowyml-step-{step.name}")] = step
                 if not running:
                     continue
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)

@@ -331,6 +331,31 @@ def _refuse_inside_loop(name: str) -> None:
     )
 
 
+class ReadySteps:
+    """The one DAG scheduler (threads and asyncio): hands out the steps whose dependencies all have
+    results, at most ``limit`` running at once; a step a failed or skipped dependency blocks is
+    recorded as such instead of run."""
+
+    def __init__(self, run: _Run, order: list[Step], limit: int | None) -> None:
+        self.run, self.pending, self.limit = run, list(order), limit
+
+    def take(self, running: int) -> list[Step]:
+        """The steps to start now, given ``running`` steps in flight."""
+        start: list[Step] = []
+        for step in list(self.pending):
+            if self.limit is not None and running + len(start) >= self.limit:
+                break
+            if not all(d in self.run.results for d in self.run.dag.get_dependencies(step.name)):
+                continue
+            self.pending.remove(step)
+            blocked = self.run.blocked_reason(step)
+            if blocked is not None:
+                self.run.record(step, blocked)
+            else:
+                start.append(step)
+        return start
+
+
 class _Run:
     """One local run's bookkeeping: which steps are done, what they produced."""
 
@@ -498,19 +523,12 @@ class _Run:
 
         from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-        pending = list(order)
+        ready = ReadySteps(self, order, max_workers)
         running: dict[Any, Step] = {}
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="flowyml-step") as pool:
-            while pending or running:
-                for step in list(pending):
-                    deps = self.dag.get_dependencies(step.name)
-                    if all(d in self.results for d in deps):
-                        pending.remove(step)
-                        blocked = self.blocked_reason(step)
-                        if blocked is not None:
-                            self.record(step, blocked)
-                        else:
-                            running[pool.submit(self.run_step, step)] = step
+            while ready.pending or running:
+                for step in ready.take(len(running)):
+                    running[pool.submit(self.run_step, step)] = step
                 if not running:
                     continue
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
