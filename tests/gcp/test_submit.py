@@ -332,3 +332,16 @@ def test_a_shared_mount_opted_in_runs_end_to_end(fake, config, tmp_path, execute
     assert orch.get_run_status(sub.job_id) is ExecutionStatus.COMPLETED
     assert sub.get_output("answer") == 42
     assert (tmp_path / "mounted" / RunLayout("shared-mount-1").spec).is_file()
+
+
+def test_pipelines_submitted_from_many_threads_at_once_each_get_their_job(fake, config, store_settings) -> None:
+    """KFP compiles in a process-global context: concurrent submits (flowyml.aio, PipelineRunner) must
+    not meet each other there ("Nested pipelines are not allowed")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    orch = orchestrator(config, store_settings)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        subs = list(pool.map(lambda i: orch.run_pipeline(P.dag4, run_id=f"threads-{i}"), range(6)))
+    assert len({s.job_id for s in subs}) == 6 and len(fake.calls("create")) == 6
+    for sub in subs:
+        assert set(sub.handle.metadata["tasks"]) == {"load", "featurize", "train", "report"}

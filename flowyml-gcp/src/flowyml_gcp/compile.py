@@ -5,6 +5,7 @@ component, and a string annotation is taken for an artifact type.
 """
 
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from flowyml_gcp.config import VertexAIConfig
 from flowyml_gcp.names import kfp_name
 
 SPEC_FILE = "pipeline.yaml"
+#: KFP builds a pipeline in a process-global context ("Nested pipelines are not allowed" from a
+#: second thread): one compile at a time
+_KFP = threading.Lock()
 
 
 def _component(spec: JobSpec, unit: UnitSpec) -> Any:
@@ -54,6 +58,11 @@ def compile_pipeline(spec: JobSpec, config: VertexAIConfig) -> tuple[dict[str, A
         raise ConfigError("vertex_ai needs a container image: set docker.image in the stack")
     for unit in spec.units:
         machine.check_pipeline_disk(unit.name, unit.resources)
+    with _KFP:
+        return _compile(spec, config)
+
+
+def _compile(spec: JobSpec, config: VertexAIConfig) -> tuple[dict[str, Any], dict[str, str]]:
     import yaml
     from kfp import compiler, dsl
 
