@@ -22,7 +22,19 @@ from bench.settings import FULL, SMOKE, Settings
 
 log = logging.getLogger("bench")
 RESULTS = Path(__file__).resolve().parent / "results"
-CASES = ("startup", "overhead", "fanout", "memory", "install", "local_backend", "aio", "aws", "vertex", "artifacts", "ray")
+CASES = (
+    "startup",
+    "overhead",
+    "fanout",
+    "memory",
+    "install",
+    "local_backend",
+    "aio",
+    "aws",
+    "vertex",
+    "artifacts",
+    "ray",
+)
 
 
 def _case(name: str) -> Callable[[Settings], CaseResult]:
