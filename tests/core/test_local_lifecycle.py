@@ -207,3 +207,32 @@ def test_wait_timeout_reports_timed_out_and_can_cancel_the_run():
         sub.wait_for_completion(timeout=0.2, poll_interval=0.1, cancel_on_timeout=True, cancel_grace=30)
     assert info.value.cancelled and info.value.final_status is ExecutionStatus.CANCELLED
     assert orchestrator.get_run_status(sub.run_id) is ExecutionStatus.CANCELLED
+
+
+def test_a_run_id_in_use_is_refused_for_another_pipeline_and_nothing_is_lost():
+    from flowyml.core.errors import RunIdConflictError
+
+    orchestrator = LocalOrchestrator()
+    from tests.core import lifecycle_pipelines
+
+    first = orchestrator.run_pipeline(lifecycle_pipelines.quick, run_id="taken", pipeline_module=f"{TARGET}:quick")
+    assert first.wait_for_completion(timeout=60, poll_interval=0.1) is ExecutionStatus.COMPLETED
+    outputs = first.outputs()
+    spec_before = (paths.run_dir("taken") / "job.json").read_bytes()
+    again = orchestrator.run_pipeline(lifecycle_pipelines.quick, run_id="taken", pipeline_module=f"{TARGET}:quick")
+    assert again.job_id == first.job_id  # the same spec: idempotent
+    with pytest.raises(RunIdConflictError, match=r"run id 'taken' is taken: its job spec differs \(.*pipeline"):
+        orchestrator.run_pipeline(lifecycle_pipelines.slow, run_id="taken", pipeline_module=f"{TARGET}:slow")
+    assert first.outputs() == outputs  # the finished run's outputs are intact
+    assert (paths.run_dir("taken") / "job.json").read_bytes() == spec_before
+    assert RunRegistry().get("taken").handle.pipeline_name == lifecycle_pipelines.quick.name
+
+
+def test_the_cli_refuses_a_taken_run_id_in_one_line(tmp_path: Path):
+    env = {**os.environ}
+    base = [sys.executable, "-m", "flowyml.cli.main", "run", "--stack", "local", "--run-id", "cli-taken"]
+    ok = subprocess.run([*base, f"{TARGET}:quick"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    clash = subprocess.run([*base, f"{TARGET}:slow"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert clash.returncode == 2
+    assert clash.stderr.count("\n") == 1 and "run id 'cli-taken' is taken" in clash.stderr

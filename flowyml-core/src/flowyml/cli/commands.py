@@ -17,6 +17,7 @@ from flowyml.core.errors import (
     PipelineDefinitionError,
     PluginError,
     RefusedError,
+    RunIdConflictError,
     RunNotFoundError,
     TransientBackendError,
     UnknownBackendError,
@@ -39,6 +40,7 @@ def print_json(doc: Any) -> None:
 #: Exception type -> (exit code, prefix for the one-line message); the first match wins.
 EXIT_CODES: list[tuple[type[BaseException], int, str]] = [
     (RunNotFoundError, EXIT_NOT_FOUND, ""),
+    (RunIdConflictError, EXIT_USAGE, ""),
     (UnknownBackendError, EXIT_NOT_FOUND, ""),
     (TransientBackendError, EXIT_UNREACHABLE, "the backend could not be reached, the run's state is unknown: "),
     (AuthError, EXIT_BACKEND, "the backend refused our credentials: "),

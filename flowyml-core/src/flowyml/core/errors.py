@@ -121,5 +121,16 @@ class TransientBackendError(BackendError):
     """
 
 
+class RunIdConflictError(FlowymlError):
+    """A run with this id exists and is not this submission: nothing was written or submitted."""
+
+    def __init__(self, run_id: str, why: str) -> None:
+        super().__init__(
+            f"run id {run_id!r} is taken: {why}; nothing was submitted. Use a new run id (--run-id), "
+            "or leave it out to get a generated one"
+        )
+        self.run_id = run_id
+
+
 class RunNotFoundError(BackendError, LookupError):
     """The backend has no job (or the registry no run) with this id."""

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from flowyml.core.errors import ConfigError
+from flowyml.core.errors import ConfigError, RunIdConflictError, RunNotFoundError
 from flowyml.core.resources import DockerConfig, ResourceConfig
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.configs import redact_config, stack_config, structure_config
@@ -196,9 +196,9 @@ class RemoteOrchestrator:
         )
         store = ArtifactStore(spec.artifact_root, self.store_settings)
         layout = RunLayout(run_id)
+        self._claim_run_id(store, layout, spec)
         for name, value in (inputs or {}).items():
             store.save(value, layout.input(name), name=name, step=PIPELINE_INPUT)
-        store.write_json(layout.spec, spec.to_dict())
         handle = self.plugin_manager.submit(spec, self.backend_name, self.config)
         handle = handle.evolve(
             config=redact_config(self.config),
@@ -209,6 +209,29 @@ class RemoteOrchestrator:
         self.registry.record(handle, stack=self.stack)
         log.info("submitted run %s to %s as %s", run_id, self.backend_name, handle.job_id)
         return SubmissionResult(handle, self)
+
+    def _claim_run_id(self, store: Any, layout: RunLayout, spec: Any) -> None:
+        """Write the job spec create-only; the same spec again is an idempotent re-submit, a
+        different one under the same run id is refused before anything is written."""
+        try:
+            existing = self.registry.get(spec.run_id).handle
+        except RunNotFoundError:
+            existing = None
+        if existing is not None and (existing.backend, existing.artifact_root) != (
+            self.backend_name,
+            spec.artifact_root,
+        ):
+            raise RunIdConflictError(
+                spec.run_id,
+                f"it is a run on {existing.backend} with artifacts at {existing.artifact_root}",
+            )
+        doc = spec.to_dict()
+        if store.write_json(layout.spec, doc, create_only=True):
+            return
+        found = store.read_json(layout.spec)
+        if found != doc:
+            changed = sorted(k for k in set(doc) | set(found) if doc.get(k) != found.get(k))
+            raise RunIdConflictError(spec.run_id, f"its job spec differs ({', '.join(changed)})")
 
     def get_status_report(self, job_id: str | RunHandle) -> StatusReport:
         """The backend's report now; for a failed run, the failing step's error is added to the message."""
