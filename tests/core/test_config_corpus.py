@@ -56,6 +56,11 @@ CASES: dict[str, tuple[str, str, str]] = {
     "budget-recursive-alias-seq.yaml": ("stacks.prod[0]", "an alias to a finished value", "*loop inside itself"),
     "budget-recursive-alias-map.yaml": (f"{O}", "an alias to a finished value", "*loop inside itself"),
     "budget-billion-laughs.yaml": ("e[", "at most 100000 values once aliases are expanded", "alias bomb"),
+    "budget-string-bomb.yaml": (
+        "stacks.prod.docker.command[",
+        "at most 4 MiB of text once aliases are expanded",
+        "alias bomb",
+    ),
     "budget-merge-bomb.yaml": ("x5.<<[", "at most 100000 values once aliases are expanded", "alias bomb"),
     # duplicate keys: refused, not last-one-wins
     "dup-top-stacks.yaml": ("stacks", "each key once", "'stacks' again (first on line 2)"),

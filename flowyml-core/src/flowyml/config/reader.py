@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.events import AliasEvent
+from yaml.events import AliasEvent, ScalarEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from flowyml.config.errors import ConfigFieldError, key_path
@@ -24,6 +24,8 @@ MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
 #: Most nodes the document may hold once every alias is expanded (the alias-bomb budget).
 MAX_NODES = 100_000
+#: Most characters the document's strings may hold once every alias is expanded.
+MAX_CHARS = 4 * MAX_BYTES
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "UTF-32"),
@@ -133,8 +135,9 @@ class _BudgetLoader(yaml.SafeLoader):
         self._file = file
         self._path: list[str] = []
         self._depth = 0
-        self._expanded = 0
-        self._sizes: dict[int, int] = {}  # id(anchored node) -> nodes it expands to
+        self._nodes = 0
+        self._chars = 0
+        self._sizes: dict[int, tuple[int, int]] = {}  # id(anchored node) -> (nodes, characters) it expands to
 
     def _error(self, node_or_mark: Any, expected: str, found: str, key: str | None = None) -> ConfigFieldError:
         mark = getattr(node_or_mark, "start_mark", node_or_mark)
@@ -147,10 +150,15 @@ class _BudgetLoader(yaml.SafeLoader):
             column=mark.column + 1,
         )
 
-    def _count(self, nodes: int, mark: Any) -> None:
-        self._expanded += nodes
-        if self._expanded > MAX_NODES:
+    def _count(self, nodes: int, chars: int, mark: Any) -> None:
+        self._nodes += nodes
+        self._chars += chars
+        if self._nodes > MAX_NODES:
             raise self._error(mark, f"at most {MAX_NODES} values once aliases are expanded", "more (an alias bomb?)")
+        if self._chars > MAX_CHARS:
+            raise self._error(
+                mark, f"at most {MAX_CHARS // 1024**2} MiB of text once aliases are expanded", "more (an alias bomb?)"
+            )
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         element = _path_element(parent, index)
@@ -168,13 +176,13 @@ class _BudgetLoader(yaml.SafeLoader):
                     raise self._error(
                         event.start_mark, "an alias to a finished value", f"*{event.anchor} inside itself"
                     )
-                self._count(size, event.start_mark)
+                self._count(*size, event.start_mark)
                 return node
-            start = self._expanded
-            self._count(1, event.start_mark)
+            nodes, chars = self._nodes, self._chars
+            self._count(1, len(event.value) if isinstance(event, ScalarEvent) else 0, event.start_mark)
             node = super().compose_node(parent, index)
             if event.anchor is not None:
-                self._sizes[id(node)] = self._expanded - start
+                self._sizes[id(node)] = (self._nodes - nodes, self._chars - chars)
             return node
         finally:
             self._depth -= 1
