@@ -31,9 +31,9 @@ class RayConfig:
     KubeRay's head service or a hosted ``https://`` / ``anyscale://`` address work too.
     ``runtime_env``: Ray's runtime environment for the job and its tasks (``pip``,
     ``env_vars``, ``working_dir``, ...). ``python``: the interpreter on the head node that starts
-    the driver (it needs ``flowyml-ray``). ``shared_filesystem``: a ``file://`` artifact store is
-    on a path every node sees (NFS, a shared volume); without it a ``file://`` store is only
-    accepted for a cluster on this machine. ``scheduling_strategy``: ``DEFAULT`` (pack) or
+    the driver (it needs ``flowyml-ray``). A ``file://`` artifact store is accepted for a cluster
+    on this machine, or when the store's settings say ``shared: "true"`` (a mount every node
+    sees). ``scheduling_strategy``: ``DEFAULT`` (pack) or
     ``SPREAD`` (spread units over the nodes). ``accelerator_resources`` maps a GPU type to a
     custom resource the nodes advertise, for clusters that do not label ``accelerator_type``.
     ``task_retries``: Ray's ``max_retries`` for a unit whose worker died (steps are not
@@ -43,7 +43,6 @@ class RayConfig:
     address: str | None = None
     runtime_env: dict[str, Any] = attrs.field(factory=dict)
     python: str = "python"
-    shared_filesystem: bool = False
     scheduling_strategy: str | None = attrs.field(default=None, validator=_strategy)
     accelerator_resources: dict[str, str] = attrs.field(factory=dict)
     task_retries: int = attrs.field(default=0, validator=_non_negative)

@@ -45,11 +45,12 @@ def _is_this_machine(host: str | None) -> bool:
         return host.split(".")[0] == socket.gethostname().split(".")[0]
 
 
-def check_store(artifact_root: str, config: RayConfig) -> None:
-    """A ``file://`` store works only where every node sees the path: a cluster on this machine, or a shared mount."""
+def check_store(artifact_root: str, config: RayConfig, store_settings: Mapping[str, Any] | None = None) -> None:
+    """A ``file://`` store works only where every node sees the path: a cluster on this machine, or a
+    mount the stack says is shared (``artifact_store.settings.shared: "true"``, as for every backend)."""
     if "://" in artifact_root and not artifact_root.startswith("file://"):
         return
-    if config.shared_filesystem:
+    if str((store_settings or {}).get("shared", "")).lower() in ("true", "1", "yes"):
         return
     address = config.jobs_address()
     if _is_this_machine(urlparse(address).hostname):
@@ -57,8 +58,8 @@ def check_store(artifact_root: str, config: RayConfig) -> None:
     path = unquote(urlparse(artifact_root).path) if artifact_root.startswith("file://") else artifact_root
     raise ConfigError(
         f"ray: the artifact store {artifact_root} is a local path, but the Ray cluster at {address} runs on other "
-        "machines, whose nodes cannot read it. Use an s3://, gs:// or abfs:// artifact store, or set "
-        f"orchestrator.shared_filesystem: true if {path} is on a filesystem every node mounts"
+        "machines, whose nodes cannot read it. Use an s3://, gs:// or abfs:// artifact store, or, if "
+        f'{path} is on a filesystem every node mounts, add `settings: {{shared: "true"}}` to the artifact_store'
     )
 
 
@@ -114,7 +115,7 @@ def find_job(client: Any, sid: str) -> Any | None:
 def submit(spec: JobSpec, config: RayConfig) -> RunHandle:
     """Submit the run's one Ray Job (idempotent: the submission id comes from the run id)."""
     config.validate()
-    check_store(spec.artifact_root, config)
+    check_store(spec.artifact_root, config, spec.store_settings)
     sid = submission_id(spec.run_id, config.submission_id_prefix)
     client = client_for(config)
     if find_job(client, sid) is None:
