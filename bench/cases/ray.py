@@ -102,6 +102,34 @@ def _fan_out(orchestrator: Any, run_id: str) -> dict[str, Any]:
     }
 
 
+def plain_ray_driver(width: int, seconds: float) -> None:
+    """The same fan-out written directly on Ray (a peer reference): ``width`` tasks sleeping ``seconds``."""
+    import ray
+
+    ray.init(log_to_driver=False)
+
+    @ray.remote(num_cpus=1)
+    def part(s: float) -> float:
+        time.sleep(s)
+        return s
+
+    ray.get([part.remote(seconds) for _ in range(width)])
+
+
+def _plain_ray(address: str, job: str) -> float:
+    """Seconds from ``submit_job`` to SUCCEEDED for :func:`plain_ray_driver` as a Ray Job."""
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(address)
+    start = time.perf_counter()
+    client.submit_job(entrypoint=f"python -m bench.cases.ray --plain {WIDTH} {UNIT_SECONDS}", submission_id=job)
+    while (state := str(client.get_job_status(job).value)) not in ("SUCCEEDED", "FAILED", "STOPPED"):
+        time.sleep(0.1)
+    if state != "SUCCEEDED":
+        raise RuntimeError(f"the plain Ray job {job} ended {state}: {client.get_job_logs(job)[-2000:]}")
+    return time.perf_counter() - start
+
+
 def measure(reps: int) -> dict[str, Any]:
     """Inside the namespace: start the cluster, warm it, time ``reps`` runs of each pipeline."""
     from flowyml.stacks.ray import RayOrchestrator
@@ -120,10 +148,18 @@ def measure(reps: int) -> dict[str, Any]:
         _first_running(orchestrator, "bench-warm")  # the first job also starts worker processes
         first = [_first_running(orchestrator, f"bench-first-{i}") for i in range(reps)]
         fans = [_fan_out(orchestrator, f"bench-fan-{i}") for i in range(reps)]
+        plain = [_plain_ray(cluster.address, f"bench-plain-{i}") for i in range(reps)]
     finally:
         cluster.stop(grace=3)
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    return {"cluster_start_s": round(cluster_s, 1), "first": first, "fan_out": fans, "ray": _version(), "load": load}
+    return {
+        "cluster_start_s": round(cluster_s, 1),
+        "first": first,
+        "fan_out": fans,
+        "plain_ray_s": plain,
+        "ray": _version(),
+        "load": load,
+    }
 
 
 def _version() -> str:
@@ -179,11 +215,15 @@ def run(settings: Any) -> Any:
             "s",
             f"critical path {UNIT_SECONDS:.0f} s ({wall / UNIT_SECONDS:.2f}x); runs "
             f"{', '.join(f'{w:.2f}' for w in walls)} s; the units overlapped "
-            f"{min(r['overlap_s'] for r in doc['fan_out']):.2f} s on {'/'.join(map(str, nodes))} nodes",
+            f"{min(r['overlap_s'] for r in doc['fan_out']):.2f} s on {'/'.join(map(str, nodes))} nodes; the same "
+            f"fan-out written on plain Ray, as a Ray Job: {median(doc['plain_ray_s']):.2f} s",
         )
     )
     return result
 
 
-if __name__ == "__main__":  # inside the namespace (see ``run``)
-    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 3)))
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--plain"]:  # the plain-Ray reference, as a Ray Job's entrypoint
+        plain_ray_driver(int(sys.argv[2]), float(sys.argv[3]))
+    else:  # inside the namespace (see ``run``)
+        print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 3)))

@@ -25,3 +25,4 @@ def test_the_bench_measurements_run(ray_cluster: Any, tmp_path: Path, monkeypatc
     fan = case._fan_out(orchestrator, "bench-test-fan")
     assert fan["status"] == "COMPLETED" and fan["nodes"] == 2 and fan["overlap_s"] > 0
     assert fan["wall_s"] >= case.UNIT_SECONDS
+    assert case._plain_ray(ray_cluster.address, "bench-test-plain") >= case.UNIT_SECONDS
