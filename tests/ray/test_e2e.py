@@ -221,3 +221,11 @@ def test_an_unreachable_cluster_is_transient_never_failed(tmp_path: Path, monkey
     orchestrator = RayOrchestrator(address="http://127.0.0.1:9", artifact_store=(tmp_path / "a").as_uri())
     with pytest.raises(TransientBackendError, match=r"127\.0\.0\.1:9"):
         orchestrator.run_pipeline(ray_pipelines.failing_chain, run_id=_run_id("down"))
+
+
+def test_a_run_past_its_timeout_is_stopped_and_reads_timed_out(orchestrator: Any) -> None:
+    sub = orchestrator.run_pipeline(ray_pipelines.long_nap, run_id=_run_id("timeout"), timeout=4)
+    assert sub.wait_for_completion(timeout=120, poll_interval=0.2, raise_on_failure=False) is S.TIMED_OUT
+    report = orchestrator.get_status_report(sub.job_id)
+    assert report.units == {"nap": S.TIMED_OUT}
+    assert any("timed out" in r.message for r in orchestrator.iter_logs(sub.job_id))
