@@ -9,19 +9,40 @@ from flowyml.core.context import context
 from flowyml.core.pipeline import Pipeline
 from flowyml.core.step import step
 
+WIDTH = 4
+
+
+def _barrier(name: str, timeout: float = 120.0) -> None:
+    """With ``RAY_E2E_MARKER_DIR`` set: wait until all WIDTH workers of this run have started.
+
+    Only units that run at the same time get past it, so a run that completes proves they did.
+    """
+    directory = os.environ.get("RAY_E2E_MARKER_DIR")
+    if not directory:
+        return
+    run = os.environ["FLOWYML_RUN_ID"]
+    with open(os.path.join(directory, f"{run}.{name}"), "w") as f:
+        f.write(str(os.getpid()))
+    deadline = time.time() + timeout
+    while len([n for n in os.listdir(directory) if n.startswith(f"{run}.work")]) < WIDTH:
+        if time.time() > deadline:
+            raise RuntimeError(f"{name}: the other units of {run} did not start while it ran")
+        time.sleep(0.05)
+
 
 def _work(index: int):  # type: ignore[no-untyped-def]
     @step(outputs=[f"part{index}"], name=f"work{index}", resources={"cpu": "1"})
     def work(seconds: float = 2.0) -> dict:
         started = time.time()
         print(f"work{index} sleeping {seconds}s on pid {os.getpid()}", flush=True)
+        _barrier(f"work{index}")
         time.sleep(seconds)
         return {"index": index, "started": started, "finished": time.time()}
 
     return work
 
 
-WORKERS = [_work(i) for i in range(4)]
+WORKERS = [_work(i) for i in range(WIDTH)]
 
 
 @step(inputs=[f"part{i}" for i in range(4)], outputs=["parts"], resources={"cpu": "500m", "memory": "64Mi"})
@@ -30,7 +51,7 @@ def gather(part0: dict, part1: dict, part2: dict, part3: dict) -> list[int]:
     return sorted(p["index"] for p in (part0, part1, part2, part3))
 
 
-#: Four independent 2 s units, then one that needs them all (the critical path: 2 s + gather).
+#: Four independent 2 s units that wait for each other to start, then one that needs them all.
 fan_out = Pipeline("ray-fan-out", context=context(seconds=2.0), enable_cache=False)
 for _step in WORKERS:
     fan_out.add_step(_step)
