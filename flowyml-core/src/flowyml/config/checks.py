@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from flowyml.config.errors import ConfigFieldError, describe
+from flowyml.core.names import NAME_RULE, is_valid_name
 
-#: Stack names: letters, digits, ``_``, ``.``, ``-`` (Airflow's rule for DAG ids), at most 250 characters.
-NAME_PATTERN = re.compile(r"^[\w.-]{1,250}$")
-_NAME_RULE = "letters, digits, '_', '.' or '-' (at most 250, not only dots)"
 _ATTRIBUTE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
@@ -24,10 +22,10 @@ def check_name(value: Any, key: str, what: str = "stack") -> str:
     """``value`` if it is a valid name, else an error at ``key`` (quote YAML scalars such as ``yes`` or ``1``)."""
     if not isinstance(value, str):
         hint = "quote it in the YAML file" if isinstance(value, (bool, int, float)) else None
-        raise ConfigFieldError(key, f"a {what} name of {_NAME_RULE}", describe(value), hint=hint)
-    if not NAME_PATTERN.match(value) or set(value) == {"."}:
+        raise ConfigFieldError(key, f"a {what} name of {NAME_RULE}", describe(value), hint=hint)
+    if not is_valid_name(value):
         found = f"{len(value)} characters" if len(value) > 250 else describe(value)
-        raise ConfigFieldError(key, f"a {what} name of {_NAME_RULE}", found)
+        raise ConfigFieldError(key, f"a {what} name of {NAME_RULE}", found)
     return value
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flowyml.core.context import Context
 from flowyml.core.dag import DAG
 from flowyml.core.executor import ExecutionResult, LocalExecutor, group_inputs, map_outputs
+from flowyml.core.names import check_name
 from flowyml.core.result import DRY_RUN, SUBMITTED, PipelineResult
 from flowyml.core.step import Step
 
@@ -55,7 +56,7 @@ class Pipeline:
         enable_experiment_tracking: bool | None = None,
         auto_track: bool | None = None,
     ) -> None:
-        self.name = name
+        self.name = check_name(name, "pipeline name")
         self.context = context if isinstance(context, Context) else Context(context or {})
         self.enable_cache = enable_cache
         self.project_name = project_name or project or "default"
@@ -247,7 +248,7 @@ class Pipeline:
             executor or self.executor or LocalExecutor(),
             cache_store,
             artifact_store,
-            run_id or new_run_id(self.name),
+            check_name(run_id, "run id") if run_id is not None else new_run_id(self.name),
             inputs,
             debug=debug,
             metadata=meta,

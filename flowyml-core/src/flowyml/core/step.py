@@ -7,6 +7,7 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
 
+from flowyml.core.names import check_name
 from flowyml.core.resources import ResourceConfig, ResourceRequirements
 
 #: ``cache=`` strings FlowyML steps use; both mean "on" (the key always covers code, inputs and context).
@@ -85,7 +86,7 @@ class Step:
         if retry < 0:
             raise ValueError(f"retry must be >= 0, got {retry}")
         self.func = func
-        self.name = name or func.__name__
+        self.name = check_name(name or func.__name__, "step name")
         self.inputs = _as_list(inputs)
         self.outputs = _as_list(outputs)
         self.cache = _check_cache(cache, self.name)
@@ -94,7 +95,7 @@ class Step:
         self.resources = _as_resources(resources, self.name)
         self.tags = dict(tags or {})
         self.condition = condition
-        self.execution_group = execution_group
+        self.execution_group = None if execution_group is None else check_name(execution_group, "execution group")
         self.is_async = _is_coroutine_function(func)
         self._code_hash: str | None = None
         self._params: tuple[frozenset[str], bool, list[str]] | None = None

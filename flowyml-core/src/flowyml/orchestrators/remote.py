@@ -168,6 +168,7 @@ class RemoteOrchestrator:
         submit hook, and records the run in the registry so any process can re-attach.
         """
         from flowyml.artifacts.store import ArtifactStore
+        from flowyml.core.names import check_name
         from flowyml.core.pipeline import new_run_id
         from flowyml.orchestrators.spec import PIPELINE_INPUT, build_job_spec
 
@@ -177,7 +178,7 @@ class RemoteOrchestrator:
         runner = sys.modules.get("flowyml.runner")
         if runner is not None:
             runner.check_not_importing()
-        run_id = run_id or new_run_id(pipeline.name)
+        run_id = check_name(run_id, "run id") if run_id is not None else new_run_id(pipeline.name)
         self.check_store_reachable()
         spec = build_job_spec(
             pipeline,
