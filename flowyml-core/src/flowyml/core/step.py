@@ -86,13 +86,14 @@ class Step:
         if retry < 0:
             raise ValueError(f"retry must be >= 0, got {retry}")
         self.func = func
-        self.name = check_name(name or func.__name__, "step name")
+        self.name = name or func.__name__
         self.inputs = _as_list(inputs)
         self.outputs = _as_list(outputs)
         self.cache = _check_cache(cache, self.name)
         self.retry = retry
         self.timeout = timeout
         self.resources = _as_resources(resources, self.name)
+        check_name(self.name, "step name")  # after the option checks: their messages name the step
         self.tags = dict(tags or {})
         self.condition = condition
         self.execution_group = None if execution_group is None else check_name(execution_group, "execution group")
