@@ -264,3 +264,24 @@ def test_units_with_underscores_are_found_by_dag_key_or_display_name(fake, confi
                 td["state"] = "SUCCEEDED"
     report = orch.get_status_report(sub.job_id)
     assert report.units == {"load_data": S.COMPLETED, "train_model": S.RUNNING}  # never PENDING while running
+
+
+def test_flowyml_runs_polls_vertex_runs_with_list_calls(fake, config, store_settings, tmp_path, monkeypatch) -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    monkeypatch.setenv("FLOWYML_HOME", str(tmp_path / "home"))  # a registry holding only these runs
+    orch = orchestrator(config, store_settings)
+    subs = [orch.run_pipeline(P.single, run_id=f"cli-runs-{i}") for i in range(3)]
+    subs.append(orch.run_pipeline(P.dag4, run_id="cli-runs-dag"))
+    for sub in subs:
+        fake.set_state(sub.job_id, "RUNNING")
+    fake.reset_requests()
+    flowyml = Path(sys.executable).parent / "flowyml"
+    proc = subprocess.run([str(flowyml), "runs", "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert {r["run_id"]: r["status"] for r in json.loads(proc.stdout)} == {s.run_id: "RUNNING" for s in subs}
+    assert sorted(c.path.rsplit("/", 1)[-1] for c in fake.calls("list")) == ["customJobs", "pipelineJobs"]
+    assert not fake.calls("get")
