@@ -31,11 +31,14 @@ VENV_BIN = Path(sys.executable).parent
 REGION = "us-east-1"
 NOT_STARTED = {"SUBMITTED", "PENDING", "RUNNABLE"}
 OPERATIONS = {
-    "submit": ["SubmitJob", "CreateTrainingJob"],
-    "status": ["DescribeJobs", "DescribeTrainingJob"],
-    "cancel": ["CancelJob", "TerminateJob", "TagResource", "StopTrainingJob", "AddTags"],
-    "logs": ["GetLogEvents", "DescribeLogStreams"],
+    "submit": ["SubmitJob", "CreateTrainingJob", "CreatePipeline", "StartPipelineExecution"],
+    "status": ["DescribeJobs", "DescribeTrainingJob", "DescribePipelineExecution", "ListPipelineExecutionSteps"],
+    "cancel": ["CancelJob", "TerminateJob", "TagResource", "StopTrainingJob", "AddTags", "StopPipelineExecution"],
+    "logs": ["GetLogEvents", "DescribeLogStreams", "ListPipelineExecutionSteps"],
 }
+
+
+_JSON = {"Content-Type": "application/x-amz-json-1.1"}
 
 
 def direct_client(service: str, endpoint: str) -> Any:
@@ -56,6 +59,9 @@ class AwsFake:
         self.sm_state: dict[str, dict[str, Any]] = {}  # training job name -> overlay
         self.sm_requests: dict[str, dict] = {}
         self.sm_auto: set[str] = set()  # training jobs to execute as soon as they are created
+        self.pipelines: dict[str, dict] = {}  # pipeline name -> its definition, as CreatePipeline received it
+        self.executions: dict[str, dict[str, Any]] = {}  # execution ARN -> overlay (status, steps, pipeline)
+        self.tokens: dict[tuple[str, str], str] = {}  # (pipeline, ClientRequestToken) -> execution ARN
         self.threads: list[threading.Thread] = []
         self.lose_answers = 0  # creates performed whose answers are then "lost" (5xx after the fact)
         self.lock = threading.RLock()
@@ -74,6 +80,128 @@ class AwsFake:
         p.add_rule("CreateTrainingJob", self._on_create_training)
         p.add_rule("DescribeTrainingJob", self._on_describe_training)
         p.add_rule("StopTrainingJob", self._on_stop_training)
+        p.add_rule("CreatePipeline", self._on_put_pipeline)
+        p.add_rule("UpdatePipeline", self._on_put_pipeline)
+        p.add_rule("StartPipelineExecution", self._on_start_execution)
+        p.add_rule("DescribePipelineExecution", self._on_describe_execution)
+        p.add_rule("ListPipelineExecutionSteps", self._on_list_steps)
+        p.add_rule("StopPipelineExecution", self._on_stop_execution)
+
+    # -- SageMaker Pipelines: moto stores pipelines and executions but runs no step, lacks
+    # ListPipelineExecutionSteps and StopPipelineExecution, and ignores ClientRequestToken.
+    def _on_put_pipeline(self, req: Request, forward: Any) -> Reply:
+        reply = forward()
+        if reply.status == 200:
+            body = req.json()
+            with self.lock:
+                self.pipelines[body["PipelineName"]] = json.loads(body["PipelineDefinition"])
+            if req.action == "createpipeline":
+                return self._maybe_lose(req, reply)
+        return reply
+
+    def _on_start_execution(self, req: Request, forward: Any) -> Reply:
+        body = req.json()
+        key = (body["PipelineName"], body.get("ClientRequestToken", ""))
+        with self.lock:
+            if key[1] and key in self.tokens:  # idempotent, as SageMaker is
+                return Reply(200, _JSON, json.dumps({"PipelineExecutionArn": self.tokens[key]}).encode())
+        reply = forward()
+        if reply.status != 200:
+            return reply
+        arn = reply.json()["PipelineExecutionArn"]
+        with self.lock:
+            self.tokens[key] = arn
+            self.executions[arn] = {"status": "Executing", "steps": {}, "pipeline": body["PipelineName"]}
+            auto = body["PipelineName"] in self.sm_auto
+        if auto:
+            self._start_thread(self._run_execution, arn)
+        return self._maybe_lose(req, reply)
+
+    def _on_describe_execution(self, req: Request, forward: Any) -> Reply:
+        reply = forward()
+        with self.lock:
+            over = self.executions.get(req.json()["PipelineExecutionArn"])
+            if reply.status != 200 or over is None:
+                return reply
+            doc = reply.json()
+            doc["PipelineExecutionStatus"] = over["status"]
+            doc["FailureReason"] = over.get("reason") or ""
+        return reply.with_json(doc)
+
+    def _on_list_steps(self, req: Request, forward: Any) -> Reply:
+        body = req.json()
+        with self.lock:
+            over = self.executions.get(body["PipelineExecutionArn"])
+            if over is None:
+                return error_reply(req, 400, "ValidationException", "Pipeline execution does not exist")
+            steps = sorted(over["steps"].values(), key=lambda s: s["StartTime"])
+        if body.get("SortOrder", "Descending") == "Descending":
+            steps.reverse()
+        return Reply(200, _JSON, json.dumps({"PipelineExecutionSteps": steps}).encode())
+
+    def _on_stop_execution(self, req: Request, forward: Any) -> Reply:
+        arn = req.json()["PipelineExecutionArn"]
+        with self.lock:
+            over = self.executions.get(arn)
+            if over is None:
+                return error_reply(req, 400, "ValidationException", "Pipeline execution does not exist")
+            if over["status"] == "Executing":
+                over["status"] = "Stopping"
+                for step in over["steps"].values():
+                    if step["StepStatus"] in ("Starting", "Executing"):
+                        step["StepStatus"] = "Stopping"
+        return Reply(200, _JSON, json.dumps({"PipelineExecutionArn": arn}).encode())
+
+    def _run_execution(self, arn: str) -> None:
+        """Run the execution's steps in DependsOn order, each as a training job whose entrypoint and
+        environment run as a local subprocess; a failed step fails the execution, its dependants never start."""
+        with self.lock:
+            over = self.executions[arn]
+            if over.get("ran"):
+                return
+            over["ran"] = True
+            steps = self.pipelines[over["pipeline"]]["Steps"]
+        done: dict[str, str] = {}
+        pending = list(steps)
+        while pending:
+            ready = [s for s in pending if all(d in done for d in s.get("DependsOn", []))]
+            step = ready[0]
+            pending.remove(step)
+            with self.lock:
+                if over["status"] != "Executing":
+                    return
+            if any(done[d] != "Succeeded" for d in step.get("DependsOn", [])):
+                done[step["Name"]] = "NotStarted"
+                continue
+            job = f"pipelines-{arn.rsplit('/', 1)[-1]}-{step['Name']}-{len(done):04d}"[:63].rstrip("-")
+            args = step["Arguments"]
+            self.sm.create_training_job(TrainingJobName=job, **args)
+            job_arn = self.sm.describe_training_job(TrainingJobName=job)["TrainingJobArn"]
+            with self.lock:
+                over["steps"][step["Name"]] = {
+                    "StepName": step["Name"],
+                    "StepStatus": "Executing",
+                    "StartTime": time.time(),
+                    "Metadata": {"TrainingJob": {"Arn": job_arn}},
+                }
+            code, lines = self._run_command(args["AlgorithmSpecification"]["ContainerEntrypoint"], args["Environment"])
+            self._write_logs("/aws/sagemaker/TrainingJobs", f"{job}/algo-1-{int(time.time())}", lines)
+            with self.lock:
+                record = over["steps"][step["Name"]]
+                record["EndTime"] = time.time()
+                if record["StepStatus"] == "Stopping":
+                    record["StepStatus"] = "Stopped"
+                elif code == 0:
+                    record["StepStatus"] = "Succeeded"
+                else:
+                    record.update(StepStatus="Failed", FailureReason=f"AlgorithmError: exit code {code}: {lines[-1:]}")
+                done[step["Name"]] = record["StepStatus"]
+                if record["StepStatus"] == "Failed":
+                    over.update(status="Failed", reason="Step failure: One or multiple steps failed.")
+                    return
+        with self.lock:
+            if over["status"] == "Executing":
+                over["status"] = "Succeeded"
 
     def _on_submit(self, req: Request, forward: Any) -> Reply:
         reply = forward()
@@ -198,11 +326,12 @@ class AwsFake:
                     if state == "SUCCEEDED":
                         over["exitCode"] = 0
                 return
-            plan = handle.metadata["plan"]
-            for unit, name in handle.units.items():
-                if name not in self.sm_requests:
-                    self.sm.create_training_job(**{k: v for k, v in plan[unit]["request"].items()})
-                    self.sm_requests[name] = plan[unit]["request"]
+            if handle.metadata.get("mode") == "pipeline":
+                over = self.executions[handle.job_id]
+                over["status"] = state.removeprefix("Pipeline/")
+                over["reason"] = reason or ("Step failure" if over["status"] == "Failed" else None)
+                return
+            for name in handle.units.values():
                 primary, _, secondary = state.partition("/")
                 self.sm_state[name] = {
                     "status": primary,
@@ -220,6 +349,12 @@ class AwsFake:
                 sm = self.sm_state.get(job_id)
                 if sm and sm["status"] == "Stopping":
                     sm.update(status="Stopped", secondary="Stopped")
+            execution = self.executions.get(handle.job_id)
+            if execution and execution["status"] == "Stopping":
+                execution["status"] = "Stopped"
+                for step in execution["steps"].values():
+                    if step["StepStatus"] == "Stopping":
+                        step["StepStatus"] = "Stopped"
 
     @contextlib.contextmanager
     def faults(
@@ -246,7 +381,10 @@ class AwsFake:
         prefix = f"flowyml-{handle.run_id}-"
         batch = [c for c in self.proxy.sent("SubmitJob", injected=False) if c.json()["jobName"].startswith(prefix)]
         sm = [c for c in self.proxy.sent("CreateTrainingJob", injected=False) if c.json()["TrainingJobName"] in names]
-        return len(batch) + len(sm)
+        pipeline = handle.metadata.get("pipeline_name")
+        with self.lock:
+            executions = [e for e in self.executions.values() if e["pipeline"] == pipeline]
+        return len(batch) + len(sm) + len(executions)
 
     # -- execution -----------------------------------------------------------------------------
     def execute(self, handle: RunHandle) -> None:
@@ -257,6 +395,9 @@ class AwsFake:
                 for barrier in barriers.get(unit, []):
                     self._run_batch(barrier)
                 self._run_batch(job_id)
+            return
+        if handle.metadata.get("mode") == "pipeline":
+            self._run_execution(handle.job_id)
             return
         with self.lock:
             self.sm_auto.update(handle.units.values())

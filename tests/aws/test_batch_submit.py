@@ -173,3 +173,18 @@ def test_a_region_from_the_environment_is_used_when_the_config_sets_none(
     env = {e["name"]: e["value"] for e in _sent(fake)[0]["containerOverrides"]["environment"]}
     assert env["AWS_REGION"] == "us-east-1"  # boto3's chain: AWS_DEFAULT_REGION
     assert orch.get_run_details(sub.run_id)["region"] == "us-east-1"
+
+
+def test_a_local_artifact_store_is_refused_unless_it_is_a_shared_mount(fake, batch_config, tmp_path) -> None:
+    """Jobs run on AWS machines: a file:// store on the submitting machine would fail in the container."""
+    local = tmp_path / "artifacts"
+    orch = _orch(batch_config, local.as_uri(), {})
+    with pytest.raises(ConfigError, match=r"aws_batch backend runs jobs on other machines.*shared: \"true\""):
+        orch.run_pipeline(kit.two_units, run_id="local-store")
+    assert _sent(fake) == [] and not local.exists()  # refused before the spec or any job was written
+    shared = _orch(batch_config, local.as_uri(), {"shared": "true"})  # e.g. EFS mounted by every job
+    sub = shared.run_pipeline(kit.two_units, run_id="shared-store")
+    assert len(_sent(fake)) == 2 and (local / "runs" / "shared-store" / "job.json").exists()
+    fake.execute(sub.handle)
+    assert sub.wait_for_completion(timeout=90, poll_interval=0.1) is S.COMPLETED
+    assert sub.get_output("total") == 3 * sum(range(5))

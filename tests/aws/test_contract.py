@@ -11,6 +11,7 @@ import attrs
 import pytest
 
 from flowyml.testing import BackendContract, ContractEnv
+from flowyml.testing import pipelines as kit
 
 pytestmark = pytest.mark.aws
 #: a secret config value (moto accepts any key): the kit checks it never reaches details or the registry
@@ -43,4 +44,7 @@ class TestSageMakerContract(BackendContract):
     @pytest.fixture
     def contract_env(self, fake, sagemaker_config, artifact_root, store_settings) -> ContractEnv:
         sagemaker_config = attrs.evolve(sagemaker_config, aws_access_key_id="testing", aws_secret_access_key=SECRET)
-        return _env("sagemaker", sagemaker_config, fake, artifact_root, store_settings)
+        env = _env("sagemaker", sagemaker_config, fake, artifact_root, store_settings)
+        # training-job states belong to single-unit runs, Pipeline/* states to multi-unit runs
+        env.state_pipeline = lambda native: kit.two_units if native.startswith("Pipeline/") else kit.slow
+        return env

@@ -1,9 +1,12 @@
 """sagemaker against moto through the fault proxy.
 
-moto finishes training jobs at once and lacks StopTrainingJob: the proxy overlays the state
-sequence (InProgress/Starting -> Training -> Completed | Failed, Stopping -> Stopped) and answers
-StopTrainingJob, and the fake runs each job's ContainerEntrypoint + Environment as a local
-subprocess. Not proven here: the image, the IAM role's permissions, instance availability.
+A single-unit run is one training job; a multi-unit run is a SageMaker Pipeline. moto stores
+pipelines and executions but runs no step, lacks ListPipelineExecutionSteps and
+StopPipelineExecution, and ignores ClientRequestToken: the proxy scripts them — an execution
+runs its steps in DependsOn order, each as a training job whose ContainerEntrypoint and
+Environment (from the definition we sent) run as a local subprocess. moto finishes training
+jobs at once and lacks StopTrainingJob: the proxy overlays those states too.
+Not proven here: the image, the IAM role's permissions, instance availability.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ import pytest
 
 from flowyml.core.status import ExecutionStatus as S
 from flowyml.testing import pipelines as kit
-from flowyml_aws import states
+from flowyml_aws import names, pipeline_definition, states
+from tests.aws import pipeline_schema
 from tests.aws.aws_pipelines import diamond, failing_chain
 
 pytestmark = pytest.mark.aws
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/flowyml:1"
+#: calls that change something in SageMaker
+WRITES = ("CreatePipeline", "UpdatePipeline", "StartPipelineExecution", "StopPipelineExecution", "CreateTrainingJob")
 
 
 @pytest.fixture
@@ -41,12 +47,27 @@ def _created(fake) -> dict[str, dict]:
     return {c.json()["TrainingJobName"]: c.json() for c in fake.proxy.sent("CreateTrainingJob", injected=False)}
 
 
-def test_training_job_request_and_dag_advanced_by_status(fake, orch, artifact_root) -> None:
+def _definition(fake) -> dict:
+    (call,) = fake.proxy.sent("CreatePipeline", injected=False)
+    return json.loads(call.json()["PipelineDefinition"])
+
+
+def _writes(fake) -> int:
+    return sum(len(fake.proxy.sent(a)) for a in WRITES)
+
+
+def test_a_multi_unit_run_is_one_pipeline_of_training_steps_with_depends_on(fake, orch, artifact_root) -> None:
     sub = orch.run_pipeline(diamond, run_id="sm-dag")
-    names = sub.handle.units
-    assert list(_created(fake)) == [names["load"]]  # only the root starts at submit
-    body = _created(fake)[names["load"]]
-    assert body["AlgorithmSpecification"] == {
+    assert _created(fake) == {}  # no training job is started by flowyml: the pipeline starts them
+    doc = _definition(fake)
+    pipeline_schema.check(doc)  # the published definition schema's shape (see pipeline_schema.py)
+    steps = {s["Name"]: s for s in doc["Steps"]}
+    assert list(steps) == ["load", "double", "square", "combine"] == list(sub.handle.units.values())
+    assert "DependsOn" not in steps["load"]
+    assert steps["double"]["DependsOn"] == steps["square"]["DependsOn"] == ["load"]
+    assert steps["combine"]["DependsOn"] == ["double", "square"]
+    load = steps["load"]["Arguments"]
+    assert load["AlgorithmSpecification"] == {
         "TrainingImage": IMAGE,
         "TrainingInputMode": "File",
         "ContainerEntrypoint": [
@@ -58,80 +79,138 @@ def test_training_job_request_and_dag_advanced_by_status(fake, orch, artifact_ro
             "load",
         ],
     }
-    assert body["RoleArn"].endswith("role/flowyml-sagemaker")
-    assert body["ResourceConfig"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}
-    assert body["OutputDataConfig"] == {"S3OutputPath": f"{artifact_root}/sagemaker"}
-    assert body["StoppingCondition"] == {"MaxRuntimeInSeconds": 7200}
-    assert body["Environment"]["TEAM"] == "ml" and body["Environment"]["FLOWYML_UNIT"] == "load"
-    assert {"Key": "flowyml:run-id", "Value": "sm-dag"} in body["Tags"]
-    assert orch.get_status_report(sub.run_id).units == {
-        "load": S.PROVISIONING,
-        "double": S.PENDING,
-        "square": S.PENDING,
-        "combine": S.PENDING,
+    assert "TrainingJobName" not in load and load["RoleArn"].endswith("role/flowyml-sagemaker")
+    assert load["ResourceConfig"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}
+    assert load["OutputDataConfig"] == {"S3OutputPath": f"{artifact_root}/sagemaker"}
+    assert load["StoppingCondition"] == {"MaxRuntimeInSeconds": 7200}
+    assert load["Environment"]["TEAM"] == "ml" and load["Environment"]["FLOWYML_UNIT"] == "load"
+    assert load["Environment"]["AWS_REGION"] == load["Environment"]["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert {"Key": "flowyml:run-id", "Value": "sm-dag"} in load["Tags"]
+    assert steps["double"]["Arguments"]["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
+    (start,) = fake.proxy.sent("StartPipelineExecution", injected=False)
+    assert start.json()["ClientRequestToken"] == names.client_token("sm-dag", "execution")
+    assert start.json()["PipelineName"] == sub.handle.metadata["pipeline_name"]
+    assert sub.job_id.startswith("arn:aws:sagemaker:us-east-1:") and "/execution/" in sub.job_id
+
+
+def test_status_calls_only_read_and_the_dag_advances_without_them(fake, orch) -> None:
+    sub = orch.run_pipeline(diamond, run_id="sm-readonly", context={"n": 3})
+    writes = _writes(fake)
+    for _ in range(3):
+        report = orch.get_status_report(sub.run_id)
+        assert report.status is S.RUNNING
+        assert report.units == {u: S.PENDING for u in sub.handle.units}
+    orch.get_run_details(sub.run_id)
+    list(orch.iter_logs(sub.run_id))
+    assert _writes(fake) == writes  # status, details and logs change nothing in SageMaker
+    fake.execute(sub.handle)  # the "cloud" runs the whole DAG with nobody polling
+    report = orch.get_status_report(sub.run_id)
+    assert report.status is S.COMPLETED and set(report.units.values()) == {S.COMPLETED}
+    assert _writes(fake) == writes
+
+
+def test_end_to_end_diamond_as_a_sagemaker_pipeline(fake, orch) -> None:
+    sub = orch.run_pipeline(diamond, run_id="sm-e2e", context={"n": 3})
+    fake.execute(sub.handle)
+    assert sub.wait_for_completion(timeout=90, poll_interval=0.1) is S.COMPLETED
+    assert sub.get_output("result") == 2 * 6 + 14
+    messages = [r.message for r in sub.logs()]
+    assert messages.index("loading 3 rows") < messages.index("combining")
+    details = orch.get_run_details(sub.run_id)
+    assert details["pipeline_execution_arn"] == sub.job_id and details["status"] == "COMPLETED"
+    combine = details["units"]["combine"]
+    assert combine["state"] == "Succeeded" and combine["depends_on"] == ["double", "square"]
+    assert combine["training_job_name"].startswith("pipelines-") and combine["console_url"]
+    json.dumps(details)
+
+
+def test_a_failed_step_fails_the_run_and_its_dependants_never_start(fake, orch) -> None:
+    sub = orch.run_pipeline(failing_chain, run_id="sm-fail")
+    fake.execute(sub.handle)
+    report = orch.get_status_report(sub.run_id)
+    assert report.status is S.FAILED
+    assert report.units == {"broken": S.FAILED, "after": S.CANCELLED}
+    assert report.message.startswith("unit broken: AlgorithmError: exit code 1")
+    assert "broken on purpose" in report.message  # the step-runner's error, joined by core
+    assert list(fake.executions[sub.job_id]["steps"]) == ["broken"]  # "after" never got a training job
+    assert orch.get_run_details(sub.run_id)["units"]["after"]["state"] == "NotStarted"
+
+
+def test_stop_reads_stopping_until_sagemaker_confirms_then_cancelled(fake, orch) -> None:
+    sub = orch.run_pipeline(kit.two_units, run_id="sm-stop")
+    orch.stop_run(sub.run_id)
+    (stop,) = fake.proxy.sent("StopPipelineExecution")
+    assert stop.json() == {
+        "PipelineExecutionArn": sub.job_id,
+        "ClientRequestToken": names.client_token("sm-stop", "stop"),
     }
-    fake.sm_state[names["load"]] = {"status": "Completed", "secondary": "Completed"}
-    report = orch.get_status_report(sub.run_id)  # starts double and square, not combine
-    assert set(_created(fake)) == {names["load"], names["double"], names["square"]}
-    assert report.status is S.QUEUED or report.status is S.PROVISIONING
-    assert _created(fake)[names["double"]]["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
-    fake.sm_state[names["double"]] = {"status": "Completed"}
-    orch.get_status_report(sub.run_id)
-    assert names["combine"] not in _created(fake)  # square has not completed yet
-    fake.sm_state[names["square"]] = {"status": "Completed"}
-    orch.get_status_report(sub.run_id)
-    assert names["combine"] in _created(fake)
-    orch.get_status_report(sub.run_id)
-    assert len(fake.proxy.sent("CreateTrainingJob")) == 4  # never twice
+    assert orch.get_run_status(sub.run_id) is S.STOPPING
+    orch.stop_run(sub.run_id)  # already stopping: nothing more to ask
+    assert len(fake.proxy.sent("StopPipelineExecution")) == 1
+    fake.settle(sub.handle)
+    report = orch.get_status_report(sub.run_id)
+    assert report.status is S.CANCELLED and report.units == {"prep": S.CANCELLED, "total": S.CANCELLED}
+    orch.stop_run(sub.run_id)
+    assert len(fake.proxy.sent("StopPipelineExecution")) == 1
+
+
+def test_resubmitting_a_run_reuses_its_pipeline_and_execution(fake, orch) -> None:
+    first = orch.run_pipeline(kit.two_units, run_id="sm-again")
+    second = orch.run_pipeline(kit.two_units, run_id="sm-again")
+    assert second.job_id == first.job_id
+    assert len(fake.proxy.sent("CreatePipeline")) == 1 and fake.count_creates(first.handle) == 1
+
+
+def test_a_lost_start_answer_finds_the_execution_it_started(fake, orch) -> None:
+    from tests.aws.fault_proxy import error_reply
+
+    lost = {"n": 0}
+
+    def lose_first(req, forward):
+        reply = fake._on_start_execution(req, forward)
+        if lost["n"] == 0:
+            lost["n"] += 1
+            return error_reply(req, 500, "InternalFailure", "the answer got lost")
+        return reply
+
+    fake.proxy.add_rule("StartPipelineExecution", lose_first)
+    sub = orch.run_pipeline(kit.two_units, run_id="sm-lost")
+    assert fake.count_creates(sub.handle) == 1  # the retry listed the executions and found it
+
+
+def test_a_single_unit_run_stays_one_training_job(fake, orch) -> None:
+    sub = orch.run_pipeline(kit.slow, run_id="sm-single")
+    assert fake.proxy.sent("CreatePipeline") == []
+    (name,) = _created(fake)
+    assert sub.job_id == name == names.sagemaker_job_name("flowyml", "sm-single", "sleep_long")
+    body = _created(fake)[name]
+    assert body["AlgorithmSpecification"]["ContainerEntrypoint"][-1] == "sleep_long"
+    assert body["Environment"]["AWS_REGION"] == "us-east-1"
+    assert orch.get_run_status(sub.run_id) is S.PROVISIONING
+    orch.stop_run(sub.run_id)
+    assert [c.json()["TrainingJobName"] for c in fake.proxy.sent("StopTrainingJob")] == [name]
+    assert orch.get_run_status(sub.run_id) is S.STOPPING
+    fake.settle(sub.handle)
+    assert orch.get_run_status(sub.run_id) is S.CANCELLED
 
 
 @pytest.mark.parametrize(("native", "expected"), sorted(states.SAGEMAKER_STATES.items()))
 def test_every_sagemaker_state_maps_through_the_one_table(fake, orch, native: str, expected: S) -> None:
-    sub = orch.run_pipeline(kit.slow, run_id=f"sm-{native.replace('/', '-').lower()}")
+    pipeline = kit.two_units if native.startswith("Pipeline/") else kit.slow
+    sub = orch.run_pipeline(pipeline, run_id=f"sm-{native.replace('/', '-').lower()}")
     fake.set_state(sub.handle, native)
     report = orch.get_status_report(sub.run_id)
     assert report.status is expected
     assert report.native_state == native
 
 
-def test_failure_reason_is_reported_and_dependants_never_start(fake, orch) -> None:
-    sub = orch.run_pipeline(failing_chain, run_id="sm-fail")
-    fake.sm_state[sub.handle.units["broken"]] = {
-        "status": "Failed",
-        "secondary": "Failed",
-        "reason": "AlgorithmError: broken on purpose",
-    }
-    report = orch.get_status_report(sub.run_id)
-    assert report.status is S.FAILED
-    assert report.message == "unit broken: AlgorithmError: broken on purpose"
-    assert report.units == {"broken": S.FAILED, "after": S.CANCELLED}
-    assert list(_created(fake)) == [sub.handle.units["broken"]]
-
-
-def test_stop_a_running_job_reads_stopping_until_stopped(fake, orch) -> None:
-    sub = orch.run_pipeline(kit.two_units, run_id="sm-stop")
-    fake.sm_state[sub.handle.units["prep"]] = {"status": "InProgress", "secondary": "Training"}
-    orch.stop_run(sub.run_id)
-    assert [c.json()["TrainingJobName"] for c in fake.proxy.sent("StopTrainingJob")] == [sub.handle.units["prep"]]
-    assert orch.get_run_status(sub.run_id) is S.STOPPING
-    fake.settle(sub.handle)
-    report = orch.get_status_report(sub.run_id)
-    assert report.status is S.CANCELLED and report.units == {"prep": S.CANCELLED, "total": S.CANCELLED}
-    assert len(fake.proxy.sent("CreateTrainingJob")) == 1
-
-
-def test_cancel_between_units_starts_nothing_more(fake, orch) -> None:
-    sub = orch.run_pipeline(kit.two_units, run_id="sm-between")
-    fake.sm_state[sub.handle.units["prep"]] = {"status": "Completed"}
-    orch.stop_run(sub.run_id)  # the next unit is due but not created yet
-    assert fake.proxy.sent("StopTrainingJob") == []
-    report = orch.get_status_report(sub.run_id)
-    assert report.status is S.CANCELLED and report.units == {"prep": S.COMPLETED, "total": S.CANCELLED}
-    assert len(fake.proxy.sent("CreateTrainingJob")) == 1
-    tags = fake.sm.list_tags(
-        ResourceArn=fake.sm.describe_training_job(TrainingJobName=sub.handle.units["prep"])["TrainingJobArn"]
-    )["Tags"]
-    assert states.CANCEL_TAG in {t["Key"] for t in tags}
+def test_unit_names_outside_the_step_name_alphabet_get_a_hashed_step_name() -> None:
+    assert pipeline_definition.step_name("train_model-2") == "train_model-2"
+    dotted = pipeline_definition.step_name("prep.v2")
+    assert pipeline_schema.STEP_NAME["pattern"] and dotted.startswith("prep-v2-") and len(dotted) <= 64
+    assert dotted != pipeline_definition.step_name("prep-v2")
+    long = pipeline_definition.step_name("x" * 100)
+    assert len(long) <= 64 and long != pipeline_definition.step_name("x" * 99)
 
 
 def test_throttled_create_status_stop_and_logs_never_fail_the_run(fake, orch) -> None:
@@ -139,14 +218,16 @@ def test_throttled_create_status_stop_and_logs_never_fail_the_run(fake, orch) ->
         sub = orch.run_pipeline(kit.two_units, run_id="sm-throttle")
     assert fake.count_creates(sub.handle) == 1
     with fake.faults("status", 2, status=503, code="ServiceUnavailable"):
-        assert orch.get_run_status(sub.run_id) is S.PROVISIONING
-    fake.sm_state[sub.handle.units["prep"]] = {"status": "InProgress", "secondary": "Training"}
-    fake._write_logs("/aws/sagemaker/TrainingJobs", f"{sub.handle.units['prep']}/algo-1-1", ["x", "y"])
+        assert orch.get_run_status(sub.run_id) is S.RUNNING
+    fake.execute(sub.handle)
+    expected = [r.message for r in orch.iter_logs(sub.run_id)]
+    assert any("summing" in m for m in expected)
     with fake.faults("logs", 2):
-        assert [r.message for r in orch.iter_logs(sub.run_id)] == ["x", "y"]
+        assert [r.message for r in orch.iter_logs(sub.run_id)] == expected
+    again = orch.run_pipeline(kit.two_units, run_id="sm-throttle-stop")
     with fake.faults("cancel", 2):
-        orch.stop_run(sub.run_id)
-    assert orch.get_run_status(sub.run_id) is S.STOPPING
+        orch.stop_run(again.run_id)
+    assert orch.get_run_status(again.run_id) is S.STOPPING
 
 
 def test_logs_from_every_instance_stream_by_cursor(fake, orch) -> None:
@@ -160,27 +241,6 @@ def test_logs_from_every_instance_stream_by_cursor(fake, orch) -> None:
     assert [r.message for r in orch.iter_logs(sub.run_id, cursor=records[0].cursor)] == ["two", "three"]
 
 
-def test_details_with_console_urls(fake, orch) -> None:
-    sub = orch.run_pipeline(kit.two_units, run_id="sm-details")
-    fake.sm_state[sub.handle.units["prep"]] = {"status": "InProgress", "secondary": "Training"}
-    details = orch.get_run_details(sub.run_id)
-    prep, total = details["units"]["prep"], details["units"]["total"]
-    assert prep["state"] == "InProgress" and prep["secondary_status"] == "Training" and prep["status"] == "RUNNING"
-    assert prep["console_url"].endswith(f"#/jobs/{sub.handle.units['prep']}")
-    assert prep["training_job_arn"].startswith("arn:aws:sagemaker:us-east-1:")
-    assert total["state"] == "NotStarted" and total["depends_on"] == ["prep"]
-    assert details["status"] == "RUNNING"
-    json.dumps(details)
-
-
-def test_end_to_end_diamond_on_sagemaker(fake, orch) -> None:
-    sub = orch.run_pipeline(diamond, run_id="sm-e2e", context={"n": 3})
-    fake.execute(sub.handle)
-    assert sub.wait_for_completion(timeout=90, poll_interval=0.1) is S.COMPLETED
-    assert sub.get_output("result") == 2 * 6 + 14
-    assert "combining" in [r.message for r in sub.logs()]
-
-
 def test_stop_racing_the_jobs_end_is_not_an_error(fake, orch) -> None:
     from tests.aws.fault_proxy import error_reply
 
@@ -191,3 +251,18 @@ def test_stop_racing_the_jobs_end_is_not_an_error(fake, orch) -> None:
     )
     orch.stop_run(sub.run_id)  # the job completed between our describe and our stop
     assert len(fake.proxy.sent("StopTrainingJob")) == 1
+
+
+def test_a_file_artifact_store_is_refused_before_anything_is_created(fake, sagemaker_config, tmp_path) -> None:
+    from flowyml.core.errors import ConfigError
+    from flowyml.stacks.aws import SageMakerOrchestrator
+
+    orch = SageMakerOrchestrator(
+        role_arn=sagemaker_config.role_arn,
+        endpoint_url=sagemaker_config.endpoint_url,
+        artifact_store=tmp_path.as_uri(),
+        image=IMAGE,
+    )
+    with pytest.raises(ConfigError, match="cannot read the local artifact store"):
+        orch.run_pipeline(kit.two_units, run_id="sm-local-store")
+    assert _writes(fake) == 0 and not list(tmp_path.iterdir())

@@ -49,3 +49,14 @@ def sagemaker_instance_type(res: ResourceConfig, default: str) -> str:
     if res.machine_type and res.machine_type.startswith("ml."):
         return res.machine_type
     return default
+
+
+def sagemaker_pipeline_name(prefix: str, run_id: str) -> str:
+    """The run's pipeline name (``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$``), unique per run by its hash suffix."""
+    readable = re.sub(r"-+", "-", re.sub(r"[^A-Za-z0-9]", "-", f"{prefix}-{run_id}")).strip("-")
+    return f"{readable[:200].rstrip('-')}-{_digest(run_id)}"
+
+
+def client_token(run_id: str, purpose: str) -> str:
+    """An idempotency token (32-128 characters) derived from the run id: the same run, the same token."""
+    return hashlib.sha256(f"flowyml\x00{purpose}\x00{run_id}".encode()).hexdigest()

@@ -62,8 +62,8 @@ class AWSBatchOrchestrator(RemoteOrchestrator):
 
 
 class SageMakerOrchestrator(RemoteOrchestrator):
-    """Runs each execution unit as a SageMaker training job; flowyml starts each unit when its
-    dependencies completed (on status calls — keep polling a multi-unit run, e.g. ``wait_for_completion``).
+    """Runs a pipeline on SageMaker: one training job for a single-unit run, else a SageMaker
+    Pipeline of Training steps (the DAG as ``DependsOn``) that runs with nobody polling.
 
     >>> orchestrator = SageMakerOrchestrator(region="eu-west-1", role_arn="arn:aws:iam::123:role/sm",
     ...     output_path="s3://my-bucket/sagemaker")

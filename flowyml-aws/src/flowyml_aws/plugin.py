@@ -83,8 +83,8 @@ class SageMakerBackend(_AWSBackend):
     name = "sagemaker"
     config_class = SageMakerConfig
     description = (
-        "Amazon SageMaker training jobs, one per execution unit; flowyml starts each when its dependencies "
-        "completed (boto3)."
+        "Amazon SageMaker: a single-unit run is a training job; a multi-unit run is a SageMaker Pipeline of "
+        "Training steps with DependsOn, so the DAG runs inside AWS (boto3)."
     )
     capabilities = frozenset({"dag", "cancel", "logs", "details", "gpu"})
     native_states = SAGEMAKER_STATES

@@ -1,15 +1,14 @@
-"""The ``sagemaker`` backend: one training job per execution unit, the DAG enforced by flowyml.
+"""The ``sagemaker`` backend: a single-unit run is one training job; a multi-unit run is a
+SageMaker Pipeline of ``Training`` steps whose ``DependsOn`` is the DAG.
 
-SageMaker training jobs have no dependencies of their own, so submit starts the units without
-dependencies and every status call *advances* the run: it starts each unit whose dependencies
-have all COMPLETED. Someone must therefore poll a multi-unit run (``wait_for_completion``,
-``flowyml status``, or any process re-attached to it); nothing is lost if nobody does for a
-while — the next status call picks up where the run stood.
+The pipeline runs the DAG inside AWS: nobody has to poll, and status calls only read. Each run
+gets its own pipeline (named from the run id) and one execution started with a
+``ClientRequestToken`` derived from the run id, so a retried submit finds what it created.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -17,10 +16,13 @@ from flowyml.core.errors import ConfigError, RunNotFoundError
 from flowyml.core.status import ExecutionStatus as S
 from flowyml.plugins.types import JobSpec, RunHandle, StatusReport
 from flowyml_aws import names, states
-from flowyml_aws.client import backend_error, call, client_for, error_code
+from flowyml_aws import pipeline_definition as pdef
+from flowyml_aws.client import backend_error, call, client_error_message, client_for, error_code
 from flowyml_aws.config import SageMakerConfig
 
-_ACTIVE = {"InProgress", "Stopping"}
+MODE_JOB, MODE_PIPELINE = "training_job", "pipeline"
+#: SageMaker's limits on ``Environment`` (entries, key and value length)
+ENV_MAX_ENTRIES, ENV_MAX_LEN = 100, 512
 
 
 def _sm(config: SageMakerConfig) -> Any:
@@ -28,15 +30,11 @@ def _sm(config: SageMakerConfig) -> Any:
 
 
 def _is_missing(exc: BaseException) -> bool:
-    """SageMaker answers a missing training job with ValidationException "Requested resource not found"."""
+    """SageMaker answers a missing resource with ValidationException "... not found" / "does not exist"."""
     text = str(exc).lower()
     return error_code(exc) in ("ValidationException", "ResourceNotFound") and (
         "not found" in text or "could not find" in text or "does not exist" in text
     )
-
-
-#: SageMaker's limits on ``Environment`` (entries, key and value length)
-ENV_MAX_ENTRIES, ENV_MAX_LEN = 100, 512
 
 
 def _check_environment(env: dict[str, str]) -> dict[str, str]:
@@ -51,8 +49,8 @@ def _check_environment(env: dict[str, str]) -> dict[str, str]:
 
 
 # -- requests ----------------------------------------------------------------------------------
-def training_request(spec: JobSpec, config: SageMakerConfig, unit_name: str) -> dict[str, Any]:
-    """The ``CreateTrainingJob`` request for one unit."""
+def training_request(spec: JobSpec, config: SageMakerConfig, unit_name: str, region: str) -> dict[str, Any]:
+    """The ``CreateTrainingJob`` request for one unit (a pipeline step's ``Arguments`` without the name)."""
     unit = spec.unit(unit_name)
     image = spec.image or config.image
     if not image:
@@ -71,6 +69,7 @@ def training_request(spec: JobSpec, config: SageMakerConfig, unit_name: str) -> 
         resource["VolumeKmsKeyId"] = config.volume_kms_key_id
     tags = {**config.tags, **spec.labels, "flowyml:run-id": spec.run_id, "flowyml:unit": unit_name}
     runtime = int(spec.timeout_seconds) if spec.timeout_seconds else config.max_runtime_seconds
+    env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, **spec.unit_env(unit_name)}
     request: dict[str, Any] = {
         "TrainingJobName": names.sagemaker_job_name(config.job_name_prefix, spec.run_id, unit_name),
         "RoleArn": config.role_arn,
@@ -79,7 +78,7 @@ def training_request(spec: JobSpec, config: SageMakerConfig, unit_name: str) -> 
             "TrainingInputMode": "File",
             "ContainerEntrypoint": spec.unit_command(unit_name),
         },
-        "Environment": _check_environment(spec.unit_env(unit_name)),
+        "Environment": _check_environment(env),
         "ResourceConfig": resource,
         "OutputDataConfig": {"S3OutputPath": output},
         "StoppingCondition": {"MaxRuntimeInSeconds": max(1, runtime)},
@@ -90,237 +89,279 @@ def training_request(spec: JobSpec, config: SageMakerConfig, unit_name: str) -> 
     return request
 
 
-def _describe(config: SageMakerConfig, name: str) -> dict | None:
+def _describe_job(config: SageMakerConfig, name: str) -> dict[str, Any] | None:
     from botocore.exceptions import ClientError
 
     sm = _sm(config)
     try:
-        return call(lambda: sm.describe_training_job(TrainingJobName=name), "sagemaker describe_training_job")
+        return call(partial(sm.describe_training_job, TrainingJobName=name), "sagemaker describe_training_job")
     except ClientError as exc:
         if _is_missing(exc):
             return None
         raise backend_error(f"sagemaker describe_training_job {name}", exc) from exc
 
 
-def _create(config: SageMakerConfig, request: dict[str, Any]) -> None:
-    """Create one training job; a retry first checks whether the lost attempt created it."""
+def _create_once(what: str, exists: Any, create: Any) -> None:
+    """``create()`` with retries; a retry first asks ``exists()`` whether the lost attempt made it."""
     from botocore.exceptions import ClientError
 
-    sm = _sm(config)
-    name = request["TrainingJobName"]
     tries = {"n": 0}
 
     def attempt() -> None:
-        if tries["n"] and _describe(config, name) is not None:
+        if tries["n"] and exists():
             return
         tries["n"] += 1
-        sm.create_training_job(**request)
+        create()
 
     try:
-        call(attempt, f"sagemaker create_training_job {name}")
+        call(attempt, what)
     except ClientError as exc:
-        if error_code(exc) == "ResourceInUse":
+        if error_code(exc) == "ResourceInUse" or "already exists" in str(exc):
             return  # created by an earlier attempt
-        raise backend_error(f"sagemaker create_training_job {name}", exc) from exc
+        raise backend_error(what, exc) from exc
 
 
 # -- submit ------------------------------------------------------------------------------------
 def submit(spec: JobSpec, config: SageMakerConfig) -> RunHandle:
-    """Start the units without dependencies; the others start from ``status`` as their inputs complete."""
+    """One unit: its training job. Several: the run's pipeline, and one execution of it."""
     config.validate()
-    plan: dict[str, dict[str, Any]] = {
-        u.name: {"depends_on": list(u.depends_on), "request": training_request(spec, config, u.name)}
-        for u in spec.topological_units()
-    }
-    for unit in spec.topological_units():
-        if not unit.depends_on:
-            request = plan[unit.name]["request"]
-            if _describe(config, request["TrainingJobName"]) is None:
-                _create(config, request)
-    job_names = {u: p["request"]["TrainingJobName"] for u, p in plan.items()}
-    last = spec.units[-1].name
+    sm = _sm(config)
+    region = str(sm.meta.region_name)
+    requests = {u.name: training_request(spec, config, u.name, region) for u in spec.units}
+    if len(spec.units) == 1:
+        request = requests[spec.units[0].name]
+        name = request["TrainingJobName"]
+        if _describe_job(config, name) is None:
+            _create_once(
+                f"sagemaker create_training_job {name}",
+                lambda: _describe_job(config, name) is not None,
+                partial(sm.create_training_job, **request),
+            )
+        return RunHandle(
+            backend="sagemaker",
+            run_id=spec.run_id,
+            job_id=name,
+            units={spec.units[0].name: name},
+            metadata={"mode": MODE_JOB, "region": region},
+        )
+    return _submit_pipeline(spec, config, requests, region)
+
+
+def _executions(config: SageMakerConfig, pipeline: str) -> list[dict[str, Any]]:
+    from botocore.exceptions import ClientError
+
+    sm = _sm(config)
+    try:
+        page = call(partial(sm.list_pipeline_executions, PipelineName=pipeline), "sagemaker list_pipeline_executions")
+    except ClientError as exc:
+        if _is_missing(exc):
+            return []
+        raise backend_error(f"sagemaker list_pipeline_executions {pipeline}", exc) from exc
+    return list(page.get("PipelineExecutionSummaries") or [])
+
+
+def _pipeline_exists(config: SageMakerConfig, pipeline: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    sm = _sm(config)
+    try:
+        call(partial(sm.describe_pipeline, PipelineName=pipeline), "sagemaker describe_pipeline")
+    except ClientError as exc:
+        if _is_missing(exc):
+            return False
+        raise backend_error(f"sagemaker describe_pipeline {pipeline}", exc) from exc
+    return True
+
+
+def _submit_pipeline(
+    spec: JobSpec, config: SageMakerConfig, requests: Mapping[str, dict[str, Any]], region: str
+) -> RunHandle:
+    sm = _sm(config)
+    pipeline = names.sagemaker_pipeline_name(config.job_name_prefix, spec.run_id)
+    steps = pdef.step_names(spec)
+    body = pdef.encode(pdef.definition(spec, requests))
+    existing = _executions(config, pipeline) if _pipeline_exists(config, pipeline) else None
+    if existing is None:
+        tags = {**config.tags, **spec.labels, "flowyml:run-id": spec.run_id}
+        _create_once(
+            f"sagemaker create_pipeline {pipeline}",
+            lambda: _pipeline_exists(config, pipeline),
+            partial(
+                sm.create_pipeline,
+                PipelineName=pipeline,
+                PipelineDefinition=body,
+                PipelineDescription=f"flowyml run {spec.run_id} of {spec.pipeline_name}"[:3072],
+                RoleArn=config.role_arn,
+                ClientRequestToken=names.client_token(spec.run_id, "pipeline"),
+                Tags=[{"Key": k[:128], "Value": str(v)[:256]} for k, v in tags.items()],
+            ),
+        )
+        existing = []
+    elif not existing:  # created by a lost attempt that never started it: make sure it is this definition
+        call(
+            partial(sm.update_pipeline, PipelineName=pipeline, PipelineDefinition=body, RoleArn=config.role_arn),
+            f"sagemaker update_pipeline {pipeline}",
+        )
+    arn = str(existing[0]["PipelineExecutionArn"]) if existing else _start(config, spec.run_id, pipeline)
     return RunHandle(
         backend="sagemaker",
         run_id=spec.run_id,
-        job_id=job_names[last],
-        units=job_names,
-        metadata={"region": config.region, "plan": plan},
+        job_id=arn,
+        units=steps,
+        metadata={
+            "mode": MODE_PIPELINE,
+            "pipeline_name": pipeline,
+            "region": region,
+            "depends_on": {u.name: list(u.depends_on) for u in spec.units},
+        },
     )
 
 
-# -- status ------------------------------------------------------------------------------------
-def _plan(handle: RunHandle) -> dict[str, dict]:
-    plan = handle.metadata.get("plan")
-    if not plan:
-        raise RunNotFoundError(f"sagemaker: run {handle.run_id!r} has no submission plan in its handle")
-    return plan
-
-
-def _cancel_requested(config: SageMakerConfig, jobs: dict[str, dict]) -> bool:
+def _start(config: SageMakerConfig, run_id: str, pipeline: str) -> str:
+    """Start the run's one execution; a retry after a lost answer finds it instead of starting another."""
     sm = _sm(config)
-    for job in jobs.values():
-        arn = job.get("TrainingJobArn")
-        if arn:
-            tags = call(partial(sm.list_tags, ResourceArn=arn), "sagemaker list_tags").get("Tags", [])
-            return any(t.get("Key") == states.CANCEL_TAG for t in tags)
-    return False
+    tries = {"n": 0}
+
+    def attempt() -> str:
+        if tries["n"]:
+            found = _executions(config, pipeline)
+            if found:
+                return str(found[0]["PipelineExecutionArn"])
+        tries["n"] += 1
+        answer = sm.start_pipeline_execution(
+            PipelineName=pipeline,
+            PipelineExecutionDisplayName=pipeline[:82].rstrip("-"),
+            ClientRequestToken=names.client_token(run_id, "execution"),
+        )
+        return str(answer["PipelineExecutionArn"])
+
+    from botocore.exceptions import ClientError
+
+    try:
+        return call(attempt, f"sagemaker start_pipeline_execution {pipeline}")
+    except ClientError as exc:
+        raise backend_error(f"sagemaker start_pipeline_execution {pipeline}", exc) from exc
 
 
-def _unit_states(handle: RunHandle, config: SageMakerConfig) -> tuple[dict[str, dict], dict[str, S]]:
-    """Describe the units that can exist: a unit is only ever created once its dependencies completed,
-    so units behind an unfinished dependency are not asked about (one call per unit that matters)."""
-    plan = _plan(handle)
-    jobs: dict[str, dict] = {}
-    unit_status: dict[str, S] = {}
-    for unit in handle.units:
-        name = handle.units[unit]
-        if any(unit_status.get(d) is not S.COMPLETED for d in plan[unit]["depends_on"]):
+# -- reading a run -----------------------------------------------------------------------------
+def _mode(handle: RunHandle) -> str:
+    return str(handle.metadata.get("mode") or (MODE_PIPELINE if len(handle.units) > 1 else MODE_JOB))
+
+
+def _execution(config: SageMakerConfig, handle: RunHandle) -> dict[str, Any]:
+    from botocore.exceptions import ClientError
+
+    sm = _sm(config)
+    try:
+        return call(
+            partial(sm.describe_pipeline_execution, PipelineExecutionArn=handle.job_id),
+            "sagemaker describe_pipeline_execution",
+        )
+    except ClientError as exc:
+        if _is_missing(exc):
+            raise RunNotFoundError(f"sagemaker: no pipeline execution {handle.job_id} (run {handle.run_id!r})") from exc
+        raise backend_error(f"sagemaker describe_pipeline_execution {handle.job_id}", exc) from exc
+
+
+def _steps(config: SageMakerConfig, handle: RunHandle) -> dict[str, dict[str, Any]]:
+    """Step name -> its latest attempt, from ``list_pipeline_execution_steps`` (all pages)."""
+    sm = _sm(config)
+    kwargs: dict[str, Any] = {"PipelineExecutionArn": handle.job_id, "SortOrder": "Ascending"}
+    found: dict[str, dict[str, Any]] = {}
+    while True:
+        page = call(partial(sm.list_pipeline_execution_steps, **kwargs), "sagemaker list_pipeline_execution_steps")
+        for step in page.get("PipelineExecutionSteps") or []:
+            found[step["StepName"]] = step  # ascending: a retried step's last attempt wins
+        if not page.get("NextToken"):
+            return found
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def _job_name(step: Mapping[str, Any]) -> str | None:
+    arn = ((step.get("Metadata") or {}).get("TrainingJob") or {}).get("Arn")
+    return str(arn).rsplit("/", 1)[-1] if arn else None
+
+
+def _pipeline_report(
+    handle: RunHandle, execution: Mapping[str, Any], steps: Mapping[str, dict[str, Any]]
+) -> StatusReport:
+    native = str(execution.get("PipelineExecutionStatus", ""))
+    status = states.SAGEMAKER_STATES.get(f"Pipeline/{native}", S.UNKNOWN)
+    units: dict[str, S] = {}
+    messages = []
+    for unit, step_name in handle.units.items():
+        step = steps.get(step_name)
+        if step is None:
+            units[unit] = S.CANCELLED if status.is_finished else S.PENDING
             continue
-        job = _describe(config, name)
-        if job is not None:
-            jobs[unit] = job
-            unit_status[unit] = states.sagemaker_unit_status(job["TrainingJobStatus"], job.get("SecondaryStatus"))
-    return jobs, unit_status
-
-
-def status(handle: RunHandle, config: SageMakerConfig, advance: bool = True) -> StatusReport:
-    """The run's status; starts every unit whose dependencies have completed (unless cancelled)."""
-    plan = _plan(handle)
-    jobs, unit_status = _unit_states(handle, config)
-    if not jobs and all(plan[u]["depends_on"] for u in plan):
-        raise RunNotFoundError(f"sagemaker: no training job of run {handle.run_id!r} exists")
-    ready: list[str] = []
-    skipped: dict[str, str] = {}
-    for unit in handle.units:
-        if unit in unit_status:
-            continue
-        deps = plan[unit]["depends_on"]
-        ended = [
-            d for d in deps if d in unit_status and unit_status[d].is_finished and unit_status[d] is not S.COMPLETED
-        ]
-        ended += [d for d in deps if skipped.get(d)]
-        if ended:
-            skipped[unit] = f"not started: dependency {ended[0]} did not complete"
-        elif all(unit_status.get(d) is S.COMPLETED for d in deps):
-            ready.append(unit)
-    cancel = bool(ready) and _cancel_requested(config, jobs)
-    for unit in ready:
-        if cancel or not advance:
-            continue
-        _create(config, plan[unit]["request"])
-        unit_status[unit] = S.QUEUED
-    full: dict[str, S] = {}
-    native: dict[str, str] = {}
-    for unit in handle.units:
-        if unit in jobs:
-            job = jobs[unit]
-            native[unit] = "/".join(p for p in (job["TrainingJobStatus"], job.get("SecondaryStatus")) if p)
-            full[unit] = unit_status[unit]
-        elif unit in unit_status:
-            native[unit] = "Created"
-            full[unit] = unit_status[unit]
-        elif unit in skipped or cancel:
-            native[unit] = "NotStarted"
-            full[unit] = S.CANCELLED
-        else:
-            native[unit] = "NotStarted"
-            full[unit] = S.PENDING
-    messages = [f"unit {u}: {j.get('FailureReason')}" for u, j in jobs.items() if j.get("FailureReason")]
-    run_status = states.run_status(full, cancel_requested=cancel)
+        units[unit] = states.SAGEMAKER_STEP_STATES.get(str(step.get("StepStatus")), S.UNKNOWN)
+        if step.get("FailureReason"):
+            messages.append(f"unit {unit}: {step['FailureReason']}")
+    if not messages and execution.get("FailureReason"):
+        messages.append(str(execution["FailureReason"]))
     return StatusReport(
-        status=run_status, native_state=states.native_summary(native), message="; ".join(messages) or None, units=full
+        status=status, native_state=f"Pipeline/{native}", message="; ".join(messages) or None, units=units
     )
+
+
+def _job_report(handle: RunHandle, config: SageMakerConfig) -> tuple[StatusReport, dict[str, Any]]:
+    (unit, name), *_ = handle.units.items()
+    job = _describe_job(config, name)
+    if job is None:
+        raise RunNotFoundError(f"sagemaker: no training job {name} (run {handle.run_id!r})")
+    status = states.sagemaker_unit_status(job["TrainingJobStatus"], job.get("SecondaryStatus"))
+    native = "/".join(p for p in (job["TrainingJobStatus"], job.get("SecondaryStatus")) if p)
+    reason = job.get("FailureReason")
+    report = StatusReport(
+        status=status, native_state=native, message=f"unit {unit}: {reason}" if reason else None, units={unit: status}
+    )
+    return report, job
+
+
+def status(handle: RunHandle, config: SageMakerConfig) -> StatusReport:
+    """The run's status. Reads only: the DAG advances inside SageMaker."""
+    if _mode(handle) == MODE_JOB:
+        return _job_report(handle, config)[0]
+    return _pipeline_report(handle, _execution(config, handle), _steps(config, handle))
 
 
 # -- cancel ------------------------------------------------------------------------------------
 def cancel(handle: RunHandle, config: SageMakerConfig) -> bool:
-    """Mark the run cancelled (tag on its jobs: no further unit starts) and stop running jobs."""
+    """Stop the training job or the pipeline execution; False if the run had already ended."""
     from botocore.exceptions import ClientError
 
     sm = _sm(config)
-    jobs, unit_status = _unit_states(handle, config)
-    open_units = [u for u in handle.units if u not in unit_status or not unit_status[u].is_finished]
-    if not open_units or not jobs:
-        return False
-    report = status(handle, config, advance=False)
-    if report.status.is_finished:
-        return False
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    for job in jobs.values():
-        arn = job["TrainingJobArn"]
-        try:
-            call(
-                partial(sm.add_tags, ResourceArn=arn, Tags=[{"Key": states.CANCEL_TAG, "Value": stamp}]),
-                "sagemaker add_tags",
-            )
-        except ClientError as exc:  # the tag is what stops the next units from starting: say what is missing
-            raise backend_error(f"sagemaker add_tags {arn} (needs sagemaker:AddTags to cancel)", exc) from exc
-    for job in jobs.values():
-        if job["TrainingJobStatus"] != "InProgress":
-            continue
-        name = job["TrainingJobName"]
-        try:
-            call(partial(sm.stop_training_job, TrainingJobName=name), "sagemaker stop_training_job")
-        except ClientError as exc:
-            if error_code(exc) != "ValidationException":  # it ended between describe and stop
-                raise backend_error(f"sagemaker stop_training_job {name}", exc) from exc
+    report = status(handle, config)
+    if report.status.is_finished or report.status is S.STOPPING:
+        return report.status is S.STOPPING
+    if _mode(handle) == MODE_JOB:
+        name = next(iter(handle.units.values()))
+        what, fn = "stop_training_job", partial(sm.stop_training_job, TrainingJobName=name)
+    else:
+        what = "stop_pipeline_execution"
+        fn = partial(
+            sm.stop_pipeline_execution,
+            PipelineExecutionArn=handle.job_id,
+            ClientRequestToken=names.client_token(handle.run_id, "stop"),
+        )
+    try:
+        call(fn, f"sagemaker {what}")
+    except ClientError as exc:
+        if error_code(exc) != "ValidationException":  # it ended between our describe and our stop
+            raise backend_error(f"sagemaker {what} ({client_error_message(exc)})", exc) from exc
     return True
 
 
 # -- details -----------------------------------------------------------------------------------
-def console_url(region: str | None, name: str) -> str:
+def console_url(region: str, name: str) -> str:
     return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/jobs/{name}"
 
 
-def logs_url(region: str | None, name: str) -> str:
+def logs_url(region: str, name: str) -> str:
     return (
         f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:log-groups/log-group/"
         f"$252Faws$252Fsagemaker$252FTrainingJobs$3FlogStreamNameFilter$3D{name}"
     )
-
-
-def details(handle: RunHandle, config: SageMakerConfig) -> dict[str, Any]:
-    report = status(handle, config, advance=False)
-    jobs, _ = _unit_states(handle, config)
-    units: dict[str, Any] = {}
-    for unit in handle.units:
-        name = handle.units[unit]
-        job = jobs.get(unit) or {}
-        resource = job.get("ResourceConfig") or _plan(handle)[unit]["request"]["ResourceConfig"]
-        units[unit] = {
-            "training_job_name": name,
-            "training_job_arn": job.get("TrainingJobArn"),
-            "state": job.get("TrainingJobStatus", "NotStarted"),
-            "secondary_status": job.get("SecondaryStatus"),
-            "status": report.units[unit].value,
-            "failure_reason": job.get("FailureReason"),
-            "depends_on": _plan(handle)[unit]["depends_on"],
-            "instance_type": resource.get("InstanceType"),
-            "instance_count": resource.get("InstanceCount"),
-            "created_at": _ts(job.get("CreationTime")),
-            "started_at": _ts(job.get("TrainingStartTime")),
-            "ended_at": _ts(job.get("TrainingEndTime")),
-            "billable_seconds": job.get("BillableTimeInSeconds"),
-            "model_artifacts": (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
-            "secondary_status_transitions": [
-                {"status": t.get("Status"), "message": t.get("StatusMessage")}
-                for t in job.get("SecondaryStatusTransitions") or []
-            ],
-            "console_url": console_url(config.region, name),
-            "logs_url": logs_url(config.region, name),
-        }
-    return {
-        "backend": "sagemaker",
-        "run_id": handle.run_id,
-        "job_id": handle.job_id,
-        "status": report.status.value,
-        "native_state": report.native_state,
-        "message": report.message,
-        "region": config.region,
-        "role_arn": config.role_arn,
-        "units": units,
-        "console_url": f"https://{config.region}.console.aws.amazon.com/sagemaker/home?region={config.region}#/jobs",
-    }
 
 
 def _ts(value: Any) -> float | None:
@@ -329,19 +370,90 @@ def _ts(value: Any) -> float | None:
     return value.timestamp() if hasattr(value, "timestamp") else float(value)
 
 
+def details(handle: RunHandle, config: SageMakerConfig) -> dict[str, Any]:
+    region = str(_sm(config).meta.region_name)
+    out: dict[str, Any] = {"backend": "sagemaker", "run_id": handle.run_id, "job_id": handle.job_id, "region": region}
+    out["role_arn"] = config.role_arn
+    if _mode(handle) == MODE_JOB:
+        report, job = _job_report(handle, config)
+        unit, name = next(iter(handle.units.items()))
+        resource = job.get("ResourceConfig") or {}
+        out["units"] = {
+            unit: {
+                "training_job_name": name,
+                "training_job_arn": job.get("TrainingJobArn"),
+                "state": job.get("TrainingJobStatus"),
+                "secondary_status": job.get("SecondaryStatus"),
+                "status": report.units[unit].value,
+                "failure_reason": job.get("FailureReason"),
+                "instance_type": resource.get("InstanceType"),
+                "instance_count": resource.get("InstanceCount"),
+                "created_at": _ts(job.get("CreationTime")),
+                "started_at": _ts(job.get("TrainingStartTime")),
+                "ended_at": _ts(job.get("TrainingEndTime")),
+                "billable_seconds": job.get("BillableTimeInSeconds"),
+                "console_url": console_url(region, name),
+                "logs_url": logs_url(region, name),
+            }
+        }
+        out["console_url"] = f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/jobs"
+    else:
+        execution, steps = _execution(config, handle), _steps(config, handle)
+        report = _pipeline_report(handle, execution, steps)
+        depends_on = handle.metadata.get("depends_on") or {}
+        units = {}
+        for unit, step_name in handle.units.items():
+            step = steps.get(step_name) or {}
+            job_name = _job_name(step)
+            units[unit] = {
+                "step_name": step_name,
+                "state": step.get("StepStatus", "NotStarted"),
+                "status": report.units[unit].value,
+                "failure_reason": step.get("FailureReason"),
+                "depends_on": list(depends_on.get(unit, [])),
+                "training_job_name": job_name,
+                "started_at": _ts(step.get("StartTime")),
+                "ended_at": _ts(step.get("EndTime")),
+                "console_url": console_url(region, job_name) if job_name else None,
+                "logs_url": logs_url(region, job_name) if job_name else None,
+            }
+        out.update(
+            pipeline_name=handle.metadata.get("pipeline_name"),
+            pipeline_execution_arn=handle.job_id,
+            units=units,
+            console_url=f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/pipelines",
+        )
+    out.update(status=report.status.value, native_state=report.native_state, message=report.message)
+    return out
+
+
 # -- logs --------------------------------------------------------------------------------------
+def _job_names(handle: RunHandle, config: SageMakerConfig) -> list[tuple[str, str]]:
+    """(unit, training job name) of every unit whose job exists, in unit order."""
+    if _mode(handle) == MODE_JOB:
+        return list(handle.units.items())
+    steps = _steps(config, handle)
+    out = []
+    for unit, step_name in handle.units.items():
+        name = _job_name(steps.get(step_name) or {})
+        if name:
+            out.append((unit, name))
+    return out
+
+
 def log_sources(handle: RunHandle, config: SageMakerConfig) -> list[tuple[str, str, str]]:
     """(unit, log group, stream) of every instance of every unit's training job (``<job>/algo-N-<epoch>``)."""
+    from botocore.exceptions import ClientError
+
     logs = client_for("logs", config)
     sources = []
-    for unit in handle.units:
-        name = handle.units[unit]
+    for unit, name in _job_names(handle, config):
         kwargs: dict[str, Any] = {"logGroupName": config.log_group, "logStreamNamePrefix": f"{name}/"}
         streams: list[str] = []
         while True:
             try:
                 page = call(partial(logs.describe_log_streams, **kwargs), "cloudwatch describe_log_streams")
-            except Exception as exc:
+            except ClientError as exc:
                 if error_code(exc) == "ResourceNotFoundException":
                     break
                 raise

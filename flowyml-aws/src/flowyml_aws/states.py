@@ -19,7 +19,8 @@ BATCH_STATES: dict[str, S] = {
     "FAILED": S.FAILED,
 }
 
-#: SageMaker training jobs: ``TrainingJobStatus`` and, where it refines it, ``Status/SecondaryStatus``.
+#: SageMaker: a single-unit run is one training job (``TrainingJobStatus`` and, where it refines it,
+#: ``Status/SecondaryStatus``); a multi-unit run is a pipeline execution (``Pipeline/<status>``).
 SAGEMAKER_STATES: dict[str, S] = {
     "InProgress": S.RUNNING,
     "InProgress/Pending": S.QUEUED,
@@ -40,6 +41,23 @@ SAGEMAKER_STATES: dict[str, S] = {
     "Completed": S.COMPLETED,
     "Failed": S.FAILED,
     "Failed/MaxRuntimeExceeded": S.TIMED_OUT,
+    # a multi-unit run is a pipeline execution (``PipelineExecutionStatus``)
+    "Pipeline/Executing": S.RUNNING,
+    "Pipeline/Stopping": S.STOPPING,
+    "Pipeline/Stopped": S.CANCELLED,
+    "Pipeline/Failed": S.FAILED,
+    "Pipeline/Succeeded": S.COMPLETED,
+}
+
+#: A pipeline step's ``StepStatus`` -> the status of its unit (a unit with no step yet is PENDING,
+#: or CANCELLED once the execution ended: it never started).
+SAGEMAKER_STEP_STATES: dict[str, S] = {
+    "Starting": S.PROVISIONING,
+    "Executing": S.RUNNING,
+    "Stopping": S.STOPPING,
+    "Stopped": S.CANCELLED,
+    "Failed": S.FAILED,
+    "Succeeded": S.COMPLETED,
 }
 
 #: The reason flowyml gives Batch when it cancels; FAILED with this reason reads CANCELLED.
