@@ -105,3 +105,23 @@ def test_units_with_underscores_run_and_log_when_task_names_are_display_names(
     records = {(r.unit, r.message) for r in orch.iter_logs(sub.job_id)}
     assert {("load_data", "loading data"), ("train_model", "training the model")} <= records
     assert {unit for unit, _ in records} == {"load_data", "train_model"}
+
+
+def test_following_a_running_pipeline_with_a_settle_window_misses_nothing(fake, config, store_settings, execute):
+    """Core follows while the fake runs the four tasks; every pass holds back entries younger than the
+    settle window. What was followed is exactly what a read after the end returns."""
+    import threading
+
+    import attrs
+
+    orch = orchestrator(attrs.evolve(config, log_settle_seconds=0.3, log_poll_interval=0.1), store_settings)
+    sub = orch.run_pipeline(P.dag4, run_id="e2e-follow-settle")
+    runner = threading.Thread(target=execute, args=(sub.handle,))
+    runner.start()
+    followed = [(r.unit, r.message, r.cursor) for r in orch.iter_logs(sub.job_id, follow=True)]
+    runner.join(timeout=300)
+    assert [e.returncode for e in fake.executions] == [0, 0, 0, 0]
+    after = [(r.unit, r.message, r.cursor) for r in orch.iter_logs(sub.job_id)]
+    assert followed == after and len(followed) == len(set(followed))
+    assert {unit for unit, _, _ in followed} == set(UNITS)
+    assert len(fake.calls("logs")) <= len(fake.calls("get"))  # never more than one log read per pass
