@@ -522,7 +522,7 @@ class PipelineRunner:
         self._callback(self.error_callback, error)
 
     def _fire(self, entry: _Entry, trigger: AsyncTrigger, result: TriggerResult | None) -> None:
-        if self._state != "running" or entry.name not in self._entries:
+        if self._state != "running" or entry.name not in self._entries or entry.paused_reason is not None:
             return
         firing = _Firing(trigger.describe(), result.context if result else None, dt.datetime.now(dt.timezone.utc))
         entry.firings += 1
