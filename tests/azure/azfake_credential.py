@@ -32,8 +32,15 @@ class FakeCredential:
         self.scopes.extend(scopes)
         resource = scopes[0].removesuffix("/.default") if scopes else ""
         now = int(time.time())
-        claims = {"aud": resource, "iss": "https://sts.invalid/", "tid": "fake-tenant", "oid": "fake-oid",
-                  "iat": now, "nbf": now, "exp": now + 3600}
+        claims = {
+            "aud": resource,
+            "iss": "https://sts.invalid/",
+            "tid": "fake-tenant",
+            "oid": "fake-oid",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+        }
         header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
         token = f"{header}.{_b64(json.dumps(claims).encode())}.{_b64(b'unsigned')}"
         return AccessToken(token, now + 3600)

@@ -1,4 +1,9 @@
-"""The conformance kit's knobs (``ContractEnv``) implemented on the fake Azure ML."""
+"""The conformance kit's knobs (``ContractEnv``) implemented on the fake Azure ML.
+
+Transient faults come from core (``flowyml.plugins.retry.inject_faults``): every Azure call goes
+through ``call_with_retry``. Lost create answers need the service: the fake performs the create
+and then fails its answer.
+"""
 
 from __future__ import annotations
 
@@ -12,36 +17,6 @@ from azfake_server import FakeAzureML, Fault
 from flowyml.plugins.types import RunHandle
 
 JOB = r"/jobs/[^/]+$"
-LOG_READS = r"^/(history/.*/(details|children)|logs/.+)$"
-
-
-def fault_plan(operation: str, count: int) -> list[Fault]:
-    """What "the next ``count`` calls of ``operation`` fail transiently" means on Azure ML."""
-    if operation == "submit":
-        # First throttled before anything happens, then created but the answer is lost: only
-        # GET-before-create keeps the retry from making a second job.
-        plan = [Fault(429, 1, "PUT", JOB, retry_after=0)]
-        if count > 1:
-            plan.append(Fault(None, count - 1, "PUT", JOB, after=True))
-        return plan
-    if operation == "status":
-        return [Fault(503, count, "GET", JOB)]
-    if operation == "cancel":
-        return [Fault(429, count, "POST", r"/cancel$")]  # no Retry-After: azure-core would not retry it
-    if operation == "logs":
-        return [Fault(503, count, "GET", LOG_READS)]
-    raise ValueError(f"unknown operation {operation!r}")
-
-
-@contextmanager
-def inject(fake: FakeAzureML, operation: str, count: int) -> Iterator[list[Fault]]:
-    plan = fault_plan(operation, count)
-    for fault in plan:
-        fake.inject(fault.status, fault.times, method=fault.method, path=fault.path,
-                    retry_after=fault.retry_after, after=fault.after)
-    added = fake.faults[-len(plan):]
-    with fake.faulted(*added):
-        yield added
 
 
 @contextmanager
@@ -55,8 +30,10 @@ def lose_creates(fake: FakeAzureML, count: int) -> Iterator[Fault]:
 def process_env() -> dict[str, str]:
     """What a fresh process needs to rebuild the test credential (``azfake_credential``)."""
     here = str(Path(__file__).parent)
-    return {"PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p),
-            "NO_PROXY": "127.0.0.1,localhost"}
+    return {
+        "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p),
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
 
 
 def count_creates(fake: FakeAzureML, handle: RunHandle) -> int:

@@ -107,9 +107,15 @@ class Job:
 class FakeAzureML:
     """See the module docstring. Controls: ``set_state``, ``inject``, ``execute``, ``find``."""
 
-    def __init__(self, *, subscription_id: str = "00000000-0000-0000-0000-00000000f10e",
-                 resource_group: str = "flowyml-rg", workspace: str = "flowyml-ws",
-                 computes: tuple[str, ...] = ("cpu-cluster", "gpu-cluster"), tls: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        subscription_id: str = "00000000-0000-0000-0000-00000000f10e",
+        resource_group: str = "flowyml-rg",
+        workspace: str = "flowyml-ws",
+        computes: tuple[str, ...] = ("cpu-cluster", "gpu-cluster"),
+        tls: dict[str, str] | None = None,
+    ) -> None:
         self.subscription_id, self.resource_group, self.workspace = subscription_id, resource_group, workspace
         self.workspace_guid = str(uuid.uuid4())
         self.computes = set(computes)
@@ -156,12 +162,22 @@ class FakeAzureML:
 
     @property
     def ws_path(self) -> str:
-        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-                f"/providers/{RP}/workspaces/{self.workspace}")
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/{RP}/workspaces/{self.workspace}"
+        )
 
     # -- test controls -------------------------------------------------------------------------
-    def inject(self, status: int | None, times: int = 1, *, method: str | None = None, path: str | None = None,
-               retry_after: float | None = None, after: bool = False) -> Fault:
+    def inject(
+        self,
+        status: int | None,
+        times: int = 1,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        retry_after: float | None = None,
+        after: bool = False,
+    ) -> Fault:
         fault = Fault(status, times, method, path, retry_after, after)
         with self._lock:
             self.faults.append(fault)
@@ -180,8 +196,11 @@ class FakeAzureML:
 
     def find(self, method: str | None = None, path: str | None = None) -> list[Recorded]:
         with self._lock:
-            return [r for r in self.requests if (method is None or r.method == method)
-                    and (path is None or re.search(path, r.path, re.I))]
+            return [
+                r
+                for r in self.requests
+                if (method is None or r.method == method) and (path is None or re.search(path, r.path, re.I))
+            ]
 
     def set_state(self, name: str, state: str, error: dict[str, Any] | None = None) -> None:
         """Force a job (and, for a pipeline, every node's child run) into a native state."""
@@ -190,8 +209,11 @@ class FakeAzureML:
             runs = [job.run, *self._ensure_children(job).values()] if job.is_pipeline else [job.run]
             for run in runs:
                 run.status = state
-                run.error = (error or {"code": "UserError", "message": f"{run.run_id} failed (fake)"}
-                             if state == "Failed" else None)
+                run.error = (
+                    error or {"code": "UserError", "message": f"{run.run_id} failed (fake)"}
+                    if state == "Failed"
+                    else None
+                )
             job.props["status"] = state
 
     def settle(self, name: str) -> None:
@@ -221,8 +243,13 @@ class FakeAzureML:
             comp = self.component(body["componentId"])["properties"]["componentSpec"]
             env = dict(comp.get("environment_variables") or {})
             env.update(body.get("environment_variables") or {})
-            ups = sorted({m.group(1) for v in (body.get("inputs") or {}).values()
-                          for m in BINDING.finditer(str(v.get("path") or v.get("value") or ""))})
+            ups = sorted(
+                {
+                    m.group(1)
+                    for v in (body.get("inputs") or {}).values()
+                    for m in BINDING.finditer(str(v.get("path") or v.get("value") or ""))
+                }
+            )
             specs[node] = (node, comp["command"], env, ups)
         ordered: list[tuple[str, str, dict[str, str], list[str]]] = []
         while len(ordered) < len(specs):
@@ -264,9 +291,13 @@ class FakeAzureML:
                 if code != 0:
                     tail = [ln for ln in bytes(run.logs.get(USER_LOG, b"")).decode().splitlines() if ln.strip()][-3:]
                     run.status = "Failed"
-                    run.error = {"code": "UserError", "message": (
-                        f"Execution failed. User process '{command.split()[0]}' exited with status code {code}. "
-                        f"Please check log file '{USER_LOG}' for error details. Error: " + " | ".join(tail))}
+                    run.error = {
+                        "code": "UserError",
+                        "message": (
+                            f"Execution failed. User process '{command.split()[0]}' exited with status code {code}. "
+                            f"Please check log file '{USER_LOG}' for error details. Error: " + " | ".join(tail)
+                        ),
+                    }
                     failed.append(node)
                 else:
                     run.status = "Completed"
@@ -281,16 +312,24 @@ class FakeAzureML:
             job.run.status = final
             job.props["status"] = final
             if final == "Failed" and job.is_pipeline:
-                job.run.error = {"code": "UserError", "message": "Pipeline has some failed steps. Failed nodes: "
-                                 + ", ".join(f"/{n}" for n in failed)}
+                job.run.error = {
+                    "code": "UserError",
+                    "message": "Pipeline has some failed steps. Failed nodes: " + ", ".join(f"/{n}" for n in failed),
+                }
 
     def _run_process(self, command: str, env: dict[str, str], run: Run) -> int:
         merged = {**os.environ, **self.exec_env, **env}
         merged["PATH"] = f"{REPO / '.venv/bin'}{os.pathsep}{merged.get('PATH', '')}"
         here = str(Path(__file__).parent)
         merged["PYTHONPATH"] = os.pathsep.join(p for p in (here, str(REPO), merged.get("PYTHONPATH")) if p)
-        proc = subprocess.Popen(["/bin/sh", "-c", command], env=merged, cwd=REPO, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            env=merged,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             with self._lock:
@@ -302,8 +341,13 @@ class FakeAzureML:
     def _ensure_children(self, job: Job) -> dict[str, Run]:
         for node, body in (job.props.get("jobs") or {}).items():
             if node not in job.children:
-                run = Run(run_id=f"{job.name}_{node}_{uuid.uuid4().hex[:6]}", parent=job.name, node=node,
-                          display=body.get("display_name") or node, target=self._target(body))
+                run = Run(
+                    run_id=f"{job.name}_{node}_{uuid.uuid4().hex[:6]}",
+                    parent=job.name,
+                    node=node,
+                    display=body.get("display_name") or node,
+                    target=self._target(body),
+                )
                 job.children[node] = run
                 self.runs[run.run_id] = run
         return job.children
@@ -314,8 +358,10 @@ class FakeAzureML:
 
     # -- HTTP dispatch --------------------------------------------------------------------------
     def _build_routes(self) -> list[tuple[str, re.Pattern[str], Any]]:
-        ws = (r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices"
-              r"/workspaces/[^/]+")
+        ws = (
+            r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices"
+            r"/workspaces/[^/]+"
+        )
         asset = r"(?P<kind>environments|components|codes|models|data)"
         table = [
             ("GET", ws + r"$", self._workspace),
@@ -346,8 +392,16 @@ class FakeAzureML:
         rec = Recorded(h.command, split.path, query, body, {k.lower(): v for k, v in h.headers.items()})
         with self._lock:
             self.requests.append(rec)
-            fault = next((f for f in self.faults if f.hits < f.times and (f.method in (None, h.command))
-                          and (f.path is None or re.search(f.path, split.path, re.I))), None)
+            fault = next(
+                (
+                    f
+                    for f in self.faults
+                    if f.hits < f.times
+                    and (f.method in (None, h.command))
+                    and (f.path is None or re.search(f.path, split.path, re.I))
+                ),
+                None,
+            )
             if fault is not None:
                 fault.hits += 1
         result = None
@@ -363,7 +417,13 @@ class FakeAzureML:
                     h.close_connection = True
                 return
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            code = {429: "TooManyRequests", 503: "ServiceUnavailable"}.get(fault.status, "InjectedFault")
+            code = {
+                400: "UserError",
+                401: "InvalidAuthenticationToken",
+                403: "AuthorizationFailed",
+                429: "TooManyRequests",
+                503: "ServiceUnavailable",
+            }.get(fault.status, "InjectedFault")
             h.send_json(fault.status, {"error": {"code": code, "message": "injected by FakeAzureML"}}, headers)
             return
         assert result is not None
@@ -388,28 +448,60 @@ class FakeAzureML:
 
     # -- ARM --------------------------------------------------------------------------------------
     def _workspace(self, p: dict, q: dict, body: Any, h: Any) -> tuple:
-        return 200, {
-            "id": self.ws_path, "name": self.workspace, "type": f"{RP}/workspaces", "location": "westeurope",
-            "kind": "Default", "identity": {"type": "SystemAssigned"}, "sku": {"name": "Basic", "tier": "Basic"},
-            "properties": {"workspaceId": self.workspace_guid, "friendlyName": self.workspace,
-                           "discoveryUrl": f"{self.base_url}/discovery/workspaces/{self.workspace_guid}",
-                           "provisioningState": "Succeeded"},
-        }, {}
+        return (
+            200,
+            {
+                "id": self.ws_path,
+                "name": self.workspace,
+                "type": f"{RP}/workspaces",
+                "location": "westeurope",
+                "kind": "Default",
+                "identity": {"type": "SystemAssigned"},
+                "sku": {"name": "Basic", "tier": "Basic"},
+                "properties": {
+                    "workspaceId": self.workspace_guid,
+                    "friendlyName": self.workspace,
+                    "discoveryUrl": f"{self.base_url}/discovery/workspaces/{self.workspace_guid}",
+                    "provisioningState": "Succeeded",
+                },
+            },
+            {},
+        )
 
     def _compute(self, p: dict, q: dict, body: Any, h: Any) -> tuple:
         if p["name"] not in self.computes:
             return self._not_found(f"compute {p['name']}")
-        return 200, {"id": f"{self.ws_path}/computes/{p['name']}", "name": p["name"], "location": "westeurope",
-                     "type": f"{RP}/workspaces/computes",
-                     "properties": {"computeType": "AmlCompute", "provisioningState": "Succeeded",
-                                    "properties": {"vmSize": "STANDARD_DS3_V2"}}}, {}
+        return (
+            200,
+            {
+                "id": f"{self.ws_path}/computes/{p['name']}",
+                "name": p["name"],
+                "location": "westeurope",
+                "type": f"{RP}/workspaces/computes",
+                "properties": {
+                    "computeType": "AmlCompute",
+                    "provisioningState": "Succeeded",
+                    "properties": {"vmSize": "STANDARD_DS3_V2"},
+                },
+            },
+            {},
+        )
 
     def _datastore_doc(self, name: str) -> dict[str, Any]:
-        return {"id": f"{self.ws_path}/datastores/{name}", "name": name, "type": f"{RP}/workspaces/datastores",
-                "properties": {"datastoreType": "AzureBlob", "accountName": AZURITE_ACCOUNT,
-                               "containerName": f"azureml-blobstore-{self.workspace_guid}",
-                               "endpoint": "core.windows.net", "protocol": "https", "isDefault": True,
-                               "credentials": {"credentialsType": "None"}}}
+        return {
+            "id": f"{self.ws_path}/datastores/{name}",
+            "name": name,
+            "type": f"{RP}/workspaces/datastores",
+            "properties": {
+                "datastoreType": "AzureBlob",
+                "accountName": AZURITE_ACCOUNT,
+                "containerName": f"azureml-blobstore-{self.workspace_guid}",
+                "endpoint": "core.windows.net",
+                "protocol": "https",
+                "isDefault": True,
+                "credentials": {"credentialsType": "None"},
+            },
+        }
 
     def _datastores(self, p: dict, q: dict, body: Any, h: Any) -> tuple:
         return 200, {"value": [self._datastore_doc("workspaceblobstore")]}, {}
@@ -425,8 +517,13 @@ class FakeAzureML:
         props["status"] = "NotStarted"
         props.setdefault("experimentName", "Default")
         props["services"] = {"Studio": {"jobServiceType": "Studio", "endpoint": f"{self.base_url}/studio/runs/{name}"}}
-        resource = {"id": f"{self.ws_path}/jobs/{name}", "name": name, "type": f"{RP}/workspaces/jobs",
-                    "properties": props, "systemData": {"createdAt": _now(), "createdBy": "tester"}}
+        resource = {
+            "id": f"{self.ws_path}/jobs/{name}",
+            "name": name,
+            "type": f"{RP}/workspaces/jobs",
+            "properties": props,
+            "systemData": {"createdAt": _now(), "createdBy": "tester"},
+        }
         run = Run(run_id=name, display=props.get("displayName"), target=self._target(props))
         self.jobs[name] = Job(name, resource, run)
         self.runs[name] = run
@@ -451,9 +548,12 @@ class FakeAzureML:
 
     def _put_asset(self, p: dict, q: dict, body: Any, h: Any) -> tuple:
         key = f"{p['kind']}/{p['name']}/versions/{p['version']}".lower()
-        doc = {"id": f"{self.ws_path}/{p['kind']}/{p['name']}/versions/{p['version']}", "name": p["version"],
-               "type": f"{RP}/workspaces/{p['kind']}/versions",
-               "properties": dict((body or {}).get("properties") or {})}
+        doc = {
+            "id": f"{self.ws_path}/{p['kind']}/{p['name']}/versions/{p['version']}",
+            "name": p["version"],
+            "type": f"{RP}/workspaces/{p['kind']}/versions",
+            "properties": dict((body or {}).get("properties") or {}),
+        }
         doc["properties"].setdefault("provisioningState", "Succeeded")
         created = key not in self.assets
         self.assets[key] = doc
@@ -469,10 +569,19 @@ class FakeAzureML:
         return 200, urls, {}
 
     def _run_doc(self, run: Run, details: bool = False) -> dict[str, Any]:
-        doc: dict[str, Any] = {"runId": run.run_id, "status": run.status, "displayName": run.display or run.run_id,
-                               "name": run.node, "target": run.target, "parentRunId": run.parent,
-                               "createdUtc": run.created, "startTimeUtc": run.started, "endTimeUtc": run.ended,
-                               "tags": {}, "properties": {}}
+        doc: dict[str, Any] = {
+            "runId": run.run_id,
+            "status": run.status,
+            "displayName": run.display or run.run_id,
+            "name": run.node,
+            "target": run.target,
+            "parentRunId": run.parent,
+            "createdUtc": run.created,
+            "startTimeUtc": run.started,
+            "endTimeUtc": run.ended,
+            "tags": {},
+            "properties": {},
+        }
         if run.error and run.status == "Failed":
             doc["error"] = {"error": dict(run.error), "time": _now()}
         if details:
@@ -491,7 +600,7 @@ class FakeAzureML:
             return self._not_found(f"run {p['run']}")
         runs = [self._run_doc(r) for r in job.children.values()]
         start = int(q.get("$continuationtoken") or 0)
-        page = runs[start:start + 2]  # small pages: the client must follow continuation tokens
+        page = runs[start : start + 2]  # small pages: the client must follow continuation tokens
         token = str(start + 2) if start + 2 < len(runs) else None
         return 200, {"value": page, "continuationToken": token}, {}
 
@@ -506,8 +615,11 @@ class FakeAzureML:
         start = int(re.match(r"bytes=(\d+)-", spec).group(1))  # type: ignore[union-attr]
         if start >= len(data):
             return 416, {"error": {"code": "InvalidRange", "message": "range not satisfiable"}}, {}
-        return 206, data[start:], {"Content-Type": "text/plain",
-                                   "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"}
+        return (
+            206,
+            data[start:],
+            {"Content-Type": "text/plain", "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"},
+        )
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -70,8 +70,13 @@ def fake(tls_files: dict[str, str]) -> Iterator[FakeAzureML]:
 @pytest.fixture
 def config(fake: FakeAzureML) -> AzureMLConfig:
     return AzureMLConfig(
-        subscription_id=fake.subscription_id, resource_group=fake.resource_group, workspace_name=fake.workspace,
-        compute="cpu-cluster", credential=CREDENTIAL, arm_endpoint=fake.base_url, ca_bundle=fake.ca_file,
+        subscription_id=fake.subscription_id,
+        resource_group=fake.resource_group,
+        workspace_name=fake.workspace,
+        compute="cpu-cluster",
+        credential=CREDENTIAL,
+        arm_endpoint=fake.base_url,
+        ca_bundle=fake.ca_file,
         log_poll_interval=0.05,
     )
 

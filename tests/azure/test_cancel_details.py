@@ -57,8 +57,9 @@ def test_throttled_cancel_is_retried_by_flowyml(fake: FakeAzureML, config: Azure
     assert orch.get_run_status(sub.job_id) is S.RUNNING
 
 
-def test_details_show_status_timings_compute_studio_and_children(fake: FakeAzureML, config: AzureMLConfig,
-                                                                 tmp_path: Path) -> None:
+def test_details_show_status_timings_compute_studio_and_children(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
     orch = orchestrator(config, file_root(tmp_path))
     sub = orch.run_pipeline(az_pipelines.three_units, run_id="details-1")
     fake.execute(sub.job_id)

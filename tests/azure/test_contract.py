@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from azfake_knobs import count_creates, inject, lose_creates, process_env
+from azfake_knobs import count_creates, lose_creates, process_env
 from azfake_server import FakeAzureML
 
 from flowyml.testing import BackendContract, ContractEnv
@@ -14,8 +14,9 @@ pytestmark = pytest.mark.azure
 
 class TestAzureMLContract(BackendContract):
     @pytest.fixture
-    def contract_env(self, fake: FakeAzureML, config: AzureMLConfig,
-                     blob_store: tuple[str, dict[str, str]]) -> ContractEnv:
+    def contract_env(
+        self, fake: FakeAzureML, config: AzureMLConfig, blob_store: tuple[str, dict[str, str]]
+    ) -> ContractEnv:
         root, settings = blob_store
         return ContractEnv(
             backend="azureml",
@@ -25,7 +26,6 @@ class TestAzureMLContract(BackendContract):
             execute=lambda handle: fake.execute(handle.job_id),
             settle=lambda handle: fake.settle(handle.job_id),
             set_native_state=lambda handle, state: fake.set_state(handle.job_id, state),
-            inject_faults=lambda operation, count: inject(fake, operation, count),
             count_creates=lambda handle: count_creates(fake, handle),
             lose_create_answers=lambda count: lose_creates(fake, count),
             process_env=process_env(),

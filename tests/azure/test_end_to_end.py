@@ -20,6 +20,7 @@ from azfake_server import FakeAzureML
 from flowyml.config.loader import load_config
 from flowyml.core.status import ExecutionStatus as S
 from flowyml.orchestrators import SubmissionResult
+from flowyml.orchestrators.layout import RunLayout
 from flowyml_azure.orchestrators import AzureBlobArtifactStore, AzureMLOrchestrator
 
 pytestmark = pytest.mark.azure
@@ -50,11 +51,16 @@ stacks:
 """
 
 
-def test_a_pipeline_from_flowyml_yaml_runs_end_to_end(fake: FakeAzureML, azurite: Azurite, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_pipeline_from_flowyml_yaml_runs_end_to_end(
+    fake: FakeAzureML, azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
-    for name, value in {"AZ_SUB": fake.subscription_id, "AZ_ARM": fake.base_url, "AZ_CA": fake.ca_file,
-                        "AZURITE_BLOB_URL": azurite.blob_endpoint}.items():
+    for name, value in {
+        "AZ_SUB": fake.subscription_id,
+        "AZ_ARM": fake.base_url,
+        "AZ_CA": fake.ca_file,
+        "AZURITE_BLOB_URL": azurite.blob_endpoint,
+    }.items():
         monkeypatch.setenv(name, value)
     (tmp_path / "flowyml.yaml").write_text(STACK)
     orch = load_config(tmp_path / "flowyml.yaml").orchestrator("azure")
@@ -78,11 +84,14 @@ def test_a_pipeline_from_flowyml_yaml_runs_end_to_end(fake: FakeAzureML, azurite
     report = orch.get_status_report(sub.job_id)
     assert report.units == dict.fromkeys(["prepare", "train", "evaluate"], S.COMPLETED)
     # The artifacts are blobs in Azurite, under the stack's prefix.
-    blobs = AzureBlobArtifactStore("abfs://flowyml@devstoreaccount1.dfs.core.windows.net/e2e",
-                                   account_url=azurite.blob_endpoint,
-                                   connection_string_env="AZURE_STORAGE_CONNECTION_STRING")
-    keys = blobs.storage.list_keys("runs/e2e-1")
-    assert "runs/e2e-1/job.json" in keys and "runs/e2e-1/outputs/evaluate/score/manifest.json" in keys
+    blobs = AzureBlobArtifactStore(
+        "abfs://flowyml@devstoreaccount1.dfs.core.windows.net/e2e",
+        account_url=azurite.blob_endpoint,
+        connection_string_env="AZURE_STORAGE_CONNECTION_STRING",
+    )
+    layout = RunLayout("e2e-1")
+    keys = blobs.storage.list_keys(layout.root)
+    assert layout.spec in keys and f"{layout.output('evaluate', 'score')}/manifest.json" in keys
 
 
 def test_the_seed_constructor_with_a_credential_object_and_workspace_default_store(
@@ -91,17 +100,26 @@ def test_the_seed_constructor_with_a_credential_object_and_workspace_default_sto
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
     credential = FakeCredential()
     orch = AzureMLOrchestrator(
-        subscription_id=fake.subscription_id, resource_group="flowyml-rg", workspace_name="flowyml-ws",
-        compute="cpu-cluster", credential=credential, arm_endpoint=fake.base_url, ca_bundle=fake.ca_file,
-        store_settings={"account_url": azurite.blob_endpoint,
-                        "connection_string_env": "AZURE_STORAGE_CONNECTION_STRING"},
-        image="ghcr.io/example/flowyml-runner:1.0", log_poll_interval=0.05,
+        subscription_id=fake.subscription_id,
+        resource_group="flowyml-rg",
+        workspace_name="flowyml-ws",
+        compute="cpu-cluster",
+        credential=credential,
+        arm_endpoint=fake.base_url,
+        ca_bundle=fake.ca_file,
+        store_settings={
+            "account_url": azurite.blob_endpoint,
+            "connection_string_env": "AZURE_STORAGE_CONNECTION_STRING",
+        },
+        image="ghcr.io/example/flowyml-runner:1.0",
+        log_poll_interval=0.05,
     )
     assert orch.to_dict()["artifact_store"] == "<workspace default datastore>"
     assert orch.validate() and not fake.requests, "constructing, validating, describing: no call to Azure"
     result = orch.run_pipeline(az_pipelines.ticking, run_id="seed-1")
     assert orch.artifact_root == (
-        f"abfs://azureml-blobstore-{fake.workspace_guid}@{AZURITE_ACCOUNT}.dfs.core.windows.net/flowyml")
+        f"abfs://azureml-blobstore-{fake.workspace_guid}@{AZURITE_ACCOUNT}.dfs.core.windows.net/flowyml"
+    )
     assert credential.scopes, "the credential object given in code was used"
     fake.execute(result.job_id)
     assert orch.get_run_status(result.job_id) is S.COMPLETED
@@ -120,7 +138,8 @@ def test_a_stack_without_artifact_store_uses_the_workspace_default_datastore(
     (tmp_path / "flowyml.yaml").write_text(stack)
     orch = load_config(tmp_path / "flowyml.yaml").orchestrator("azure")
     assert orch.artifact_root == (
-        f"abfs://azureml-blobstore-{fake.workspace_guid}@{AZURITE_ACCOUNT}.dfs.core.windows.net/flowyml")
+        f"abfs://azureml-blobstore-{fake.workspace_guid}@{AZURITE_ACCOUNT}.dfs.core.windows.net/flowyml"
+    )
 
 
 def test_a_fresh_process_reattaches_and_reads_status_logs_and_details(

@@ -16,8 +16,9 @@ from flowyml_azure.config import AzureMLConfig
 pytestmark = pytest.mark.azure
 
 
-def test_pipeline_logs_come_from_each_child_run_in_unit_order(fake: FakeAzureML, config: AzureMLConfig,
-                                                              tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_pipeline_logs_come_from_each_child_run_in_unit_order(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     orch = orchestrator(config, file_root(tmp_path))
     sub = orch.run_pipeline(az_pipelines.three_units, run_id="logs-1")
     assert list(orch.iter_logs(sub.job_id)) == []  # nothing has run yet
@@ -26,7 +27,7 @@ def test_pipeline_logs_come_from_each_child_run_in_unit_order(fake: FakeAzureML,
     order = ["prepare", "train", "evaluate"]
     unit_seq = [order.index(r.unit) for r in records if r.unit]
     assert unit_seq == sorted(unit_seq), "each unit's records come in unit order"
-    assert all(r.unit is None for r in records[len(unit_seq):]), "then the pipeline's execution log"
+    assert all(r.unit is None for r in records[len(unit_seq) :]), "then the pipeline's execution log"
     messages = {(r.unit, r.message) for r in records}
     assert ("prepare", "preparing 4 rows") in messages and ("train", "training on 4 rows") in messages
     assert ("evaluate", "evaluating") in messages
@@ -36,14 +37,13 @@ def test_pipeline_logs_come_from_each_child_run_in_unit_order(fake: FakeAzureML,
     # Resume from every cursor: exactly the rest, no duplicates, no gaps.
     for i in (0, 3, len(records) - 2):
         rest = list(orch.iter_logs(sub.job_id, cursor=records[i].cursor))
-        assert [(r.unit, r.message) for r in rest] == [(r.unit, r.message) for r in records[i + 1:]]
+        assert [(r.unit, r.message) for r in rest] == [(r.unit, r.message) for r in records[i + 1 :]]
     assert list(orch.iter_logs(sub.job_id, cursor=records[-1].cursor)) == []
     assert capsys.readouterr().out == "", "logs must never be printed behind the user's back"
     assert not fake.find("GET", r"/jobs/logs-1/.*stream")
 
 
-def test_follow_streams_a_running_job_until_it_ends(fake: FakeAzureML, config: AzureMLConfig,
-                                                   tmp_path: Path) -> None:
+def test_follow_streams_a_running_job_until_it_ends(fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path) -> None:
     orch = orchestrator(config, file_root(tmp_path))
     sub = orch.run_pipeline(az_pipelines.ticking, run_id="follow-1")
     fake.set_state(sub.job_id, "Queued")
@@ -74,8 +74,7 @@ def test_log_reads_survive_transient_faults(fake: FakeAzureML, config: AzureMLCo
         list(orch.iter_logs(sub.job_id))
 
 
-def test_a_partial_last_line_waits_until_the_run_ends(fake: FakeAzureML, config: AzureMLConfig,
-                                                      tmp_path: Path) -> None:
+def test_a_partial_last_line_waits_until_the_run_ends(fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path) -> None:
     orch = orchestrator(config, file_root(tmp_path))
     sub = orch.run_pipeline(az_pipelines.ticking, run_id="partial-1")
     fake.set_state(sub.job_id, "Running")
@@ -105,9 +104,14 @@ def test_ranged_reads_work_on_real_blob_sas_urls(azurite, config: AzureMLConfig)
         container.create_container()
     name = "ExperimentRun/dcid.sas-1/user_logs/std_log.txt"
     container.upload_blob(name, b"line one\nline two\n", overwrite=True)
-    sas = generate_blob_sas(AZURITE_ACCOUNT, "azureml", name, account_key=AZURITE_KEY,
-                            permission=BlobSasPermissions(read=True),
-                            expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+    sas = generate_blob_sas(
+        AZURITE_ACCOUNT,
+        "azureml",
+        name,
+        account_key=AZURITE_KEY,
+        permission=BlobSasPermissions(read=True),
+        expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
+    )
     url = f"{azurite.blob_endpoint}/azureml/{name}?{sas}"
     reader = RunHistory(config)
     assert reader.read_from(url, 0) == b"line one\nline two\n"

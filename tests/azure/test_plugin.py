@@ -69,8 +69,14 @@ def test_cloud_settings() -> None:
     from flowyml_azure.client import cloud_arguments
 
     custom = cloud_arguments(AzureMLConfig("s", "r", "w", "c", arm_endpoint="https://arm.example.test"))
-    assert set(custom["cloud_metadata"]) == {"resource_manager", "active_directory", "aml_resource_id",
-                                             "azure_portal", "storage_endpoint", "registry_discovery_endpoint"}
+    assert set(custom["cloud_metadata"]) == {
+        "resource_manager",
+        "active_directory",
+        "aml_resource_id",
+        "azure_portal",
+        "storage_endpoint",
+        "registry_discovery_endpoint",
+    }
     assert custom["cloud_metadata"]["resource_manager"] == "https://arm.example.test/"
     other = cloud_arguments(AzureMLConfig("s", "r", "w", "c", arm_endpoint="https://arm2.example.test"))
     assert custom["cloud"] != other["cloud"], "custom cloud names must differ per endpoint (first one wins)"
@@ -86,8 +92,9 @@ def test_a_config_aimed_at_the_real_cloud_is_stopped_by_the_egress_guard(tmp_pat
 
     from flowyml.core.errors import TransientBackendError
 
-    config = AzureMLConfig("00000000-0000-0000-0000-000000000000", "rg", "ws", "cpu-cluster",
-                           credential="azfake_credential:FakeCredential")
+    config = AzureMLConfig(
+        "00000000-0000-0000-0000-000000000000", "rg", "ws", "cpu-cluster", credential="azfake_credential:FakeCredential"
+    )
     with pytest.raises(TransientBackendError) as info:
         orchestrator(config, file_root(tmp_path)).run_pipeline(az_pipelines.ticking, run_id="egress-1")
     chain: list[str] = []

@@ -20,10 +20,20 @@ from flowyml_azure.states import NATIVE_STATES, to_status
 pytestmark = pytest.mark.azure
 
 EXPECTED = {
-    "NotStarted": S.PENDING, "Starting": S.PROVISIONING, "Provisioning": S.PROVISIONING,
-    "Preparing": S.PROVISIONING, "Queued": S.QUEUED, "Running": S.RUNNING, "Finalizing": S.RUNNING,
-    "CancelRequested": S.STOPPING, "Completed": S.COMPLETED, "Failed": S.FAILED, "Canceled": S.CANCELLED,
-    "NotResponding": S.UNKNOWN, "Paused": S.UNKNOWN, "Unknown": S.UNKNOWN,
+    "NotStarted": S.PENDING,
+    "Starting": S.PROVISIONING,
+    "Provisioning": S.PROVISIONING,
+    "Preparing": S.PROVISIONING,
+    "Queued": S.QUEUED,
+    "Running": S.RUNNING,
+    "Finalizing": S.RUNNING,
+    "CancelRequested": S.STOPPING,
+    "Completed": S.COMPLETED,
+    "Failed": S.FAILED,
+    "Canceled": S.CANCELLED,
+    "NotResponding": S.UNKNOWN,
+    "Paused": S.UNKNOWN,
+    "Unknown": S.UNKNOWN,
 }
 
 
@@ -37,8 +47,9 @@ def test_the_table_covers_every_azure_ml_job_status() -> None:
 
 
 @pytest.mark.parametrize("pipeline", ["command", "pipeline"])
-def test_every_state_is_reported_as_the_table_says(fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path,
-                                                   pipeline: str) -> None:
+def test_every_state_is_reported_as_the_table_says(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path, pipeline: str
+) -> None:
     target = az_pipelines.three_units if pipeline == "pipeline" else az_pipelines.ticking
     orch = orchestrator(config, file_root(tmp_path))
     sub = orch.run_pipeline(target, run_id=f"states-{pipeline}")
@@ -50,8 +61,9 @@ def test_every_state_is_reported_as_the_table_says(fake: FakeAzureML, config: Az
         assert (report.message is not None) == (expected is S.FAILED)
 
 
-def test_a_pipeline_reports_each_unit_from_its_child_run(fake: FakeAzureML, config: AzureMLConfig,
-                                                         tmp_path: Path) -> None:
+def test_a_pipeline_reports_each_unit_from_its_child_run(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
     orch = orchestrator(config, file_root(tmp_path))
     sub = orch.run_pipeline(az_pipelines.three_units, run_id="units-1")
     assert orch.get_status_report(sub.job_id).units == dict.fromkeys(["prepare", "train", "evaluate"], S.PENDING)
@@ -63,8 +75,9 @@ def test_a_pipeline_reports_each_unit_from_its_child_run(fake: FakeAzureML, conf
     assert report.units == {"prepare": S.COMPLETED, "train": S.RUNNING, "evaluate": S.QUEUED}
 
 
-def test_a_failed_step_error_from_run_history_reaches_the_user(fake: FakeAzureML, config: AzureMLConfig,
-                                                               tmp_path: Path) -> None:
+def test_a_failed_step_error_from_run_history_reaches_the_user(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
     orch = orchestrator(config, file_root(tmp_path))
     sub = orch.run_pipeline(az_pipelines.three_units, run_id="fail-1")
     fake.set_state(sub.job_id, "Running")
@@ -82,8 +95,9 @@ def test_a_failed_step_error_from_run_history_reaches_the_user(fake: FakeAzureML
         sub.wait_for_completion(timeout=5, poll_interval=0.05)
 
 
-def test_a_failed_command_job_reports_its_run_history_error(fake: FakeAzureML, config: AzureMLConfig,
-                                                            tmp_path: Path) -> None:
+def test_a_failed_command_job_reports_its_run_history_error(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
     orch = orchestrator(config, file_root(tmp_path))
     sub = orch.run_pipeline(az_pipelines.ticking, run_id="fail-2")
     fake.set_state(sub.job_id, "Failed", error={"code": "UserError", "message": "CUDA out of memory"})
@@ -93,11 +107,19 @@ def test_a_failed_command_job_reports_its_run_history_error(fake: FakeAzureML, c
     assert report.status is S.FAILED and "could not be read from run history" in (report.message or "")
 
 
-@pytest.mark.parametrize("fault", [
-    {"status": 429, "retry_after": 0.05}, {"status": 503}, {"status": 500}, {"status": None},
-], ids=["429-retry-after", "503", "500", "dropped"])
-def test_transient_errors_on_get_are_retried(fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path,
-                                             fault: dict) -> None:
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 429, "retry_after": 0.05},
+        {"status": 503},
+        {"status": 500},
+        {"status": None},
+    ],
+    ids=["429-retry-after", "503", "500", "dropped"],
+)
+def test_transient_errors_on_get_are_retried(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path, fault: dict
+) -> None:
     orch = orchestrator(config, file_root(tmp_path))
     sub = orch.run_pipeline(az_pipelines.ticking, run_id="flaky-1")
     fake.set_state(sub.job_id, "Running")
@@ -109,8 +131,9 @@ def test_transient_errors_on_get_are_retried(fake: FakeAzureML, config: AzureMLC
         assert time.monotonic() - started >= 2 * fault["retry_after"], "Retry-After was not honoured"
 
 
-def test_persistent_errors_raise_transient_never_failed(fake: FakeAzureML, config: AzureMLConfig,
-                                                        tmp_path: Path) -> None:
+def test_persistent_errors_raise_transient_never_failed(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
     orch = orchestrator(config, file_root(tmp_path))
     sub = orch.run_pipeline(az_pipelines.three_units, run_id="down-1")
     fake.set_state(sub.job_id, "Running")

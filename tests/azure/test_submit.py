@@ -9,11 +9,12 @@ import attrs
 import az_pipelines
 import pytest
 from azfake_server import FakeAzureML
-from azhelpers import IMAGE, file_root, orchestrator
+from azhelpers import IMAGE, SHARED, file_root, orchestrator
 
 from flowyml.core.errors import BackendError, ConfigError
 from flowyml.core.resources import DockerConfig
 from flowyml.orchestrators import RemoteOrchestrator
+from flowyml.orchestrators.layout import RunLayout
 from flowyml_azure.config import AzureMLConfig
 from flowyml_azure.names import experiment_name, job_name, node_names
 
@@ -23,11 +24,18 @@ pytestmark = pytest.mark.azure
 def test_a_three_unit_pipeline_becomes_one_pipeline_job_with_bound_dependencies(
     fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
 ) -> None:
-    config = attrs.evolve(config, gpu_compute="gpu-cluster", unit_instance_count={"train": 2},
-                          experiment_name="churn", tags={"owner": "ml-team"}, unit_compute={"evaluate": "eval-cpu"})
+    config = attrs.evolve(
+        config,
+        gpu_compute="gpu-cluster",
+        unit_instance_count={"train": 2},
+        experiment_name="churn",
+        tags={"owner": "ml-team"},
+        unit_compute={"evaluate": "eval-cpu"},
+    )
     fake.computes.add("eval-cpu")
-    sub = orchestrator(config, file_root(tmp_path)).run_pipeline(az_pipelines.three_units, run_id="three-1",
-                                                                 labels={"env": "test"})
+    sub = orchestrator(config, file_root(tmp_path)).run_pipeline(
+        az_pipelines.three_units, run_id="three-1", labels={"env": "test"}
+    )
     assert sub.job_id == "three-1"
     assert sub.handle.units == {"prepare": "prepare", "train": "train", "evaluate": "evaluate"}
 
@@ -42,8 +50,10 @@ def test_a_three_unit_pipeline_becomes_one_pipeline_job_with_bound_dependencies(
     nodes = props["jobs"]
     assert set(nodes) == {"prepare", "train", "evaluate"}
     # Azure ML has no bare .after(): each edge is the upstream node's `done` output bound to an input.
-    edges = {name: sorted(re.findall(r"parent\.jobs\.(\w+)\.outputs\.done", str(node.get("inputs"))))
-             for name, node in nodes.items()}
+    edges = {
+        name: sorted(re.findall(r"parent\.jobs\.(\w+)\.outputs\.done", str(node.get("inputs"))))
+        for name, node in nodes.items()
+    }
     assert edges == {"prepare": [], "train": ["prepare"], "evaluate": ["prepare", "train"]}
     # per-unit compute: GPU units go to gpu_compute, unit_compute wins, the rest use compute
     assert nodes["train"]["computeId"].endswith("/computes/gpu-cluster")
@@ -54,16 +64,18 @@ def test_a_three_unit_pipeline_becomes_one_pipeline_job_with_bound_dependencies(
         env = node["environment_variables"]
         assert env["FLOWYML_UNIT"] == unit and env["FLOWYML_RUN_ID"] == "three-1" and env["TEAM"] == "ml"
         spec = fake.component(node["componentId"])["properties"]["componentSpec"]
-        assert spec["command"] == (f"flowyml step-runner --job {file_root(tmp_path)}/runs/three-1/job.json "
-                                   f"--unit {unit}")
+        assert spec["command"] == (
+            f"flowyml step-runner --job {file_root(tmp_path)}/{RunLayout('three-1').spec} --unit {unit}"
+        )
         assert spec["outputs"] == {"done": {"type": "uri_folder"}}
         assert spec["resources"]["instance_count"] == (2 if unit == "train" else 1)
         assert spec["resources"].get("instance_type") == ("Standard_NC6s_v3" if unit == "train" else None)
     # The image became one anonymous environment that every component uses.
     env_puts = fake.find("PUT", r"/environments/CliV2AnonymousEnvironment/versions/")
     assert {r.path for r in env_puts} == {env_puts[0].path} and env_puts[0].body["properties"]["image"] == IMAGE
-    assert {fake.component(n["componentId"])["properties"]["componentSpec"]["environment"]
-            for n in nodes.values()} == {"azureml:" + env_puts[0].path}
+    assert {fake.component(n["componentId"])["properties"]["componentSpec"]["environment"] for n in nodes.values()} == {
+        "azureml:" + env_puts[0].path
+    }
     # Pipeline submission carries the AML token and validated the computes.
     assert "x-azureml-token" in put.headers
     assert fake.find("GET", r"/computes/gpu-cluster$")
@@ -75,18 +87,21 @@ def test_one_unit_runs_as_one_command_job(fake: FakeAzureML, config: AzureMLConf
     assert sub.handle.units == {"ticker": "tick-1"} and sub.handle.metadata["job_type"] == "command"
     props = fake.find("PUT", r"/jobs/tick-1$")[-1].body["properties"]
     assert props["jobType"] == "Command"
-    assert props["command"] == f"flowyml step-runner --job {file_root(tmp_path)}/runs/tick-1/job.json --unit ticker"
+    spec_uri = f"{file_root(tmp_path)}/{RunLayout('tick-1').spec}"
+    assert props["command"] == f"flowyml step-runner --job {spec_uri} --unit ticker"
     assert props["environmentVariables"]["FLOWYML_UNIT"] == "ticker"
     assert props["computeId"].endswith("/computes/cpu-cluster")
     assert props["experimentName"] == "azure-ticking" and props["displayName"] == "ticker"
     assert props["limits"]["timeout"] in ("PT10M", 600, "PT600S")
-    assert props["environmentId"].lower().endswith(
-        fake.find("PUT", r"/environments/")[-1].path.lower().split("/workspaces/flowyml-ws")[-1])
+    assert (
+        props["environmentId"]
+        .lower()
+        .endswith(fake.find("PUT", r"/environments/")[-1].path.lower().split("/workspaces/flowyml-ws")[-1])
+    )
     assert fake.find("GET", r"/jobs/tick-1$")[0].status == 404, "a create is preceded by a GET of the name"
 
 
-def test_a_registered_environment_replaces_the_image(fake: FakeAzureML, config: AzureMLConfig,
-                                                     tmp_path: Path) -> None:
+def test_a_registered_environment_replaces_the_image(fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path) -> None:
     config = attrs.evolve(config, environment="azureml:flowyml-runner:3")
     orchestrator(config, file_root(tmp_path)).run_pipeline(az_pipelines.ticking, run_id="env-1")
     props = fake.find("PUT", r"/jobs/env-1$")[-1].body["properties"]
@@ -94,8 +109,7 @@ def test_a_registered_environment_replaces_the_image(fake: FakeAzureML, config: 
     assert not fake.find("PUT", r"/environments/")
 
 
-def test_resubmitting_a_run_id_finds_the_existing_job(fake: FakeAzureML, config: AzureMLConfig,
-                                                      tmp_path: Path) -> None:
+def test_resubmitting_a_run_id_finds_the_existing_job(fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path) -> None:
     orch = orchestrator(config, file_root(tmp_path))
     first = orch.run_pipeline(az_pipelines.three_units, run_id="again-1")
     second = orch.run_pipeline(az_pipelines.three_units, run_id="again-1")
@@ -103,10 +117,11 @@ def test_resubmitting_a_run_id_finds_the_existing_job(fake: FakeAzureML, config:
     assert len(fake.find("PUT", r"/jobs/again-1$")) == 1 and fake.creates["again-1"] == 1
 
 
-def test_a_lost_create_answer_is_found_by_the_retry_not_duplicated(fake: FakeAzureML, config: AzureMLConfig,
-                                                                   tmp_path: Path) -> None:
-    fake.inject(503, 1, method="PUT", path=r"/jobs/lost-1$")                 # refused: nothing created
-    fake.inject(None, 1, method="PUT", path=r"/jobs/lost-1$", after=True)     # created, answer dropped
+def test_a_lost_create_answer_is_found_by_the_retry_not_duplicated(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
+    fake.inject(503, 1, method="PUT", path=r"/jobs/lost-1$")  # refused: nothing created
+    fake.inject(None, 1, method="PUT", path=r"/jobs/lost-1$", after=True)  # created, answer dropped
     sub = orchestrator(config, file_root(tmp_path)).run_pipeline(az_pipelines.three_units, run_id="lost-1")
     assert sub.job_id == "lost-1"
     assert [r.status for r in fake.find("PUT", r"/jobs/lost-1$")] == [503, 0]
@@ -115,15 +130,21 @@ def test_a_lost_create_answer_is_found_by_the_retry_not_duplicated(fake: FakeAzu
 
 
 def test_without_an_image_submit_says_what_to_set(fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path) -> None:
-    orch = RemoteOrchestrator(backend="azureml", config=config, artifact_store=file_root(tmp_path),
-                              docker_config=DockerConfig())
+    orch = RemoteOrchestrator(
+        backend="azureml",
+        config=config,
+        artifact_store=file_root(tmp_path),
+        store_settings=SHARED,
+        docker_config=DockerConfig(),
+    )
     with pytest.raises(ConfigError, match=r"docker\.image"):
         orch.run_pipeline(az_pipelines.ticking, run_id="noimage-1")
     assert not fake.find("PUT", r"/jobs/")
 
 
-def test_a_refused_submission_is_a_backend_error_naming_the_cause(fake: FakeAzureML, config: AzureMLConfig,
-                                                                 tmp_path: Path) -> None:
+def test_a_refused_submission_is_a_backend_error_naming_the_cause(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
     config = attrs.evolve(config, unit_compute={"train": "no-such-cluster"})
     with pytest.raises(BackendError, match="no-such-cluster"):
         orchestrator(config, file_root(tmp_path)).run_pipeline(az_pipelines.three_units, run_id="refused-1")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import threading
 from typing import Any
 
 from flowyml.core.errors import ConfigError
+from flowyml.plugins.clients import ClientCache
 
-_OBJECTS: dict[str, Any] = {}
-_CACHE: dict[tuple[str, str | None], Any] = {}
-_LOCK = threading.Lock()
+_OBJECTS: dict[str, Any] = {}  # credential objects given in code (dict assignment is atomic)
+_CACHE: ClientCache[Any] = ClientCache()
 
 
 def register_credential(credential: Any) -> str:
@@ -22,20 +21,15 @@ def register_credential(credential: Any) -> str:
     if not callable(getattr(credential, "get_token", None)):
         raise ConfigError(f"credential {credential!r} has no get_token(): pass an azure-core TokenCredential")
     key = f"object:{id(credential)}"
-    with _LOCK:
-        _OBJECTS[key] = credential
+    _OBJECTS[key] = credential
     return key
 
 
 def resolve_credential(setting: str, authority_host: str | None = None) -> Any:
     """The credential for ``setting`` (see :class:`~flowyml_azure.config.AzureMLConfig`), cached."""
-    with _LOCK:
-        if setting in _OBJECTS:
-            return _OBJECTS[setting]
-        key = (setting, authority_host)
-        if key not in _CACHE:
-            _CACHE[key] = _build(setting, authority_host)
-        return _CACHE[key]
+    if setting in _OBJECTS:
+        return _OBJECTS[setting]
+    return _CACHE.get((setting, authority_host), lambda: _build(setting, authority_host))
 
 
 def _build(setting: str, authority_host: str | None) -> Any:

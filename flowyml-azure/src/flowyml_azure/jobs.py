@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowyml.core.errors import BackendError, TransientBackendError
+from flowyml.core.errors import TransientBackendError
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.types import RunHandle, StatusReport
-from flowyml_azure.client import get_job, ml_client, retrying, transient
+from flowyml_azure.client import get_job, ml_client, refused, retrying, transient
 from flowyml_azure.config import AzureMLConfig
 from flowyml_azure.runhistory import run_history
 from flowyml_azure.states import to_status
@@ -33,8 +33,8 @@ def child_runs(handle: RunHandle, config: AzureMLConfig) -> dict[str, dict[str, 
     found: dict[str, dict[str, Any]] = {}
     for run in run_history(config).children(handle.job_id):
         tags = run.get("tags") or {}
-        unit = by_key.get(tags.get("flowyml.unit") or "") or by_key.get(run.get("displayName") or "")
-        unit = unit or by_key.get(run.get("name") or "")
+        keys = (tags.get("flowyml.unit"), run.get("displayName"), run.get("name"))
+        unit = next((by_key[k] for k in keys if k in by_key), None)
         if unit is None:
             continue
         previous = found.get(unit)
@@ -108,14 +108,16 @@ def cancel(handle: RunHandle, config: AzureMLConfig) -> bool:
         return True
     ml = ml_client(config)
     try:
-        retrying(lambda: ml.jobs.begin_cancel(handle.job_id, polling=False), f"cancel Azure ML job {handle.job_id}")
+        retrying(
+            lambda: ml.jobs.begin_cancel(handle.job_id, polling=False), f"cancel Azure ML job {handle.job_id}", config
+        )
     except Exception as exc:
         if transient(exc):
             raise
         # The job may have ended between our GET and the cancel: then there is nothing to stop.
         if native_state(get_job(config, handle.job_id)).lower() in _ENDED:
             return False
-        raise BackendError(f"Azure ML refused to cancel job {handle.job_id}: {exc}") from exc
+        raise refused(exc, f"cancelling Azure ML job {handle.job_id}") from exc
     return True
 
 

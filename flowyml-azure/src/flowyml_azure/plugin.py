@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flowyml.core.errors import ConfigError
+from flowyml.core.errors import ConfigError, FlowymlError
 from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport, hookimpl
 from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
 from flowyml_azure.config import AzureMLConfig
@@ -24,6 +24,7 @@ class AzureMLBackend(Backend):
     native_states = NATIVE_STATES
     extra = "azure"
     orchestrator = "flowyml.stacks.azure.AzureMLOrchestrator"
+    needs_remote_store = True  # jobs run on Azure compute: a file:// store on this machine is out of reach
 
     def submit(self, spec: JobSpec, config: AzureMLConfig) -> RunHandle:
         from flowyml_azure.submit import submit
@@ -43,12 +44,17 @@ class AzureMLBackend(Backend):
     def logs(self, handle: RunHandle, config: AzureMLConfig, cursor: str | None) -> Iterable[LogRecord]:
         from flowyml_azure.logs import read_logs
 
-        return read_logs(handle, config, cursor, False)
+        return read_logs(handle, config, cursor)
 
     def details(self, handle: RunHandle, config: AzureMLConfig) -> Mapping[str, Any]:
         from flowyml_azure.jobs import details
 
         return details(handle, config)
+
+    def translate_error(self, exc: BaseException, operation: str) -> FlowymlError | None:
+        from flowyml_azure.client import translate
+
+        return translate(exc, f"azureml {operation}")
 
 
 def _blob_storage(uri: str, settings: Mapping[str, Any]) -> Any:

@@ -6,16 +6,13 @@ call the same REST paths the SDK uses, with azure-core and the workspace's disco
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 from urllib.parse import quote
 
+from flowyml.plugins.clients import ClientCache
 from flowyml_azure.client import config_key, ml_client, refused, retrying, transport_arguments
 from flowyml_azure.config import AzureMLConfig
 from flowyml_azure.credentials import resolve_credential
-
-_HISTORY: dict[str, RunHistory] = {}
-_LOCK = threading.Lock()
 
 
 def _pipeline_client(base_url: str, config: AzureMLConfig, scope: str | None) -> Any:
@@ -47,7 +44,7 @@ class RunHistory:
     def _call(self, fn: Any, what: str) -> Any:
         """Retried; a refusal (403, 404, ...) becomes a BackendError naming what was asked."""
         try:
-            return retrying(fn, what)
+            return retrying(fn, what, self.config)
         except Exception as exc:
             raise refused(exc, what) from exc
 
@@ -76,8 +73,10 @@ class RunHistory:
 
     def details(self, run_id: str) -> dict[str, Any]:
         """The run's details: ``status``, ``error``, ``logFiles`` (name -> SAS URL), timings."""
-        return self._call(lambda: self._get_json(self._client(), self._run_url(run_id, "details")),
-                          f"get Azure ML run details of {run_id}")
+        return self._call(
+            lambda: self._get_json(self._client(), self._run_url(run_id, "details")),
+            f"get Azure ML run details of {run_id}",
+        )
 
     def children(self, run_id: str) -> list[dict[str, Any]]:
         """The child runs of a pipeline job (one per node), following continuation tokens."""
@@ -85,8 +84,10 @@ class RunHistory:
         token: str | None = None
         for _page in range(1000):
             params = {"$continuationtoken": token} if token else {}
-            page = self._call(lambda p=params: self._get_json(self._client(), self._run_url(run_id, "children"), p),
-                              f"list Azure ML child runs of {run_id}")
+            page = self._call(
+                lambda p=params: self._get_json(self._client(), self._run_url(run_id, "children"), p),
+                f"list Azure ML child runs of {run_id}",
+            )
             runs.extend(page.get("value") or [])
             token = page.get("continuationToken")
             if not token:
@@ -109,10 +110,9 @@ class RunHistory:
         return self._call(fetch, "read Azure ML log file")
 
 
+_HISTORY: ClientCache[RunHistory] = ClientCache()
+
+
 def run_history(config: AzureMLConfig) -> RunHistory:
     """The cached run-history client of the workspace."""
-    key = config_key(config)
-    with _LOCK:
-        if key not in _HISTORY:
-            _HISTORY[key] = RunHistory(config)
-        return _HISTORY[key]
+    return _HISTORY.get(config_key(config), lambda: RunHistory(config))

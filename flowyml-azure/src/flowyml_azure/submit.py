@@ -88,6 +88,7 @@ def build_pipeline_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
     }
 
     @dsl.pipeline(
+        None,
         name=nodes[spec.units[0].name] + "_pipeline",
         display_name=spec.pipeline_name,
         description=f"flowyml run {spec.run_id} of pipeline {spec.pipeline_name}",
@@ -137,7 +138,7 @@ def submit(spec: JobSpec, config: AzureMLConfig) -> RunHandle:
         raise ConfigError(f"run {spec.run_id!r} has no execution units")
     name = job_name(spec.run_id)
     try:
-        job = retrying(lambda: _ensure_job(spec, config, name), f"submit Azure ML job {name}")
+        job = retrying(lambda: _ensure_job(spec, config, name), f"submit Azure ML job {name}", config)
     except Exception as exc:
         raise refused(exc, f"submitting Azure ML job {name}") from exc
     pipeline = len(spec.units) > 1

@@ -45,7 +45,7 @@ def is_blob_https(uri: str) -> bool:
     """True for ``https://<account>.blob.<suffix>/...`` (other https URLs are not ours)."""
     if not uri.startswith("https://"):
         return False
-    host = uri[len("https://"):].split("/", 1)[0]
+    host = uri[len("https://") :].split("/", 1)[0]
     return bool(_BLOB_HOST.match(host))
 
 
@@ -69,13 +69,15 @@ def parse(uri: str) -> BlobLocation:
         match = _DFS_HOST.match(account_host) or _BLOB_HOST.match(account_host)
         if not match:
             raise ConfigError(f"{uri!r}: {account_host!r} is not <account>.dfs.<suffix>")
-        return BlobLocation(root=root, container=container, prefix=path.strip("/"),
-                            account=match["account"], suffix=match["suffix"])
+        return BlobLocation(
+            root=root, container=container, prefix=path.strip("/"), account=match["account"], suffix=match["suffix"]
+        )
     if scheme == "https":
         match = _BLOB_HOST.match(host)
         container, _, prefix = path.partition("/")
         if not match or not container:
             raise ConfigError(f"{uri!r}: expected https://<account>.blob.<suffix>/<container>/<prefix>")
-        return BlobLocation(root=root, container=container, prefix=prefix.strip("/"),
-                            account=match["account"], suffix=match["suffix"])
+        return BlobLocation(
+            root=root, container=container, prefix=prefix.strip("/"), account=match["account"], suffix=match["suffix"]
+        )
     raise ConfigError(f"{uri!r}: unsupported scheme {scheme!r}; use abfs://, abfss:// or https://<account>.blob...")

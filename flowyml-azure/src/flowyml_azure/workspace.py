@@ -13,7 +13,7 @@ def default_store_root(config: AzureMLConfig) -> str:
     """``abfs://<container>@<account>.dfs.<suffix>/flowyml`` of the default datastore (one ARM call)."""
     ml = ml_client(config)
     try:
-        store = retrying(lambda: ml.datastores.get_default(), "get the workspace's default datastore")
+        store = retrying(lambda: ml.datastores.get_default(), "get the workspace's default datastore", config)
     except Exception as exc:
         error = refused(exc, "reading the workspace's default datastore")
         raise ConfigError(f"azureml: no artifact_store is configured and {error}; set artifact_store.uri") from exc

@@ -1,0 +1,78 @@
+"""SDK errors reach users as typed flowyml errors of one line: AuthError (what to set), RefusedError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+import az_pipelines
+import pytest
+from azfake_server import FakeAzureML
+from azhelpers import file_root, orchestrator
+
+from flowyml.cli.main import main as cli
+from flowyml.core.errors import AuthError, RefusedError
+from flowyml_azure.config import AzureMLConfig
+
+pytestmark = pytest.mark.azure
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc)
+    assert "\n" not in text and "Traceback" not in text, text
+    return text
+
+
+def test_a_403_is_an_auth_error_naming_the_role_and_the_cli_exits_5(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    orch = orchestrator(config, file_root(tmp_path))
+    sub = orch.run_pipeline(az_pipelines.ticking, run_id="auth-403")
+    with fake.faulted(fake.inject(403, 100, method="GET", path=r"/jobs/auth-403$")):
+        with pytest.raises(AuthError) as info:
+            orch.get_status_report(sub.job_id)
+        assert "lacks permission" in _one_line(info.value) and "AzureML Data Scientist" in str(info.value)
+        assert len(fake.find("GET", r"/jobs/auth-403$")) == 2, "a 403 is not retried"
+        capsys.readouterr()
+        assert cli(["status", "auth-403"]) == 5
+    err = capsys.readouterr().err
+    assert err.startswith("flowyml: the backend refused our credentials: ") and "lacks permission" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_401_says_which_credential_setting_to_change(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
+    orch = orchestrator(config, file_root(tmp_path))
+    sub = orch.run_pipeline(az_pipelines.ticking, run_id="auth-401")
+    with fake.faulted(fake.inject(401, 100, method="GET", path=r"/jobs/auth-401$")), pytest.raises(AuthError) as info:
+        orch.get_run_status(sub.job_id)
+    assert "HTTP 401" in _one_line(info.value) and "orchestrator.credential" in str(info.value)
+
+
+def test_no_credential_at_all_is_an_auth_error_before_any_call(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in (
+        "AZURE_CLIENT_ID",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+        "AZURE_USERNAME",
+        "AZURE_PASSWORD",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    config = attrs.evolve(config, credential="environment")  # EnvironmentCredential: unavailable without AZURE_*
+    with pytest.raises(AuthError) as info:
+        orchestrator(config, file_root(tmp_path)).run_pipeline(az_pipelines.ticking, run_id="auth-none")
+    text = _one_line(info.value)
+    assert "no usable Azure credential" in text and "orchestrator.credential" in text
+    assert not fake.find("PUT", r"/jobs/"), "nothing was created without a credential"
+
+
+def test_a_400_on_submit_is_refused_not_retried(fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path) -> None:
+    fault = fake.inject(400, 100, method="PUT", path=r"/jobs/bad-1$")
+    with fake.faulted(fault), pytest.raises(RefusedError) as info:
+        orchestrator(config, file_root(tmp_path)).run_pipeline(az_pipelines.ticking, run_id="bad-1")
+    assert "HTTP 400" in _one_line(info.value) and not isinstance(info.value, AuthError)
+    assert fault.hits == 1, "a refused request is not retried"
