@@ -13,6 +13,7 @@ from azhelpers import IMAGE, SHARED, file_root, orchestrator
 
 from flowyml.core.errors import BackendError, ConfigError
 from flowyml.core.resources import DockerConfig
+from flowyml.core.status import ExecutionStatus as S
 from flowyml.orchestrators import RemoteOrchestrator
 from flowyml.orchestrators.layout import RunLayout
 from flowyml_azure.config import AzureMLConfig
@@ -169,3 +170,17 @@ def test_names_are_deterministic_and_valid() -> None:
     assert all(re.fullmatch(r"[a-z_][a-z0-9_]*", n) for n in nodes.values())
     assert len(set(nodes.values())) == 4
     assert experiment_name("My Pipeline: v2") == "My_Pipeline_v2" and experiment_name("churn-model") == "churn-model"
+
+
+def test_a_local_file_store_is_refused_at_submit_unless_shared(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
+    """Jobs run on Azure compute: a laptop path would fail in the job after a billable start."""
+    local = orchestrator(config, file_root(tmp_path), settings={})
+    with pytest.raises(ConfigError, match=r"azureml backend runs jobs on other machines.*shared: \"true\""):
+        local.run_pipeline(az_pipelines.ticking, run_id="local-1")
+    assert not fake.find("PUT", r"/jobs/") and not fake.requests, "refused before any call to Azure"
+    shared = orchestrator(config, file_root(tmp_path), settings=dict(SHARED))
+    sub = shared.run_pipeline(az_pipelines.ticking, run_id="local-2")
+    fake.execute(sub.job_id)
+    assert shared.get_run_status(sub.job_id) is S.COMPLETED and sub.get_output("ticks") == 5

@@ -27,9 +27,9 @@ def unit_order(handle: RunHandle) -> list[str]:
 def child_runs(handle: RunHandle, config: AzureMLConfig) -> dict[str, dict[str, Any]]:
     """Unit -> its child run of a pipeline job (units whose node has not started are absent)."""
     by_key: dict[str, str] = {}
-    for unit, node in handle.units.items():
-        by_key[unit] = unit
-        by_key[node] = unit
+    for name, node in handle.units.items():
+        by_key[name] = name
+        by_key[node] = name
     found: dict[str, dict[str, Any]] = {}
     for run in run_history(config).children(handle.job_id):
         tags = run.get("tags") or {}

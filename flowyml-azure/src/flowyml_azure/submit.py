@@ -110,8 +110,10 @@ def build_pipeline_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
     job.display_name = spec.pipeline_name
     job.experiment_name = config.experiment_name or experiment_name(spec.pipeline_name)
     job.tags = _tags(spec, config)
-    job.settings.continue_on_step_failure = False
-    job.settings.default_compute = config.compute
+    settings = job.settings
+    assert settings is not None  # a dsl pipeline always has settings
+    settings.continue_on_step_failure = False
+    settings.default_compute = config.compute
     return job
 
 
