@@ -89,10 +89,17 @@ def find_azurite() -> str | None:
 
 
 class Azurite:
-    """``azurite-blob`` on 127.0.0.1 (port chosen by the OS), in memory, no telemetry; stopped by PID."""
+    """``azurite-blob`` on 127.0.0.1 (port chosen by the OS), in memory, no telemetry; stopped by PID.
 
-    def __init__(self, exe: str) -> None:
+    With ``tls`` (``make_tls_files``) it serves HTTPS and accepts OAuth bearer tokens (``--oauth
+    basic``: issuer, audience and lifetime are checked, signatures are not), as Blob Storage does
+    for jobs that authenticate with the compute's managed identity.
+    """
+
+    def __init__(self, exe: str, tls: dict[str, str] | None = None) -> None:
         self.exe = exe
+        self.tls = tls
+        self.scheme = "https" if tls else "http"
         self.workdir = Path(tempfile.mkdtemp(prefix="azurite-"))
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -111,6 +118,7 @@ class Azurite:
                     "--skipApiVersionCheck",
                     "--loose",
                     "--disableTelemetry",
+                    *(["--cert", self.tls["cert"], "--key", self.tls["key"], "--oauth", "basic"] if self.tls else []),
                 ],
                 cwd=self.workdir,
                 stdout=log,
@@ -118,7 +126,7 @@ class Azurite:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        pattern = re.compile(rb"listens on http://127\.0\.0\.1:(\d+)")
+        pattern = re.compile(rb"listens on https?://127\.0\.0\.1:(\d+)")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = pattern.search(log_path.read_bytes())
@@ -134,12 +142,12 @@ class Azurite:
 
     @property
     def blob_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
 
     @property
     def connection_string(self) -> str:
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"DefaultEndpointsProtocol={self.scheme};AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
             f"BlobEndpoint={self.blob_endpoint};"
         )
 

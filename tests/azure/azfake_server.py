@@ -9,6 +9,7 @@ environment run as a local subprocess, in dependency order, with output captured
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -34,6 +35,19 @@ ENDED = {"Completed", "Failed", "Canceled"}
 USER_LOG = "user_logs/std_log.txt"
 EXECUTION_LOG = "logs/azureml/executionlogs.txt"
 BINDING = re.compile(r"\$\{\{parent\.jobs\.([A-Za-z0-9_]+)\.outputs\.")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _audience(token: str) -> str | None:
+    """The ``aud`` of an (unverified) JWT."""
+    try:
+        claims = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4))).get("aud")
+    except (IndexError, ValueError):
+        return None
 
 
 def _now() -> str:
@@ -127,6 +141,10 @@ class FakeAzureML:
         self.creates: dict[str, int] = {}
         self.executions: list[dict[str, Any]] = []
         self.exec_env: dict[str, str] = {}
+        self.msi_secret = uuid.uuid4().hex
+        self.msi_tokens: list[str] = []  # the resource of every token the platform identity issued
+        #: when set, a pipeline submission's x-azureml-token must be for this audience (sovereign clouds)
+        self.aml_audience: str | None = None
         self._lock = threading.RLock()
         self._tmp = Path(tempfile.mkdtemp(prefix="fake-aml-"))
         self.tls = tls or make_tls_files(self._tmp)
@@ -318,7 +336,9 @@ class FakeAzureML:
                 }
 
     def _run_process(self, command: str, env: dict[str, str], run: Run) -> int:
-        merged = {**os.environ, **self.exec_env, **env}
+        # The compute has none of this machine's Azure settings (connection strings, AZURE_* credentials).
+        local = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AZUREML_"))}
+        merged = {**local, **self.exec_env, **env}
         merged["PATH"] = f"{REPO / '.venv/bin'}{os.pathsep}{merged.get('PATH', '')}"
         here = str(Path(__file__).parent)
         merged["PYTHONPATH"] = os.pathsep.join(p for p in (here, str(REPO), merged.get("PYTHONPATH")) if p)
@@ -372,6 +392,7 @@ class FakeAzureML:
             ("PUT", ws + r"/jobs/(?P<name>[^/]+)$", self._put_job),
             ("POST", ws + r"/jobs/(?P<name>[^/]+)/cancel$", self._cancel),
             ("GET", r"/fake/operations/(?P<op>[^/]+)$", self._operation),
+            ("GET", r"/fake/msi/token$", self._msi_token),
             ("PUT", ws + "/" + asset + r"/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$", self._put_asset),
             ("GET", ws + "/" + asset + r"/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$", self._get_asset),
             ("GET", r"/discovery/workspaces/(?P<guid>[^/]+)$", self._discovery),
@@ -511,6 +532,20 @@ class FakeAzureML:
 
     def _put_job(self, p: dict, q: dict, body: Any, h: Any) -> tuple:
         name = p["name"]
+        props_in = (body or {}).get("properties") or {}
+        if self.aml_audience and props_in.get("jobType") == "Pipeline":
+            audience = _audience(h.headers.get("x-azureml-token") or "")
+            if audience != self.aml_audience.rstrip("/"):
+                return (
+                    401,
+                    {
+                        "error": {
+                            "code": "InvalidAuthenticationToken",
+                            "message": f"x-azureml-token is for {audience}, not this cloud (fake)",
+                        }
+                    },
+                    {},
+                )
         if name in self.jobs:  # an assumption: the real service's answer here is not documented
             return 409, {"error": {"code": "Conflict", "message": f"job {name} already exists (fake)"}}, {}
         props = dict((body or {}).get("properties") or {})
@@ -542,6 +577,44 @@ class FakeAzureML:
             self.set_state(job.name, "CancelRequested")
         op = uuid.uuid4().hex
         return 202, None, {"Location": f"{self.base_url}/fake/operations/{op}", "Retry-After": "0"}
+
+    # -- the platform identity of the compute (what Azure ML gives every job) --------------------
+    def platform_env(self) -> dict[str, str]:
+        """What Azure ML compute puts in every job's environment: its managed identity endpoint
+        (``MSI_ENDPOINT`` + ``MSI_SECRET``, read by azure-identity's ``DefaultAzureCredential``),
+        and a trust store that knows the fake's CA (a real image trusts the public CAs)."""
+        return {
+            "MSI_ENDPOINT": f"{self.base_url}/fake/msi/token",
+            "MSI_SECRET": self.msi_secret,
+            "REQUESTS_CA_BUNDLE": self.ca_file,
+        }
+
+    def _msi_token(self, p: dict, q: dict, body: Any, h: _Handler) -> tuple:
+        if h.headers.get("secret") != self.msi_secret:
+            return 401, {"error": "invalid_request", "error_description": "bad MSI secret (fake)"}, {}
+        resource = q.get("resource", "").removesuffix("/.default")
+        self.msi_tokens.append(resource)
+        now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+        claims = {
+            "aud": resource,
+            "iss": "https://sts.windows.net/fake-tenant/",
+            "tid": "fake-tenant",
+            "oid": "compute-identity",
+            "iat": now,
+            "nbf": now - 60,
+            "exp": now + 3600,
+        }
+        token = ".".join(_b64(json.dumps(part).encode()) for part in ({"alg": "none", "typ": "JWT"}, claims))
+        return (
+            200,
+            {
+                "access_token": token + "." + _b64(b"unsigned"),
+                "expires_on": str(now + 3600),
+                "resource": resource,
+                "token_type": "Bearer",
+            },
+            {},
+        )
 
     def _operation(self, p: dict, q: dict, body: Any, h: Any) -> tuple:
         return 200, {"status": "Succeeded"}, {}

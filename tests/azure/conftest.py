@@ -51,6 +51,19 @@ def azurite() -> Iterator[Azurite]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def azurite_tls(tls_files: dict[str, str]) -> Iterator[Azurite]:
+    """Azurite over HTTPS with OAuth: what jobs reach with the compute's managed identity."""
+    exe = find_azurite()
+    if exe is None:
+        pytest.skip("azurite is not installed: run scripts/install-azurite.sh (needs node + npm)")
+    server = Azurite(exe, tls=tls_files).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(autouse=True)
 def _azure_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("AZUREML_CURRENT_CLOUD", "ARM_CLOUD_METADATA_URL", "AZUREML_DEV_URL_MFE", CONNECTION_ENV):
@@ -61,6 +74,7 @@ def _azure_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def fake(tls_files: dict[str, str]) -> Iterator[FakeAzureML]:
     server = FakeAzureML(tls=tls_files).start()
+    server.exec_env = server.platform_env()  # every job gets the compute's managed identity
     try:
         yield server
     finally:
@@ -87,3 +101,17 @@ def blob_store(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> tuple[str, 
     monkeypatch.setenv(CONNECTION_ENV, azurite.connection_string)
     root = f"abfs://flowyml@{AZURITE_ACCOUNT}.dfs.core.windows.net/t-{uuid.uuid4().hex[:8]}"
     return root, {"account_url": azurite.blob_endpoint, "connection_string_env": CONNECTION_ENV}
+
+
+@pytest.fixture
+def platform_store(azurite_tls: Azurite, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, str]]:
+    """(artifact root, store settings) for runs whose jobs execute: this machine writes with the
+    connection string (only in its environment) and trusts the test CA; jobs get neither and
+    authenticate with the compute's managed identity."""
+    monkeypatch.setenv(CONNECTION_ENV, azurite_tls.connection_string)
+    root = f"abfs://flowyml@{AZURITE_ACCOUNT}.dfs.core.windows.net/t-{uuid.uuid4().hex[:8]}"
+    return root, {
+        "account_url": azurite_tls.blob_endpoint,
+        "connection_string_env": CONNECTION_ENV,
+        "ca_bundle": azurite_tls.tls["ca"] if azurite_tls.tls else "",
+    }

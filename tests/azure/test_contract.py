@@ -15,9 +15,9 @@ pytestmark = pytest.mark.azure
 class TestAzureMLContract(BackendContract):
     @pytest.fixture
     def contract_env(
-        self, fake: FakeAzureML, config: AzureMLConfig, blob_store: tuple[str, dict[str, str]]
+        self, fake: FakeAzureML, config: AzureMLConfig, platform_store: tuple[str, dict[str, str]]
     ) -> ContractEnv:
-        root, settings = blob_store
+        root, settings = platform_store
         return ContractEnv(
             backend="azureml",
             config=config,

@@ -44,6 +44,7 @@ stacks:
       settings:
         account_url: ${AZURITE_BLOB_URL}
         connection_string_env: AZURE_STORAGE_CONNECTION_STRING
+        ca_bundle: ${AZ_CA}
     resources: {cpu: "2", memory: 4Gi}
     docker:
       image: ghcr.io/example/flowyml-runner:1.0
@@ -52,8 +53,9 @@ stacks:
 
 
 def test_a_pipeline_from_flowyml_yaml_runs_end_to_end(
-    fake: FakeAzureML, azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake: FakeAzureML, azurite_tls: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    azurite = azurite_tls
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
     for name, value in {
         "AZ_SUB": fake.subscription_id,
@@ -80,6 +82,11 @@ def test_a_pipeline_from_flowyml_yaml_runs_end_to_end(
     assert [e["env"]["FLOWYML_UNIT"] for e in ran] == ["prepare", "train", "evaluate"]
     assert all(e["code"] == 0 and e["command"].startswith("flowyml step-runner --job abfs://") for e in ran)
     assert all("AccountKey" not in json.dumps(e["env"]) for e in ran), "the storage secret leaked into a job"
+    # Settings that only make sense here did not travel: the jobs wrote with the compute's identity.
+    for e in ran:
+        job_settings = json.loads(e["env"]["FLOWYML_STORE_SETTINGS"])
+        assert job_settings == {"account_url": azurite.blob_endpoint}, job_settings
+    assert "https://storage.azure.com" in fake.msi_tokens, "the jobs did not use the managed identity"
     assert "preparing 4 rows" in followed and "evaluating" in followed
     report = orch.get_status_report(sub.job_id)
     assert report.units == dict.fromkeys(["prepare", "train", "evaluate"], S.COMPLETED)
@@ -88,6 +95,7 @@ def test_a_pipeline_from_flowyml_yaml_runs_end_to_end(
         "abfs://flowyml@devstoreaccount1.dfs.core.windows.net/e2e",
         account_url=azurite.blob_endpoint,
         connection_string_env="AZURE_STORAGE_CONNECTION_STRING",
+        ca_bundle=fake.ca_file,
     )
     layout = RunLayout("e2e-1")
     keys = blobs.storage.list_keys(layout.root)
@@ -95,8 +103,9 @@ def test_a_pipeline_from_flowyml_yaml_runs_end_to_end(
 
 
 def test_the_seed_constructor_with_a_credential_object_and_workspace_default_store(
-    fake: FakeAzureML, azurite: Azurite, monkeypatch: pytest.MonkeyPatch
+    fake: FakeAzureML, azurite_tls: Azurite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    azurite = azurite_tls
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
     credential = FakeCredential()
     orch = AzureMLOrchestrator(
@@ -110,6 +119,7 @@ def test_the_seed_constructor_with_a_credential_object_and_workspace_default_sto
         store_settings={
             "account_url": azurite.blob_endpoint,
             "connection_string_env": "AZURE_STORAGE_CONNECTION_STRING",
+            "ca_bundle": fake.ca_file,
         },
         image="ghcr.io/example/flowyml-runner:1.0",
         log_poll_interval=0.05,
@@ -143,11 +153,11 @@ def test_a_stack_without_artifact_store_uses_the_workspace_default_datastore(
 
 
 def test_a_fresh_process_reattaches_and_reads_status_logs_and_details(
-    fake: FakeAzureML, azurite: Azurite, blob_store: tuple[str, dict[str, str]], config, tmp_path: Path
+    fake: FakeAzureML, platform_store: tuple[str, dict[str, str]], config, tmp_path: Path
 ) -> None:
     from azhelpers import orchestrator
 
-    root, settings = blob_store
+    root, settings = platform_store
     orch = orchestrator(config, root, settings)
     sub = orch.run_pipeline(az_pipelines.three_units, run_id="attach-1")
     fake.execute(sub.job_id)

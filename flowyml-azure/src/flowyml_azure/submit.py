@@ -7,6 +7,7 @@ id) finds the job it made instead of creating another.
 
 from __future__ import annotations
 
+import json
 import shlex
 from typing import Any
 
@@ -18,6 +19,9 @@ from flowyml_azure.names import experiment_name, job_name, node_names
 
 BACKEND = "azureml"
 DONE = "done"  # every component's tiny uri_folder output; dependencies bind it to an input
+#: Store settings that only make sense on the submitting machine: a variable the compute lacks and
+#: a path to a file there. Jobs authenticate with the compute's identity and trust the image's CAs.
+LOCAL_STORE_SETTINGS = ("connection_string_env", "ca_bundle")
 
 
 def _environment(spec: JobSpec, config: AzureMLConfig) -> Any:
@@ -40,12 +44,24 @@ def _tags(spec: JobSpec, config: AzureMLConfig, unit: str | None = None) -> dict
     return tags
 
 
+def job_env(spec: JobSpec, unit: str) -> dict[str, str]:
+    """The unit's environment without the store settings that only work on this machine."""
+    env = spec.unit_env(unit)
+    if any(key in spec.store_settings for key in LOCAL_STORE_SETTINGS):
+        kept = {k: v for k, v in spec.store_settings.items() if k not in LOCAL_STORE_SETTINGS}
+        if kept:
+            env["FLOWYML_STORE_SETTINGS"] = json.dumps(kept, sort_keys=True)
+        else:
+            env.pop("FLOWYML_STORE_SETTINGS", None)
+    return env
+
+
 def _unit_kwargs(spec: JobSpec, config: AzureMLConfig, unit: UnitSpec, environment: Any) -> dict[str, Any]:
     """What every command (job or component) of a unit gets."""
     kwargs: dict[str, Any] = {
         "command": shlex.join(spec.unit_command(unit.name)),
         "environment": environment,
-        "environment_variables": spec.unit_env(unit.name),
+        "environment_variables": job_env(spec, unit.name),
         "display_name": unit.name,
         "instance_count": config.instances_for(unit.name),
     }
