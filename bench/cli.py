@@ -32,6 +32,7 @@ CASES = (
     "aio",
     "aws",
     "vertex",
+    "azure",
     "artifacts",
     "ray",
 )

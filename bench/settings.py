@@ -29,6 +29,7 @@ class Settings:
     aws_runs: int  # runs polled in one round against moto
     clean_venv: bool  # build a throw-away venv with only flowyml-core (about 10 s, needs the package index)
     runner_firings: int = 2000  # PipelineRunner firings of a no-op job (overhead per firing)
+    azure_runs: int = 500  # runs polled in one round against the fake Azure ML
 
 
 FULL = Settings(
@@ -78,4 +79,5 @@ SMOKE = Settings(
     aws_runs=2,
     clean_venv=False,
     runner_firings=20,
+    azure_runs=2,
 )

@@ -33,6 +33,7 @@ TARGETS: dict[str, Target] = {
     "loop_lag_p99": Target(50.0, "≤ 50 ms", "issue 6"),
     "describe_jobs_per_round": Target(5, "≤ 5", "issue 5"),
     "vertex_list_calls_per_round": Target(5, "≤ 5 (500 runs)", "issue 12"),
+    "azureml_list_calls_per_round": Target(5, "≤ 5 = ceil(500 runs / 100 per page)", "issue 12"),
     "artifacts_file_numpy_ratio": Target(1.5, "≤ 1.5x", "issue 14"),
     "artifacts_file_bytes_ratio": Target(1.5, "≤ 1.5x", "issue 14"),
     "artifacts_file_numpy_extra_rss": Target(0.15, "≤ 0.15x", "issue 14"),

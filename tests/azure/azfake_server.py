@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from azfake_infra import AZURITE_ACCOUNT, REPO, make_tls_files
 
@@ -141,6 +141,7 @@ class FakeAzureML:
         self.creates: dict[str, int] = {}
         self.executions: list[dict[str, Any]] = []
         self.exec_env: dict[str, str] = {}
+        self.list_page_size = 100  # an assumption: the service's page size of the jobs list is not documented
         self.msi_secret = uuid.uuid4().hex
         self.msi_tokens: list[str] = []  # the resource of every token the platform identity issued
         #: when set, a pipeline submission's x-azureml-token must be for this audience (sovereign clouds)
@@ -388,6 +389,7 @@ class FakeAzureML:
             ("GET", ws + r"/computes/(?P<name>[^/]+)$", self._compute),
             ("GET", ws + r"/datastores$", self._datastores),
             ("GET", ws + r"/datastores/(?P<name>[^/]+)$", self._datastore),
+            ("GET", ws + r"/jobs$", self._list_jobs),
             ("GET", ws + r"/jobs/(?P<name>[^/]+)$", self._get_job),
             ("PUT", ws + r"/jobs/(?P<name>[^/]+)$", self._put_job),
             ("POST", ws + r"/jobs/(?P<name>[^/]+)/cancel$", self._cancel),
@@ -564,6 +566,20 @@ class FakeAzureML:
         self.runs[name] = run
         self.creates[name] = self.creates.get(name, 0) + 1
         return 201, resource, {}
+
+    def _list_jobs(self, p: dict, q: dict, body: Any, h: Any) -> tuple:
+        """Newest first; ``tag`` keeps jobs having that tag key; pages follow ``nextLink`` ($skip)."""
+        jobs = list(reversed(self.jobs.values()))
+        if q.get("tag"):
+            jobs = [j for j in jobs if q["tag"] in (j.props.get("tags") or {})]
+        start = int(q.get("$skip") or 0)
+        page = jobs[start : start + self.list_page_size]
+        doc: dict[str, Any] = {"value": [j.resource for j in page]}
+        if start + self.list_page_size < len(jobs):
+            query = {k: v for k, v in q.items() if k != "$skip"}
+            query["$skip"] = str(start + self.list_page_size)
+            doc["nextLink"] = f"{self.base_url}{self.ws_path}/jobs?" + urlencode(query)
+        return 200, doc, {}
 
     def _get_job(self, p: dict, q: dict, body: Any, h: Any) -> tuple:
         job = self.jobs.get(p["name"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -149,3 +150,46 @@ def test_an_unknown_job_is_run_not_found(fake: FakeAzureML, config: AzureMLConfi
     handle = RunHandle(backend="azureml", run_id="ghost", job_id="ghost", units={"u": "ghost"})
     with pytest.raises(RunNotFoundError, match="ghost"):
         azure_status(handle, config)
+
+
+def test_many_runs_are_polled_with_the_tag_filtered_job_list(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
+    """status_many: ceil(N / page size) list calls for N runs; the failed run and the running
+    pipeline (whose error text and unit states live in run history) are asked one by one."""
+    fake.list_page_size = 3
+    orch = orchestrator(config, file_root(tmp_path))
+    singles = [orch.run_pipeline(az_pipelines.ticking, run_id=f"many-{i}") for i in range(6)]
+    pipeline = orch.run_pipeline(az_pipelines.three_units, run_id="many-p")
+    fake.jobs["stranger"] = fake.jobs["many-0"].__class__(
+        "stranger", {"name": "stranger", "properties": {"tags": {}}}, fake.jobs["many-0"].run
+    )  # not flowyml's: the tag filter keeps it out of the list
+    states = ["Completed", "Running", "Queued", "Failed", "NotStarted", "Canceled"]
+    for sub, state in zip(singles, states, strict=True):
+        fake.set_state(sub.job_id, state)
+    fake.set_state(pipeline.job_id, "Running")
+    fake.jobs["many-p"].children["prepare"].status = "Completed"
+    fake.execute(singles[0].job_id)
+    before = len(fake.requests)
+    reports = orch.get_run_statuses([s.run_id for s in [*singles, pipeline]])
+    during = fake.requests[before:]
+    lists = [r for r in during if r.method == "GET" and r.path.endswith("/jobs")]
+    assert len(lists) == 3 and all(r.query.get("tag") == "flowyml.run_id" for r in lists)  # ceil(7 / 3)
+    gets = sorted(r.path.rsplit("/", 1)[-1] for r in during if re.search(r"/jobs/[^/]+$", r.path))
+    assert gets == ["many-3", "many-p"], "only the failed run and the running pipeline were asked one by one"
+    for sub in [*singles, pipeline]:  # the same answers as asking each run
+        one = orch.get_status_report(sub.job_id)
+        got = reports[sub.run_id]
+        assert (got.status, got.native_state, got.units) == (one.status, one.native_state, one.units)
+    assert reports["many-0"].status is S.COMPLETED and reports["many-5"].status is S.CANCELLED
+    assert reports["many-3"].status is S.FAILED and reports["many-3"].message
+    assert reports["many-p"].units == {"prepare": S.COMPLETED, "train": S.RUNNING, "evaluate": S.RUNNING}
+
+
+def test_polling_many_runs_survives_a_throttled_list(fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path) -> None:
+    orch = orchestrator(config, file_root(tmp_path))
+    subs = [orch.run_pipeline(az_pipelines.ticking, run_id=f"thr-{i}") for i in range(3)]
+    fault = fake.inject(429, 1, method="GET", path=r"/jobs$", retry_after=0)
+    reports = orch.get_run_statuses([s.run_id for s in subs])
+    assert fault.hits == 1 and {r.status for r in reports.values()} == {S.PENDING}
+    assert not [r for r in fake.find("GET", r"/jobs/thr-\d$") if r.status == 200], "no run was asked alone"

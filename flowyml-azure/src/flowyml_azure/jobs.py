@@ -95,6 +95,54 @@ def status(handle: RunHandle, config: AzureMLConfig) -> StatusReport:
     return StatusReport(status=overall, native_state=native, message=message, units=units)
 
 
+#: Every job flowyml submits carries this tag; the jobs list filters on tag keys.
+RUN_TAG = "flowyml.run_id"
+
+
+def _listed_report(handle: RunHandle, job: Any) -> StatusReport | None:
+    """The report a listed job gives on its own, or None when run history must be read (a failure's
+    error text, the per-unit states of a pipeline that has not completed)."""
+    native = native_state(job)
+    overall = to_status(native)
+    if overall is ExecutionStatus.FAILED or (is_pipeline(handle) and overall is not ExecutionStatus.COMPLETED):
+        return None
+    return StatusReport(status=overall, native_state=native, units=dict.fromkeys(unit_order(handle), overall))
+
+
+def status_many(handles: list[RunHandle], config: AzureMLConfig) -> dict[str, StatusReport]:
+    """Reports for many runs from the workspace's job list, filtered to flowyml's jobs by tag.
+
+    Reads at most ceil(N / page size) pages (newest jobs first); runs not met by then, failed
+    runs and pipelines still running are left out, and core asks those one by one.
+    """
+    wanted = {h.job_id: h for h in handles}
+    if not wanted:
+        return {}
+    ml = ml_client(config)
+    pages = iter(ml.jobs.list(tag=RUN_TAG).by_page())
+    found: dict[str, StatusReport] = {}
+    seen: set[str] = set()
+    budget: int | None = None
+    while budget is None or budget > 0:
+        page = retrying(lambda: list(next(pages, None) or []), "list Azure ML jobs", config)
+        if not page:
+            break
+        if budget is None:
+            budget = -(-len(wanted) // len(page))  # ceil(N / page size)
+        budget -= 1
+        for job in page:
+            handle = wanted.get(getattr(job, "name", None) or "")
+            if handle is None:
+                continue
+            seen.add(handle.job_id)
+            report = _listed_report(handle, job)
+            if report is not None:
+                found[handle.run_id] = report
+        if len(seen) == len(wanted):
+            break
+    return found
+
+
 def cancel(handle: RunHandle, config: AzureMLConfig) -> bool:
     """``begin_cancel`` without waiting on its poller: the 202 is the answer we need.
 

@@ -36,6 +36,11 @@ class AzureMLBackend(Backend):
 
         return status(handle, config)
 
+    def status_many(self, handles: list[RunHandle], config: AzureMLConfig) -> Mapping[str, StatusReport]:
+        from flowyml_azure.jobs import status_many
+
+        return status_many(handles, config)
+
     def cancel(self, handle: RunHandle, config: AzureMLConfig, graceful: bool) -> bool:
         from flowyml_azure.jobs import cancel
 
