@@ -170,13 +170,15 @@ def test_many_runs_are_polled_with_the_tag_filtered_job_list(
     fake.set_state(pipeline.job_id, "Running")
     fake.jobs["many-p"].children["prepare"].status = "Completed"
     fake.execute(singles[0].job_id)
+    ghost = RunHandle(backend="azureml", run_id="many-gone", job_id="many-gone", units={"ticker": "many-gone"})
     before = len(fake.requests)
-    reports = orch.get_run_statuses([s.run_id for s in [*singles, pipeline]])
+    reports = orch.get_run_statuses([*(s.run_id for s in [*singles, pipeline]), ghost])
     during = fake.requests[before:]
     lists = [r for r in during if r.method == "GET" and r.path.endswith("/jobs")]
-    assert len(lists) == 3 and all(r.query.get("tag") == "flowyml.run_id" for r in lists)  # ceil(7 / 3)
+    assert len(lists) == 3 and all(r.query.get("tag") == "flowyml.run_id" for r in lists)  # ceil(8 / 3)
     gets = sorted(r.path.rsplit("/", 1)[-1] for r in during if re.search(r"/jobs/[^/]+$", r.path))
-    assert gets == ["many-3", "many-p"], "only the failed run and the running pipeline were asked one by one"
+    assert gets == ["many-3", "many-gone", "many-p"], "only the failed, the running pipeline, the lost one"
+    assert reports["many-gone"].status is S.UNKNOWN and "many-gone" in (reports["many-gone"].message or "")
     for sub in [*singles, pipeline]:  # the same answers as asking each run
         one = orch.get_status_report(sub.job_id)
         got = reports[sub.run_id]

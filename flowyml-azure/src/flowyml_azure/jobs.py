@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowyml.core.errors import TransientBackendError
+from flowyml.core.errors import RunNotFoundError, TransientBackendError
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.types import RunHandle, StatusReport
 from flowyml_azure.client import get_job, ml_client, refused, retrying, transient
@@ -113,7 +113,7 @@ def status_many(handles: list[RunHandle], config: AzureMLConfig) -> dict[str, St
     """Reports for many runs from the workspace's job list, filtered to flowyml's jobs by tag.
 
     Reads at most ceil(N / page size) pages (newest jobs first); runs not met by then, failed
-    runs and pipelines still running are left out, and core asks those one by one.
+    runs and pipelines still running are asked one by one; a run whose job is gone reads UNKNOWN.
     """
     wanted = {h.job_id: h for h in handles}
     if not wanted:
@@ -140,6 +140,12 @@ def status_many(handles: list[RunHandle], config: AzureMLConfig) -> dict[str, St
                 found[handle.run_id] = report
         if len(seen) == len(wanted):
             break
+    for handle in handles:  # the rest one by one; a job the workspace lost must not hide the others
+        if handle.run_id not in found:
+            try:
+                found[handle.run_id] = status(handle, config)
+            except RunNotFoundError as exc:
+                found[handle.run_id] = StatusReport(status=ExecutionStatus.UNKNOWN, message=str(exc))
     return found
 
 
