@@ -376,3 +376,23 @@ def test_injected_faults_fail_calls_of_that_operation_only(monkeypatch):
     finally:
         retry_mod.current_operation.reset(token)
     assert made == [1]  # the injected failures happened in front of the call
+
+
+def test_following_logs_waits_out_a_throttled_log_service():
+    from flowyml.plugins.polling import follow
+
+    state = {"available": 2}
+    cursors: list[str | None] = []
+
+    def read_pass(cursor):
+        cursors.append(cursor)
+        for i in range(int(cursor or 0), state["available"]):
+            yield LogRecord(timestamp=1.0, message=f"l{i}", cursor=str(i + 1))
+            if len(cursors) == 2 and i == 2:
+                raise TransientBackendError("429 from the log API, retries spent")
+        state["available"] = 4
+
+    ended = iter([False, False, False, True])
+    records = list(follow(read_pass, lambda r: r.cursor, lambda: next(ended), poll_interval=0, sleep=lambda _s: None))
+    assert [r.message for r in records] == ["l0", "l1", "l2", "l3"]  # each once: nothing lost, no duplicate
+    assert cursors == [None, "2", "3", "4"]  # the pass after the failure resumed from the last record

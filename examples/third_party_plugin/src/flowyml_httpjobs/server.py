@@ -184,7 +184,7 @@ class JobServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> JobServer:
@@ -355,7 +355,7 @@ class JobServer:
         except KeyError:
             raise ApiError(404, f"no job {name!r}") from None
 
-    def list(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
+    def list_jobs(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
         wanted = []
         for item in query.get("label", []):
             key, sep, value = item.partition("=")
@@ -390,7 +390,8 @@ class JobServer:
         with job.log_lock, open(job.log_path, "rb") as f:
             f.seek(offset)
             chunk = f.read()
-        entries, pos = [], offset
+        entries: list[dict[str, Any]] = []
+        pos = offset
         for raw in chunk.splitlines(keepends=True):
             if not raw.endswith(b"\n") or len(entries) >= LOG_PAGE:
                 break
@@ -435,7 +436,7 @@ class JobServer:
         if method == "POST" and len(parts) == 1:
             return "submit", lambda doc, q: self.create(doc)
         if method == "GET" and len(parts) == 1:
-            return "status", lambda doc, q: (200, self.list(q))
+            return "status", lambda doc, q: (200, self.list_jobs(q))
         if method == "GET" and len(parts) == 2:
             return "status", lambda doc, q: (200, self.job(parts[1]).public())
         if method == "POST" and len(parts) == 3 and parts[2] == "cancel":

@@ -166,7 +166,7 @@ class _BudgetLoader(yaml.SafeLoader):
             self._path.append(element)
         self._depth += 1
         try:
-            event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+            event: Any = self.peek_event()
             if self._depth > MAX_DEPTH:
                 raise self._error(event.start_mark, f"at most {MAX_DEPTH} levels of nesting", "deeper nesting")
             if isinstance(event, AliasEvent):

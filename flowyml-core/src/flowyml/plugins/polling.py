@@ -113,9 +113,12 @@ def follow(
 
     The run's state is read *before* each pass, so every record written before the end is read
     by the pass that follows it. ``settle`` keeps reading that many seconds after the end, for
-    log services that ingest late. A transient error in ``is_finished`` counts as "not yet".
+    log services that ingest late. A transient error in ``is_finished`` counts as "not yet"; one
+    in a pass (a throttled log API) is waited out with backoff and the pass resumes from the
+    last record's cursor.
     """
     ended_at: float | None = None
+    backoff = Backoff(max(poll_interval * 8, 1.0), poll_interval)
     while True:
         if ended_at is None:
             try:
@@ -123,9 +126,15 @@ def follow(
                     ended_at = time.monotonic()
             except TransientBackendError as exc:
                 log.warning("following logs: run state unknown for now: %s", exc)
-        for record in read_pass(cursor):
-            cursor = cursor_of(record) or cursor
-            yield record
+        try:
+            for record in read_pass(cursor):
+                cursor = cursor_of(record) or cursor
+                yield record
+        except TransientBackendError as exc:  # a throttled log API: read the rest on the next pass
+            log.warning("following logs: the log service failed for now, reading on: %s", exc)
+            sleep(backoff.next())
+            continue
+        backoff = Backoff(poll_interval, poll_interval)
         if ended_at is not None and time.monotonic() - ended_at >= settle:
             return
         sleep(poll_interval if ended_at is None else min(poll_interval, settle))
