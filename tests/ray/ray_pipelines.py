@@ -90,3 +90,17 @@ def nap(seconds: float = 120.0) -> float:
 
 
 long_nap = Pipeline("ray-long-nap", context=context(seconds=120.0), enable_cache=False).add_step(nap)
+
+
+@step(outputs=["t4"], resources={"gpu": "nvidia-tesla-t4", "gpu_count": 1, "cpu": "250m"})
+def on_t4() -> str:
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "")
+
+
+@step(outputs=["accel"], resources={"gpu": "test-accel", "gpu_count": 1, "memory": "32Mi"})
+def on_accelerator() -> str:
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "")
+
+
+#: two GPU units: an accelerator type Ray knows (T4) and one a stack maps to a custom resource
+gpu_units = Pipeline("ray-gpu-units", enable_cache=False).add_step(on_t4).add_step(on_accelerator)

@@ -229,3 +229,22 @@ def test_a_run_past_its_timeout_is_stopped_and_reads_timed_out(orchestrator: Any
     report = orchestrator.get_status_report(sub.job_id)
     assert report.units == {"nap": S.TIMED_OUT}
     assert any("timed out" in r.message for r in orchestrator.iter_logs(sub.job_id))
+
+
+def test_gpu_requests_land_on_the_node_that_has_them(ray_cluster: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    """The worker node declares one GPU, accelerator type T4 and a custom resource; the head has none."""
+    from flowyml.stacks.ray import RayOrchestrator
+    from flowyml_ray.testing import WORKER_RESOURCE
+
+    monkeypatch.setenv("FLOWYML_HOME", str(tmp_path / "home"))
+    orchestrator = RayOrchestrator(
+        address=ray_cluster.address,
+        artifact_store=(tmp_path / "artifacts").as_uri(),
+        accelerator_resources={"test-accel": WORKER_RESOURCE},
+    )
+    sub = orchestrator.run_pipeline(ray_pipelines.gpu_units, run_id=_run_id("gpu"))
+    assert sub.wait_for_completion(timeout=120, poll_interval=0.2) is S.COMPLETED
+    assert sub.get_output("t4") == "0" and sub.get_output("accel") == "0"  # Ray gave each its GPU
+    units = orchestrator.get_run_details(sub.job_id)["units"]
+    worker = ray_cluster.node_ids()["worker"]
+    assert units["on_t4"]["node_id"] == worker and units["on_accelerator"]["node_id"] == worker

@@ -9,6 +9,7 @@ means signalling exactly those PIDs (and the namespace ends them all when PID 1 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -19,6 +20,8 @@ import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
+#: the custom resource only the worker node has (one unit)
+WORKER_RESOURCE = "flowyml_test_accelerator"
 #: (gcs port, dashboard port) of the head; each node gets its own block of component ports
 GCS_PORT, DASHBOARD_PORT = 6380, 8265
 #: each node's own ports (two nodes on one address must not share any)
@@ -64,7 +67,11 @@ def _reap(pids: Iterable[int]) -> None:
 
 
 class RayTestCluster:
-    """``start()`` a head and one worker node (``cpus`` logical CPUs each); ``stop()`` them by PID."""
+    """``start()`` a head and one worker node (``cpus`` logical CPUs each); ``stop()`` them by PID.
+
+    The worker node also declares one (logical) GPU of accelerator type T4 and one unit of the
+    custom resource ``WORKER_RESOURCE``, so tests can check that a unit's GPU request lands there.
+    """
 
     def __init__(self, root: Path, cpus: int = 2, python: str = sys.executable, cwd: Path | None = None) -> None:
         self.root = root
@@ -90,7 +97,6 @@ class RayTestCluster:
             "--node-ip-address": "127.0.0.1",
             "--temp-dir": str(temp),
             "--num-cpus": str(self.cpus),
-            "--num-gpus": "0",
             "--node-manager-port": str(ports["node_manager"]),
             "--object-manager-port": str(ports["object_manager"]),
             "--dashboard-agent-listen-port": str(ports["agent"]),
@@ -119,15 +125,14 @@ class RayTestCluster:
         self.root.mkdir(parents=True, exist_ok=True)
         head = {"--port": GCS_PORT, "--dashboard-host": "127.0.0.1", "--dashboard-port": DASHBOARD_PORT,
                 "--ray-client-server-port": 10001, "--include-dashboard": "true"}  # fmt: skip
-        self._start("head", ["--head", *(str(x) for pair in head.items() for x in pair)])
-        self._start("worker", ["--address", self.gcs])
+        self._start("head", ["--head", "--num-gpus", "0", *(str(x) for pair in head.items() for x in pair)])
+        resources = json.dumps({WORKER_RESOURCE: 1, "accelerator_type:T4": 1})
+        self._start("worker", ["--address", self.gcs, "--num-gpus", "1", "--resources", resources])
         self.wait_ready()
         return self
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Until the dashboard answers and both nodes are alive."""
-        import json
-
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -143,6 +148,17 @@ class RayTestCluster:
                 last = str(exc)
             time.sleep(0.5)
         raise RuntimeError(f"the Ray test cluster did not come up in {timeout:.0f}s: {last}")
+
+    def node_ids(self) -> dict[str, str]:
+        """``{"head": <node id>, "worker": <node id>}`` from the dashboard."""
+        with urllib.request.urlopen(f"{self.address}/nodes?view=summary", timeout=10) as reply:
+            nodes = json.loads(reply.read())["data"]["summary"]
+        found = {}
+        for node in nodes:
+            raylet = node.get("raylet", {})
+            if raylet.get("state") == "ALIVE":
+                found["head" if raylet.get("isHeadNode") else "worker"] = str(raylet["nodeId"])
+        return found
 
     def node_pids(self) -> set[int]:
         return set().union(*self.pids.values()) if self.pids else set()
