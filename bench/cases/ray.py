@@ -116,13 +116,14 @@ def plain_ray_driver(width: int, seconds: float) -> None:
     ray.get([part.remote(seconds) for _ in range(width)])
 
 
-def _plain_ray(address: str, job: str) -> float:
-    """Seconds from ``submit_job`` to SUCCEEDED for :func:`plain_ray_driver` as a Ray Job."""
+def _plain_ray(address: str, job: str, entrypoint: str | None = None) -> float:
+    """Seconds from ``submit_job`` to SUCCEEDED for :func:`plain_ray_driver` (or ``entrypoint``) as a Ray Job."""
     from ray.job_submission import JobSubmissionClient
 
     client = JobSubmissionClient(address)
     start = time.perf_counter()
-    client.submit_job(entrypoint=f"python -m bench.cases.ray --plain {WIDTH} {UNIT_SECONDS}", submission_id=job)
+    command = entrypoint or f"python -m bench.cases.ray --plain {WIDTH} {UNIT_SECONDS}"
+    client.submit_job(entrypoint=command, submission_id=job)
     while (state := str(client.get_job_status(job).value)) not in ("SUCCEEDED", "FAILED", "STOPPED"):
         time.sleep(0.1)
     if state != "SUCCEEDED":
@@ -149,6 +150,7 @@ def measure(reps: int) -> dict[str, Any]:
         first = [_first_running(orchestrator, f"bench-first-{i}") for i in range(reps)]
         fans = [_fan_out(orchestrator, f"bench-fan-{i}") for i in range(reps)]
         plain = [_plain_ray(cluster.address, f"bench-plain-{i}") for i in range(reps)]
+        floor = [_plain_ray(cluster.address, f"bench-true-{i}", "true") for i in range(reps)]
     finally:
         cluster.stop(grace=3)
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -157,6 +159,7 @@ def measure(reps: int) -> dict[str, Any]:
         "first": first,
         "fan_out": fans,
         "plain_ray_s": plain,
+        "empty_job_s": floor,
         "ray": _version(),
         "load": load,
     }
@@ -216,7 +219,8 @@ def run(settings: Any) -> Any:
             f"critical path {UNIT_SECONDS:.0f} s ({wall / UNIT_SECONDS:.2f}x); runs "
             f"{', '.join(f'{w:.2f}' for w in walls)} s; the units overlapped "
             f"{min(r['overlap_s'] for r in doc['fan_out']):.2f} s on {'/'.join(map(str, nodes))} nodes; the same "
-            f"fan-out written on plain Ray, as a Ray Job: {median(doc['plain_ray_s']):.2f} s",
+            f"fan-out written on plain Ray, as a Ray Job: {median(doc['plain_ray_s']):.2f} s; an empty Ray Job "
+            f"(`true`): {median(doc['empty_job_s']):.2f} s",
         )
     )
     return result
