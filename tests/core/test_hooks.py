@@ -396,3 +396,36 @@ def test_following_logs_waits_out_a_throttled_log_service():
     records = list(follow(read_pass, lambda r: r.cursor, lambda: next(ended), poll_interval=0, sleep=lambda _s: None))
     assert [r.message for r in records] == ["l0", "l1", "l2", "l3"]  # each once: nothing lost, no duplicate
     assert cursors == [None, "2", "3", "4"]  # the pass after the failure resumed from the last record
+
+
+def test_threads_racing_for_the_first_entry_point_backend_all_find_it():
+    import threading
+
+    pm = PluginManager()  # entry points not loaded yet
+    barrier, found, errors = threading.Barrier(8), [], []
+
+    def look() -> None:
+        barrier.wait()
+        try:
+            found.append(pm.backend("httpjobs").name)
+        except Exception as exc:  # the race answered "unknown backend ... installed backends: local"
+            errors.append(exc)
+
+    threads = [threading.Thread(target=look) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors and found == ["httpjobs"] * 8
+
+
+def test_a_multi_line_sdk_error_reads_as_one_line(monkeypatch):
+    monkeypatch.setenv("FLOWYML_BACKEND_RETRY_DELAY", "0")
+    retry_mod.budget.reset()
+
+    def throttled():
+        raise RuntimeError("(TooManyRequests) slow down\nCode: TooManyRequests\nMessage: slow down")
+
+    with pytest.raises(TransientBackendError) as info:
+        retry_mod.call_with_retry(throttled, transient=lambda exc: True, what="azure list jobs", attempts=2)
+    assert "\n" not in str(info.value) and "Code: TooManyRequests Message: slow down" in str(info.value)

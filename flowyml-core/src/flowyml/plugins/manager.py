@@ -87,6 +87,7 @@ class PluginManager:
         self._stores: dict[str, StoreRegistration] = {}
         self._lock = threading.RLock()
         self._entry_points_pending = load_entry_points
+        self._loading = False
         for name, module in BUILTIN_PLUGINS.items():
             if self._wanted(name):
                 from flowyml import __version__
@@ -116,10 +117,14 @@ class PluginManager:
         """Load the entry-point plugins now; otherwise they load on the first backend or scheme
         the built-ins do not provide (so ``flowyml status`` of a local run imports no plugin)."""
         if self._entry_points_pending:
-            with self._lock:
-                if self._entry_points_pending:
-                    self._entry_points_pending = False
-                    self._load_entry_points()
+            with self._lock:  # RLock: a plugin that looks backends up while it loads gets what is there
+                if self._entry_points_pending and not self._loading:
+                    self._loading = True
+                    try:
+                        self._load_entry_points()
+                    finally:
+                        self._loading = False
+                        self._entry_points_pending = False
 
     # -- loading -----------------------------------------------------------------------------
     @staticmethod

@@ -64,6 +64,12 @@ def connection_dropped(exc: BaseException) -> bool:
     return False
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An SDK error's text on one line (Azure's are several: ``(Code) msg\nCode: ...\nMessage: ...``)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def retry_settings() -> tuple[int, float, float]:
     """(attempts, base delay, max delay) from the environment, with production defaults."""
     return (
@@ -179,13 +185,15 @@ def call_with_retry(
             if verdict is False:
                 raise
             if attempt == attempts - 1:
-                raise TransientBackendError(f"{what} failed after {attempts} attempts: {exc}") from exc
+                raise TransientBackendError(f"{what} failed after {attempts} attempts: {one_line(exc)}") from exc
             if not budget.spend():
-                raise TransientBackendError(f"{what} failed and the retry budget is spent: {exc}") from exc
+                raise TransientBackendError(f"{what} failed and the retry budget is spent: {one_line(exc)}") from exc
             delay = min(cap, base * 2**attempt) * (0.5 + random.random() / 2)
             if verdict is not True and isinstance(verdict, (int, float)):
                 delay = min(cap, max(delay, float(verdict)))
-            log.warning("%s: transient error (%s); retry %d/%d in %.2fs", what, exc, attempt + 1, attempts - 1, delay)
+            log.warning(
+                "%s: transient error (%s); retry %d/%d in %.2fs", what, one_line(exc), attempt + 1, attempts - 1, delay
+            )
             time.sleep(delay)
         else:
             budget.refund()
