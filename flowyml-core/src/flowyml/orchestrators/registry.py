@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,11 +101,16 @@ class RunRegistry:
             )
 
     def update_status(self, run_id: str, status: ExecutionStatus, message: str | None = None) -> None:
+        self.update_statuses([(run_id, status, message)])
+
+    def update_statuses(self, rows: Iterable[tuple[str, ExecutionStatus, str | None]]) -> None:
+        """Record many runs' statuses in one transaction (polling rounds over hundreds of runs)."""
+        now = time.time()
+        values = [(status.value, message, now, run_id) for run_id, status, message in rows]
+        if not values:
+            return
         with self._connect() as db:
-            db.execute(
-                "UPDATE runs SET status=?, message=?, updated_at=? WHERE run_id=?",
-                (status.value, message, time.time(), run_id),
-            )
+            db.executemany("UPDATE runs SET status=?, message=?, updated_at=? WHERE run_id=?", values)
 
     def get(self, run_or_job_id: str) -> RunRecord:
         """Look a run up by run id, or by the job id its backend gave it."""

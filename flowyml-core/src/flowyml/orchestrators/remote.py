@@ -241,10 +241,14 @@ class RemoteOrchestrator:
 
     def _recorded(self, handle: RunHandle, report: StatusReport) -> StatusReport:
         """Add the failing step's error to a FAILED report and remember what the backend said."""
-        if report.status is ExecutionStatus.FAILED:
-            report = attrs.evolve(report, message=self._failure_message(handle, report.message))
+        report = self._explained(handle, report)
         if report.status is not ExecutionStatus.UNKNOWN:
             self.registry.update_status(handle.run_id, report.status, report.message)
+        return report
+
+    def _explained(self, handle: RunHandle, report: StatusReport) -> StatusReport:
+        if report.status is ExecutionStatus.FAILED:
+            report = attrs.evolve(report, message=self._failure_message(handle, report.message))
         return report
 
     def _run_store(self, handle: RunHandle) -> Any:
@@ -276,7 +280,11 @@ class RemoteOrchestrator:
         for (backend, _), group in groups.items():
             answer = self.plugin_manager.status_many(backend, group, self._config_for(group[0]))
             for handle in group:
-                reports[handle.run_id] = self._recorded(handle, answer[handle.run_id])
+                reports[handle.run_id] = self._explained(handle, answer[handle.run_id])
+        known = [
+            (r, rep.status, rep.message) for r, rep in reports.items() if rep.status is not ExecutionStatus.UNKNOWN
+        ]
+        self.registry.update_statuses(known)  # one transaction for the round, not one per run
         return reports
 
     def get_run_status(self, job_id: str) -> ExecutionStatus:
