@@ -232,8 +232,3 @@ def client_for(service: str, config: Any) -> Any:
         secret_key=config.aws_secret_access_key,
         session_token=config.aws_session_token,
     )
-
-
-def region_of(config: Any, service: str) -> str:
-    """The region the config resolves to (its own, else boto3's chain): what jobs and stores get."""
-    return str(client_for(service, config).meta.region_name)
