@@ -184,6 +184,9 @@ class RunPool:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+            from flowyml.orchestrators.asyncops import settle_cancellations
+
+            await settle_cancellations()  # a remote submit cancelled in flight: its run is cancelled too
 
     async def drain(self) -> None:
         await self.shutdown()
