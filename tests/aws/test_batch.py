@@ -16,6 +16,7 @@ import pytest
 import flowyml
 from flowyml.core.errors import AuthError, ConfigError, RefusedError, RunNotFoundError, TransientBackendError
 from flowyml.core.status import ExecutionStatus as S
+from flowyml.orchestrators.layout import RunLayout
 from flowyml.plugins.manager import get_plugin_manager
 from flowyml.plugins.types import JobSpec, PipelineRef, RunHandle, UnitSpec
 from flowyml.testing import pipelines as kit
@@ -85,7 +86,7 @@ def _read_spec(fake, artifact_root: str, run_id: str) -> str:
     from tests.aws.fake_aws import direct_client
 
     bucket, _, prefix = artifact_root.removeprefix("s3://").partition("/")
-    obj = direct_client("s3", fake.moto).get_object(Bucket=bucket, Key=f"{prefix}/runs/{run_id}/job.json")
+    obj = direct_client("s3", fake.moto).get_object(Bucket=bucket, Key=f"{prefix}/{RunLayout(run_id).spec}")
     return obj["Body"].read().decode()
 
 

@@ -155,3 +155,51 @@ def test_a_call_that_would_reach_real_aws_is_blocked_loudly(batch_config) -> Non
         chain.append(str(exc))
         exc = exc.__cause__ or exc.__context__
     assert any("egress blocked" in text for text in chain), chain
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "says"),
+    [
+        (400, "AccessDeniedException", "grant the identity the permission"),
+        (403, "ExpiredTokenException", "refresh them"),
+        (400, "ClientException", "ClientException: injected by the test proxy"),
+    ],
+)
+def test_the_cli_says_what_aws_refused_in_one_line_with_exit_5(
+    fake, batch_config, artifact_root, store_settings, tmp_path, status: int, code: str, says: str
+) -> None:
+    """What AWS answers at the HTTP boundary reaches a CLI user as one line and exit 5 (docs/cli.md),
+    never a botocore traceback."""
+    import os
+    from pathlib import Path
+
+    import yaml
+
+    stack = {
+        "orchestrator": {
+            "type": "aws_batch",
+            "region": batch_config.region,
+            "endpoint_url": batch_config.endpoint_url,
+            "job_queue": batch_config.job_queue,
+            "job_definition": batch_config.job_definition,
+        },
+        "artifact_store": {"uri": artifact_root, "settings": store_settings},
+    }
+    (tmp_path / "flowyml.yaml").write_text(yaml.safe_dump({"stacks": {"batch": stack}}))
+    fake.proxy.fail(["SubmitJob"], 100, status=status, code=code)
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "FLOWYML_HOME": str(tmp_path / "home")}
+    env.pop("FLOWYML_CONFIG", None)
+    cmd = [sys.executable, "-m", "flowyml.cli.main", "run", "tests.aws.aws_pipelines:failing_chain"]
+    proc = subprocess.run(
+        [*cmd, "--stack", "batch", "--detach", "--run-id", f"cli-{code.lower()}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert says in proc.stderr and code in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout and "botocore" not in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if code in line]) == 1

@@ -16,6 +16,7 @@ import json
 import pytest
 
 from flowyml.core.status import ExecutionStatus as S
+from flowyml.orchestrators.layout import RunLayout
 from flowyml.testing import pipelines as kit
 from flowyml_aws import names, pipeline_definition, states
 from tests.aws import pipeline_schema
@@ -74,7 +75,7 @@ def test_a_multi_unit_run_is_one_pipeline_of_training_steps_with_depends_on(fake
             "flowyml",
             "step-runner",
             "--job",
-            f"{artifact_root}/runs/sm-dag/job.json",
+            f"{artifact_root}/{RunLayout('sm-dag').spec}",
             "--unit",
             "load",
         ],
