@@ -141,7 +141,7 @@ async def _monitor(count: int, window: float, home: Path) -> dict[str, Any]:
     names = ("submit", "startup", "steady", "completion")
     return {
         "runs": count,
-        "completed": sum(1 for f in finals if f.value == "COMPLETED"),
+        "completed": sum(1 for f in finals if f.name == "COMPLETED"),
         "phase_s": {name: round(marks[i + 1] - marks[i], 2) for i, name in enumerate(names)},
         "lag_ms": {name: _lag_stats(probe.lags_ms(marks[i], marks[i + 1])) for i, name in enumerate(names)},
         "lag_ms_all": _lag_stats(probe.lags_ms()),

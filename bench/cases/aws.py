@@ -210,7 +210,7 @@ def _measure(count: int) -> dict[str, Any]:
         "submit_s3_puts": sum(v for k, v in submit_counts.items() if k.startswith("PUT ")),
         "batched_round": {"seconds": round(batched_s, 3), "requests": dict(batched)},
         "naive_round": {"seconds": round(naive_s, 3), "requests": dict(naive)},
-        "statuses": dict(Counter(r.status.value for r in reports.values())),
+        "statuses": dict(Counter(r.status.name for r in reports.values())),
     }
 
 

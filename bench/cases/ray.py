@@ -69,7 +69,7 @@ def _first_running(orchestrator: Any, run_id: str) -> dict[str, float]:
     submitted = time.perf_counter() - start
     while True:
         report = orchestrator.get_status_report(sub.job_id)
-        if any(s.value == "RUNNING" for s in report.units.values()):
+        if any(s.name == "RUNNING" for s in report.units.values()):
             seen = time.perf_counter() - start
             break
         if report.status.is_finished or time.perf_counter() - start > 120:
@@ -94,7 +94,7 @@ def _fan_out(orchestrator: Any, run_id: str) -> dict[str, Any]:
     starts = [u["started_at"] for u in units.values()]
     ends = [u["finished_at"] for u in units.values()]
     return {
-        "status": status.value,
+        "status": status.name,
         "wall_s": wall,
         "nodes": len({u["node_id"] for u in units.values()}),
         "overlap_s": min(ends) - max(starts),

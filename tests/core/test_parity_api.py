@@ -276,7 +276,7 @@ def test_an_inherited_context_feeds_the_steps():
 
 
 # -- the FlowyML-style example pipelines run unchanged -------------------------------------------------
-@pytest.mark.parametrize("example", ["caching", "conditions", "step_groups"])
+@pytest.mark.parametrize("example", ["caching", "conditions", "step_groups", "assets_and_hooks"])
 def test_flowyml_style_examples_run(example, flowyml_home):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "flowyml2" / f"{example}.py")],

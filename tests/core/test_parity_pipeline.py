@@ -311,3 +311,17 @@ def test_context_given_to_run_does_not_change_the_pipelines_context():
     ctx = Context(n=1)
     pipe = Pipeline("ctx", context=ctx, enable_cache=False).add_step(one)
     assert pipe.run(context={"n": 5})["x"] == 5 and ctx.to_dict() == {"n": 1}
+
+
+def test_check_cache_finds_the_latest_completed_run():
+    @step(outputs=["x"])
+    def one():
+        return 1
+
+    pipe = Pipeline("check-cache", enable_cache=False).add_step(one)
+    assert pipe.check_cache() is None
+    first = pipe.run()
+    second = pipe.run()
+    found = pipe.check_cache()
+    assert found["run_id"] == second.run_id != first.run_id and found["created_at"] == found["start_time"]
+    assert Pipeline("check-cache-other").check_cache() is None

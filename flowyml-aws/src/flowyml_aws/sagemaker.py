@@ -384,7 +384,7 @@ def details(handle: RunHandle, config: SageMakerConfig) -> dict[str, Any]:
                 "training_job_arn": job.get("TrainingJobArn"),
                 "state": job.get("TrainingJobStatus"),
                 "secondary_status": job.get("SecondaryStatus"),
-                "status": report.units[unit].value,
+                "status": report.units[unit].name,
                 "failure_reason": job.get("FailureReason"),
                 "instance_type": resource.get("InstanceType"),
                 "instance_count": resource.get("InstanceCount"),
@@ -408,7 +408,7 @@ def details(handle: RunHandle, config: SageMakerConfig) -> dict[str, Any]:
             units[unit] = {
                 "step_name": step_name,
                 "state": step.get("StepStatus", "NotStarted"),
-                "status": report.units[unit].value,
+                "status": report.units[unit].name,
                 "failure_reason": step.get("FailureReason"),
                 "depends_on": list(depends_on.get(unit, [])),
                 "training_job_name": job_name,
@@ -423,7 +423,7 @@ def details(handle: RunHandle, config: SageMakerConfig) -> dict[str, Any]:
             units=units,
             console_url=f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/pipelines",
         )
-    out.update(status=report.status.value, native_state=report.native_state, message=report.message)
+    out.update(status=report.status.name, native_state=report.native_state, message=report.message)
     return out
 
 

@@ -198,7 +198,7 @@ def details(handle: RunHandle, config: AzureMLConfig) -> dict[str, Any]:
         "run_id": handle.run_id,
         "platform": handle.backend,
         "job_type": handle.metadata.get("job_type"),
-        "status": to_status(native).value,
+        "status": to_status(native).name,
         "native_state": native,
         "experiment": getattr(job, "experiment_name", None),
         "display_name": getattr(job, "display_name", None),
@@ -216,7 +216,7 @@ def details(handle: RunHandle, config: AzureMLConfig) -> dict[str, Any]:
             unit: {
                 "node": handle.units.get(unit),
                 "child_run_id": (children.get(unit) or {}).get("runId"),
-                "status": to_status((children.get(unit) or {}).get("status")).value if unit in children else None,
+                "status": to_status((children.get(unit) or {}).get("status")).name if unit in children else None,
                 "native_state": (children.get(unit) or {}).get("status"),
                 "compute": (children.get(unit) or {}).get("target"),
                 "error": error_text(children.get(unit)),

@@ -219,7 +219,7 @@ def details(handle: RunHandle, config: VertexAIConfig) -> dict[str, Any]:
         "run_id": handle.run_id,
         "display_name": job.display_name,
         "state": job.state.name,
-        "status": rep.status.value,
+        "status": rep.status.name,
         "create_time": _iso(job.create_time),
         "start_time": _iso(job.start_time),
         "end_time": _iso(job.end_time),
@@ -229,7 +229,7 @@ def details(handle: RunHandle, config: VertexAIConfig) -> dict[str, Any]:
         "project": config.project_id,
         "region": config.region,
         "console_url": console_url(kind, job.name, config),
-        "units": {u: s.value for u, s in rep.units.items()},
+        "units": {u: s.name for u, s in rep.units.items()},
     }
     if kind == PIPELINE_JOB:
         out["tasks"] = [

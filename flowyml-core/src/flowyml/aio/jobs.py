@@ -65,7 +65,7 @@ class RunOutcome:
         if self.error is not None:
             raise self.error
         if not self.ok:
-            raise asyncio.CancelledError(f"job {self.name!r} was {self.status.value}")
+            raise asyncio.CancelledError(f"job {self.name!r} was {self.status.name}")
         return self.value
 
 

@@ -19,7 +19,7 @@ class BatchFailedError(FlowymlError):
 
     def __init__(self, outcomes: Sequence[RunOutcome]) -> None:
         bad = [o for o in outcomes if not o.ok]
-        names = ", ".join(f"{o.name} ({o.status.value})" for o in bad[:5])
+        names = ", ".join(f"{o.name} ({o.status.name})" for o in bad[:5])
         super().__init__(f"{len(bad)} of {len(outcomes)} jobs did not complete: {names}")
         self.outcomes = list(outcomes)
 

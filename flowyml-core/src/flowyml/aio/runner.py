@@ -582,7 +582,7 @@ class PipelineRunner:
     def _record(self, entry: _Entry, outcome: RunnerOutcome) -> None:
         self._finished[outcome.status] += 1
         entry.runs += 1
-        entry.last_status = outcome.status.value
+        entry.last_status = outcome.status.name
         stopping_cancel = outcome.status is ExecutionStatus.CANCELLED and self._state == "stopping"
         if outcome.ok:
             entry.succeeded += 1
@@ -590,7 +590,7 @@ class PipelineRunner:
         elif not stopping_cancel:
             entry.failures += 1
             entry.consecutive += 1
-            log.warning("%s run %s ended %s: %s", entry.name, outcome.run_id or "", outcome.status.value, outcome.error)
+            log.warning("%s run %s ended %s: %s", entry.name, outcome.run_id or "", outcome.status.name, outcome.error)
             if outcome.error is not None:
                 self._callback(self.error_callback, outcome.error)
             limit = self.config.max_consecutive_failures
@@ -601,7 +601,7 @@ class PipelineRunner:
                 log.error("%s", paused)
                 self._callback(self.error_callback, paused)
             if self.config.stop_on_error and self._state == "running":
-                self._stop_reason = f"stop_on_error: {entry.name} ended {outcome.status.value}: {outcome.error}"
+                self._stop_reason = f"stop_on_error: {entry.name} ended {outcome.status.name}: {outcome.error}"
                 self._stop_task = asyncio.create_task(self.stop(), name="flowyml-runner-stop")
         self._callback(self.result_callback, outcome)
 

@@ -203,7 +203,7 @@ def _wait(sub: Any, as_json: bool) -> int:
         from flowyml.plugins.polling import poll_until
 
         def show(report: Any) -> bool:
-            line = "  ".join(f"{u}:{s.value}" for u, s in report.units.items()) or report.status.value
+            line = "  ".join(f"{u}:{s.name}" for u, s in report.units.items()) or report.status.name
             sys.stdout.write(f"\r\x1b[K{sub.run_id}  {line}"[:200])
             sys.stdout.flush()
             return bool(report.status.is_finished)
@@ -219,7 +219,7 @@ def _wait(sub: Any, as_json: bool) -> int:
     if as_json:
         print_json(_status_doc(sub.handle, report))
     else:
-        out(f"run {sub.run_id} {report.status.value}" + (f": {report.message}" if report.message else ""))
+        out(f"run {sub.run_id} {report.status.name}" + (f": {report.message}" if report.message else ""))
     return EXIT_OK if report.status.is_successful else EXIT_RUN_FAILED
 
 
@@ -230,10 +230,10 @@ def _status_doc(handle: Any, report: Any) -> dict[str, Any]:
         "backend": handle.backend,
         "job_id": handle.job_id,
         "pipeline": handle.pipeline_name,
-        "status": report.status.value,
+        "status": report.status.name,
         "native_state": report.native_state,
         "message": report.message,
-        "units": {k: v.value for k, v in report.units.items()},
+        "units": {k: v.name for k, v in report.units.items()},
     }
 
 
@@ -298,7 +298,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**_status_doc(record.handle, report), "cancel_requested": requested})
     else:
-        out(f"{record.run_id}: {'cancel requested' if requested else 'already finished'}; now {report.status.value}")
+        out(f"{record.run_id}: {'cancel requested' if requested else 'already finished'}; now {report.status.name}")
     return EXIT_OK
 
 
@@ -328,7 +328,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 "job_id": rec.handle.job_id,
                 "pipeline": rec.handle.pipeline_name,
                 "stack": rec.stack,
-                "status": status.value,
+                "status": status.name,
                 "message": message,
                 "created_at": rec.created_at,
             }

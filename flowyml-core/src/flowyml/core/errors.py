@@ -35,7 +35,7 @@ class RunFailedError(FlowymlError):
     """A run ended FAILED, CANCELLED or TIMED_OUT; carries the status and the remote error."""
 
     def __init__(self, run_id: str, status: object, message: str | None = None) -> None:
-        text = f"run {run_id!r} ended {getattr(status, 'value', status)}"
+        text = f"run {run_id!r} ended {getattr(status, 'name', status)}"
         if message:
             text += f": {message}"
         super().__init__(text)
@@ -53,7 +53,7 @@ class RunTimedOutError(WaitTimeoutError):
 
     def __init__(self, run_id: str, timeout: float, cancelled: bool = False, final: object = None) -> None:
         text = f"run {run_id!r} still running after {timeout:g}s"
-        final_name = getattr(final, "value", None) or "STOPPING"
+        final_name = getattr(final, "name", None) or "STOPPING"
         text += f"; it was cancelled (now {final_name})" if cancelled else "; it goes on"
         super().__init__(text)
         from flowyml.core.status import ExecutionStatus

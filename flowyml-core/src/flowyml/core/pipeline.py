@@ -160,6 +160,26 @@ class Pipeline:
             return 0
         return store.invalidate(step_name=step, before=before)
 
+    def check_cache(self) -> dict[str, Any] | None:
+        """The record of this pipeline's latest completed local run (from ``runs_dir``), or ``None``.
+
+        The record is ``result.to_dict()`` plus ``created_at`` (the run's start time).
+        """
+        import json
+
+        prefix = new_run_id(self.name).rsplit("-", 3)[0]
+        newest: tuple[float, dict[str, Any]] | None = None
+        for path in self.runs_dir.glob(f"{prefix}-*.json"):
+            try:
+                record = json.loads(path.read_text())
+                started = datetime.fromisoformat(record["start_time"]).timestamp()
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            mine = record.get("pipeline_name") == self.name and record.get("state") == "completed"
+            if mine and (newest is None or started > newest[0]):
+                newest = (started, {**record, "created_at": record["start_time"]})
+        return newest[1] if newest else None
+
     # -- running --------------------------------------------------------------------------------
     def run(
         self,

@@ -237,5 +237,5 @@ async def _stop_and_confirm(submission: SubmissionResult, grace: float, poll: fl
     if report is None:
         log.warning("run %s was asked to cancel but is not finished after %gs", submission.run_id, grace)
         return None
-    log.info("run %s ended %s after cancellation", submission.run_id, report.status.value)
+    log.info("run %s ended %s after cancellation", submission.run_id, report.status.name)
     return report.status

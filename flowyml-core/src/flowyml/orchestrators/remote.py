@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
@@ -17,6 +17,9 @@ from flowyml.orchestrators.configs import redact_config, stack_config, structure
 from flowyml.orchestrators.layout import RunLayout, join_errors, run_error
 from flowyml.orchestrators.submission import SubmissionResult
 from flowyml.plugins.types import LogRecord, RunHandle, StatusReport
+
+if TYPE_CHECKING:
+    from flowyml.core.retry_policy import OrchestratorRetryPolicy
 
 log = logging.getLogger("flowyml.orchestrator")
 
@@ -160,14 +163,18 @@ class RemoteOrchestrator:
         pipeline_module: str | None = None,
         timeout: float | None = None,
         labels: Mapping[str, str] | None = None,
+        retry_policy: OrchestratorRetryPolicy | None = None,
         **kwargs: Any,
     ) -> SubmissionResult:
         """Submit ``pipeline`` and return at once with a :class:`SubmissionResult`.
 
         Writes the job spec (and any ``inputs``) to the artifact store, calls the backend's
         submit hook, and records the run in the registry so any process can re-attach.
+        ``retry_policy`` travels to the step-runner, which re-runs a unit's failed steps with it;
+        ``on_pipeline_start`` hooks run here, once the run is submitted.
         """
         from flowyml.artifacts.store import ArtifactStore
+        from flowyml.core.hooks import pipeline_started
         from flowyml.core.names import check_name
         from flowyml.core.pipeline import new_run_id
         from flowyml.orchestrators.spec import PIPELINE_INPUT, build_job_spec
@@ -180,6 +187,11 @@ class RemoteOrchestrator:
             runner.check_not_importing()
         run_id = check_name(run_id, "run id") if run_id is not None else new_run_id(pipeline.name)
         self.check_store_reachable()
+        docker = docker_config or self.docker_config
+        if retry_policy is not None:
+            docker = attrs.evolve(
+                docker or DockerConfig(), env_vars={**(docker.env_vars if docker else {}), **retry_policy.to_env()}
+            )
         spec = build_job_spec(
             pipeline,
             run_id,
@@ -187,7 +199,7 @@ class RemoteOrchestrator:
             inputs=inputs,
             context=context,
             resources=resources or self.resources,
-            docker=docker_config or self.docker_config,
+            docker=docker,
             pipeline_module=pipeline_module or self.pipeline_module,
             stack=self.stack,
             store_settings=self.store_settings,
@@ -205,10 +217,16 @@ class RemoteOrchestrator:
             config=redact_config(self.config),
             artifact_root=spec.artifact_root,
             pipeline_name=pipeline.name,
-            metadata={**handle.metadata, "store_settings": self.store_settings, "stack": self.stack},
+            metadata={
+                **handle.metadata,
+                "store_settings": self.store_settings,
+                "stack": self.stack,
+                **({"pipeline_version": pipeline.version} if getattr(pipeline, "version", None) else {}),
+            },
         )
         self.registry.record(handle, stack=self.stack)
         log.info("submitted run %s to %s as %s", run_id, self.backend_name, handle.job_id)
+        pipeline_started(pipeline, run_id)
         return SubmissionResult(handle, self)
 
     def _claim_run_id(self, store: Any, layout: RunLayout, spec: Any) -> None:

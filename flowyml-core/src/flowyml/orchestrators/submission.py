@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flowyml.core.errors import FlowymlError, RunFailedError, RunTimedOutError
@@ -18,26 +18,62 @@ log = logging.getLogger("flowyml.orchestrator")
 
 
 class SubmissionResult:
-    """A submitted run: ``job_id``, ``run_id``, ``metadata``, and ways to wait, watch and cancel it."""
+    """A submitted run: ``job_id``, ``run_id``, ``metadata``, and ways to wait, watch and cancel it.
 
-    def __init__(self, handle: RunHandle, orchestrator: RemoteOrchestrator | None = None) -> None:
-        self.handle = handle
-        self._orchestrator = orchestrator
+    ``SubmissionResult(job_id, wait_for_completion=None, metadata=None)`` builds one FlowyML's way,
+    for a job flowyml did not submit: it has a job id, metadata and ``wait()``, nothing else.
+    """
+
+    def __init__(
+        self,
+        handle: RunHandle | str,
+        orchestrator: RemoteOrchestrator | Callable[[], Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        wait_for_completion: Callable[[], Any] | None = None,
+    ) -> None:
+        self._wait_fn = wait_for_completion
+        self._extra: dict[str, Any] = dict(metadata or {})
+        if callable(orchestrator) and not hasattr(orchestrator, "backend_name"):
+            self._wait_fn, orchestrator = orchestrator, None  # FlowyML's (job_id, wait_for_completion, metadata)
+        self._orchestrator: RemoteOrchestrator | None = orchestrator  # type: ignore[assignment]
+        self._handle: RunHandle | None = None if isinstance(handle, str) else handle
+        self._job_id = handle if isinstance(handle, str) else None
+
+    @property
+    def handle(self) -> RunHandle:
+        if self._handle is None:
+            raise FlowymlError(
+                f"job {self._job_id!r} was not submitted by flowyml: it has no run handle "
+                "(status, logs, outputs and cancel need one; use orchestrator.run_pipeline or flowyml.attach)"
+            )
+        return self._handle
 
     def __repr__(self) -> str:
-        return f"SubmissionResult(job_id={self.job_id!r}, run_id={self.run_id!r}, backend={self.handle.backend!r})"
+        backend = self._handle.backend if self._handle is not None else None
+        return f"SubmissionResult(job_id={self.job_id!r}, run_id={self.run_id!r}, backend={backend!r})"
 
     @property
     def job_id(self) -> str:
-        return self.handle.job_id
+        return self._handle.job_id if self._handle is not None else str(self._job_id)
 
     @property
     def run_id(self) -> str:
-        return self.handle.run_id
+        return self._handle.run_id if self._handle is not None else str(self._job_id)
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return {"backend": self.handle.backend, "run_id": self.run_id, **self.handle.metadata}
+        """``backend`` and ``platform`` (the backend's name, as FlowyML calls it), ``run_id``, the handle's metadata."""
+        if self._handle is None:
+            return dict(self._extra)
+        backend = self._handle.backend
+        return {"backend": backend, "platform": backend, "run_id": self.run_id, **self._handle.metadata, **self._extra}
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """FlowyML's ``wait()``: block until the job ends (``wait_for_completion`` with defaults)."""
+        if self._handle is None and self._wait_fn is None:
+            raise RuntimeError(f"Cannot wait for job {self.job_id}: no wait function provided")
+        return self.wait_for_completion(timeout=timeout)
 
     @property
     def orchestrator(self) -> RemoteOrchestrator:
@@ -83,6 +119,12 @@ class SubmissionResult:
         it and waits up to ``cancel_grace`` seconds for CANCELLED. Transient errors while polling
         are retried, never reported as a failure.
         """
+        if self._handle is None:
+            if self._wait_fn is None:
+                raise RuntimeError(f"Cannot wait for job {self.job_id}: no wait function provided")
+            return self._wait_fn()
+        if self._wait_fn is not None and timeout is None:
+            self._wait_fn()
         report = self._wait(timeout, poll_interval)
         if report is None:
             assert timeout is not None

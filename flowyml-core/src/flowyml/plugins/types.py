@@ -205,3 +205,19 @@ class LogRecord(_JsonMixin):
     @property
     def step(self) -> str | None:
         return self.unit
+
+    def __getitem__(self, key: str) -> Any:
+        """FlowyML's dict form: ``record["message"]``, ``["severity"]``, ``["timestamp"]`` (ISO text), ...."""
+        if key == "timestamp":
+            return self.iso_time
+        if key == "is_finished":
+            return False
+        if key in ("message", "severity", "unit", "step", "cursor"):
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default

@@ -42,7 +42,8 @@ class LocalBackend(Backend):
     description = "Runs every unit as a local subprocess under a detached supervisor (the default)."
     capabilities = frozenset({"dag", "cancel", "logs", "details", "parallel"})
     #: The supervisor's own states are ExecutionStatus values: this is the backend's state table.
-    native_states = {s.value: s for s in ExecutionStatus if s is not ExecutionStatus.UNKNOWN}
+    # state files hold the values; flowyml 0.x wrote the upper-case names
+    native_states = {k: s for s in ExecutionStatus if s is not ExecutionStatus.UNKNOWN for k in (s.value, s.name)}
     orchestrator = "flowyml.stacks.local.LocalOrchestrator"
 
     def submit(self, spec: JobSpec, config: LocalConfig) -> RunHandle:
