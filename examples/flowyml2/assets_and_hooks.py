@@ -53,7 +53,7 @@ def evaluate(model, processed):
     return Metrics.create(accuracy=0.75, name="eval", parents=[model], metadata={"split": "train"})
 
 
-pipeline = Pipeline("advanced_demo", enable_cache=False)
+pipeline = Pipeline("advanced_demo", enable_cache=False, record_runs=True)
 pipeline.add_step(ingest_data).add_step(process_data).add_step(train_model).add_step(evaluate)
 
 if __name__ == "__main__":

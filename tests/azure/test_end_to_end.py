@@ -167,7 +167,7 @@ def test_a_fresh_process_reattaches_and_reads_status_logs_and_details(
         status = run.status()
         logs = [r.message for r in run.logs()]
         details = run.orchestrator.get_run_details("attach-1")
-        print(json.dumps({"status": status.value, "logs": logs, "children": sorted(details["children"]),
+        print(json.dumps({"status": status.name, "logs": logs, "children": sorted(details["children"]),
                           "score": run.get_output("score")}))
     """)
     env = {**os.environ, **process_env()}

@@ -140,7 +140,8 @@ def test_pipeline_accepts_version_and_project_and_keeps_them_in_run_metadata():
     def one():
         return 1
 
-    pipe = Pipeline("versioned", version="v1.0.1", project_name="ml_project", enable_cache=False).add_step(one)
+    pipe = Pipeline("versioned", version="v1.0.1", project_name="ml_project", enable_cache=False, record_runs=True)
+    pipe.add_step(one)
     result = pipe.run()
     assert pipe.version == "v1.0.1" and pipe.project_name == "ml_project"
     record = json.loads((pipe.runs_dir / f"{result.run_id}.json").read_text())
@@ -318,10 +319,24 @@ def test_check_cache_finds_the_latest_completed_run():
     def one():
         return 1
 
-    pipe = Pipeline("check-cache", enable_cache=False).add_step(one)
+    pipe = Pipeline("check-cache", enable_cache=False, record_runs=True).add_step(one)
     assert pipe.check_cache() is None
     first = pipe.run()
     second = pipe.run()
     found = pipe.check_cache()
     assert found["run_id"] == second.run_id != first.run_id and found["created_at"] == found["start_time"]
     assert Pipeline("check-cache-other").check_cache() is None
+
+
+def test_run_records_are_off_unless_asked_for(monkeypatch):
+    @step(outputs=["x"])
+    def one():
+        return 1
+
+    quiet = Pipeline("quiet", enable_cache=False).add_step(one)
+    quiet.run()
+    assert not list(quiet.runs_dir.glob("quiet-*.json")) and quiet.check_cache() is None
+    monkeypatch.setenv("FLOWYML_RECORD_RUNS", "1")
+    recorded = Pipeline("loud", enable_cache=False).add_step(one)
+    result = recorded.run()
+    assert recorded.record_runs and (recorded.runs_dir / f"{result.run_id}.json").exists()

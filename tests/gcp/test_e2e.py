@@ -71,7 +71,7 @@ def test_a_fresh_process_reattaches_by_run_id(fake, config, store_settings) -> N
     fake.set_state(sub.job_id, "RUNNING")
     code = (
         "import json, sys, flowyml; r = flowyml.attach('e2e-attach'); "
-        "print(json.dumps({'job_id': r.job_id, 'status': r.status().value, "
+        "print(json.dumps({'job_id': r.job_id, 'status': r.status().name, "
         "'sdk_loaded': 'google.cloud.aiplatform_v1' in sys.modules}))"
     )
     proc = subprocess.run(

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flowyml.core.atomic import atomic_write
+from flowyml.core.atomic import atomic_write, replace_quickly
 from flowyml.core.errors import FlowymlError
 
 
@@ -161,7 +161,7 @@ class FileCacheStore:
         meta = {"step_name": step_name, "code_hash": code_hash, "size_bytes": len(data), "created_at": time.time()}
         try:
             atomic_write(self._path(key), data)
-            atomic_write(self._path(key).with_suffix(".json"), json.dumps(meta).encode())
+            replace_quickly(self._path(key).with_suffix(".json"), json.dumps(meta).encode())  # losing it is harmless
         except OSError as exc:
             raise CacheWriteError(f"cannot write the cache entry for step {step_name!r}: {exc}") from exc
 

@@ -108,9 +108,9 @@ def prepare_call(
     Conditions see every context parameter; the step and its cache key only the ones it takes.
     """
     kwargs = step.accepted({**context_params, **inputs})
-    missing = [p for p in step.required_params if p not in kwargs]
-    if missing:
-        return missing_parameters(step, missing, started)
+    required = step.required_params
+    if required and not all(p in kwargs for p in required):
+        return missing_parameters(step, [p for p in required if p not in kwargs], started)
     cache_key = None
     if cache_store is not None and step.cache:
         step_params = {k: v for k, v in kwargs.items() if k not in inputs}
@@ -392,19 +392,12 @@ def group_inputs(step: Step, available: Mapping[str, Any]) -> dict[str, Any]:
 
     Each declared input goes to the parameter of the same name, else to the parameter at the
     input's position (``inputs=["data/raw"]`` fills ``def f(data)``); then any other parameter
-    named like an available output is filled from it.
+    named like an available output is filled from it (see :attr:`Step.input_plan`).
     """
-    names, var_kw, positional = step.signature_params
-    mapped: dict[str, Any] = {}
-    for i, input_name in enumerate(step.inputs):
-        if input_name not in available:
-            continue
-        if input_name in names or var_kw:
-            mapped[input_name] = available[input_name]
-        elif i < len(positional) and positional[i] not in mapped:
-            mapped[positional[i]] = available[input_name]
-    for param in positional:
-        if param not in mapped and param in available:
+    targets, others = step.input_plan
+    mapped = {param: available[name] for name, param in targets if name in available}
+    for param in others:
+        if param in available and param not in mapped:
             mapped[param] = available[param]
     return mapped
 

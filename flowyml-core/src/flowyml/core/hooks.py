@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from flowyml.core import observability
+
 if TYPE_CHECKING:
     from flowyml.core.executor import ExecutionResult
     from flowyml.core.pipeline import Pipeline, PipelineResult
@@ -112,22 +114,21 @@ def on_step_end(func: F) -> F:
 
 # -- what the run loop and the step-runner call (hooks, then the metrics collector) ----------------
 def pipeline_started(pipeline: Pipeline, run_id: str) -> None:
-    from flowyml.core.observability import record
-
     _global_hooks.run_pipeline_start_hooks(pipeline)
-    record("record_pipeline_start", pipeline, run_id)
+    observability.record("record_pipeline_start", pipeline, run_id)
 
 
 def pipeline_ended(pipeline: Pipeline, result: PipelineResult) -> None:
-    from flowyml.core.observability import record
-
     _global_hooks.run_pipeline_end_hooks(pipeline, result)
-    record("record_pipeline_end", pipeline, result)
+    observability.record("record_pipeline_end", pipeline, result)
+
+
+def watching_steps() -> bool:
+    """Whether any step hook or a metrics collector wants step events (the run loop's fast path)."""
+    return bool(_global_hooks.on_step_start or _global_hooks.on_step_end or observability._collector is not None)
 
 
 def step_started(step: Step, inputs: dict[str, Any], pipeline_name: str, run_id: str) -> None:
-    from flowyml.core import observability
-
     if _global_hooks.on_step_start:
         _global_hooks.run_step_start_hooks(step, inputs)
     if observability._collector is not None:
@@ -135,8 +136,6 @@ def step_started(step: Step, inputs: dict[str, Any], pipeline_name: str, run_id:
 
 
 def step_ended(step: Step, result: ExecutionResult, pipeline_name: str, run_id: str) -> None:
-    from flowyml.core import observability
-
     if _global_hooks.on_step_end:
         _global_hooks.run_step_end_hooks(step, result)
     if observability._collector is not None:

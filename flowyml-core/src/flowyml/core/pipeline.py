@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flowyml.core.context import Context
 from flowyml.core.dag import DAG
 from flowyml.core.executor import ExecutionResult, LocalExecutor, group_inputs, map_outputs
+from flowyml.core.hooks import pipeline_ended, pipeline_started, step_ended, step_started, watching_steps
 from flowyml.core.names import check_name
 from flowyml.core.result import DRY_RUN, SUBMITTED, PipelineResult
 from flowyml.core.step import Step
@@ -37,6 +38,8 @@ class Pipeline:
     FlowyML's keywords work too: ``version`` (kept in each run's metadata), ``project_name`` /
     ``project``, ``executor``, ``cache_dir``, ``stack`` (the default for ``run``); the tracking
     and checkpointing switches are accepted and do nothing (see docs/migrating.md).
+    ``record_runs=True`` writes each local run's record to ``runs_dir`` (default:
+    ``$FLOWYML_RECORD_RUNS``; off, as a JSON write per run costs more than a small pipeline's steps).
     """
 
     def __init__(
@@ -55,8 +58,12 @@ class Pipeline:
         enable_checkpointing: bool | None = None,
         enable_experiment_tracking: bool | None = None,
         auto_track: bool | None = None,
+        record_runs: bool | None = None,
     ) -> None:
         self.name = check_name(name, "pipeline name")
+        if record_runs is None:
+            record_runs = os.environ.get("FLOWYML_RECORD_RUNS", "").lower() in ("1", "true", "yes")
+        self.record_runs = record_runs
         self.context = context if isinstance(context, Context) else Context(context or {})
         self.enable_cache = enable_cache
         self.project_name = project_name or project or "default"
@@ -95,10 +102,12 @@ class Pipeline:
 
         Also works out the execution groups (``step_groups``).
         """
-        from flowyml.core.step_grouping import get_step_groups
-
         dag = DAG(self.steps, external_inputs=inputs)
-        self._step_groups = get_step_groups(dag, self.steps)
+        self._step_groups = []
+        if any(s.execution_group for s in self.steps):
+            from flowyml.core.step_grouping import get_step_groups
+
+            self._step_groups = get_step_groups(dag, self.steps)
         self._dag = dag
         return dag
 
@@ -127,7 +136,10 @@ class Pipeline:
     # -- where runs and cache entries live -------------------------------------------------------
     @property
     def runs_dir(self) -> Path:
-        """Where each local run leaves ``<run_id>.json`` (``result.to_dict()``): ``$FLOWYML_HOME/runs``."""
+        """Where local runs leave ``<run_id>.json`` (``result.to_dict()``): ``$FLOWYML_HOME/runs``.
+
+        Records are written when ``record_runs=True`` (or ``$FLOWYML_RECORD_RUNS=1``).
+        """
         from flowyml.home import flowyml_home
 
         return flowyml_home() / "runs"
@@ -213,8 +225,6 @@ class Pipeline:
         re-runs failed steps with backoff; ``dry_run=True`` only checks the wiring;
         ``auto_start_ui`` is accepted for FlowyML code and ignored (there is no UI server).
         """
-        from flowyml.core.debug import debug_logging
-
         stack = stack if stack is not None else (self.stack if orchestrator is None else None)
         if dry_run:
             self.build(inputs or {})
@@ -223,20 +233,22 @@ class Pipeline:
             return self._submit(orchestrator, stack, inputs, run_id, resources, docker_config, context, retry_policy)
         if any(s.is_async for s in self.steps):
             _refuse_inside_loop(self.name)
-        with debug_logging(debug):
-            run = self.new_run(
-                inputs,
-                run_id=run_id,
-                executor=executor,
-                cache_store=cache_store,
-                artifact_store=artifact_store,
-                context=context,
-                debug=debug,
-                metadata={"resources": resources, "docker": docker_config},
-            )
-            result = run.execute(max_workers, retry_policy)
-            if debug:
-                log.info("%s", result.summary())
+        options: dict[str, Any] = {
+            "run_id": run_id,
+            "executor": executor,
+            "cache_store": cache_store,
+            "artifact_store": artifact_store,
+            "context": context,
+            "debug": debug,
+            "metadata": {"resources": resources, "docker": docker_config},
+        }
+        if not debug:
+            return self.new_run(inputs, **options).execute(max_workers, retry_policy)
+        from flowyml.core.debug import debug_logging
+
+        with debug_logging(True):
+            result = self.new_run(inputs, **options).execute(max_workers, retry_policy)
+            log.info("%s", result.summary())
         return result
 
     def new_run(
@@ -252,8 +264,6 @@ class Pipeline:
         metadata: Mapping[str, Any] | None = None,
     ) -> _Run:
         """Set up one local run (DAG, context, executor, cache) — shared by ``run`` and ``run_async``."""
-        from flowyml.core.hooks import pipeline_started
-
         inputs = dict(inputs or {})
         dag = self.build(inputs)
         ctx = self.context if context is None else self.context.copy(**context)
@@ -430,8 +440,6 @@ class _Run:
         :func:`group_inputs`). ``all_outputs`` is a snapshot, so steps running in other threads
         or tasks never see the dict change while their condition reads it.
         """
-        from flowyml.core.hooks import step_started
-
         inputs = group_inputs(step, self.available)
         params = {k: v for k, v in self.ctx.items() if k not in inputs}
         options = {
@@ -442,10 +450,11 @@ class _Run:
             # only conditions read it; a snapshot, as other threads/tasks keep recording outputs
             "all_outputs": dict(self.available) if step.condition is not None else None,
         }
-        self.started.add(step.name)
         if self.debug:
             log.debug("step %s starting with inputs %s", step.name, sorted(inputs))
-        step_started(step, inputs, self.pipeline.name, self.run_id)
+        if watching_steps():
+            self.started.add(step.name)
+            step_started(step, inputs, self.pipeline.name, self.run_id)
         return inputs, params, options
 
     def run_step(self, step: Step) -> ExecutionResult:
@@ -454,8 +463,6 @@ class _Run:
 
     def record(self, step: Step, result: ExecutionResult) -> None:
         """Keep a step's result and outputs (named, and under the step's name); calls the end hooks."""
-        from flowyml.core.hooks import step_ended
-
         self.results[step.name] = result
         if result.stopped:
             self.stopped = True
@@ -470,12 +477,10 @@ class _Run:
             log.error("step %s %s: %s", step.name, "stopped" if result.stopped else "failed", first)
         elif self.debug:
             log.debug("step %s %s in %.3fs", step.name, result.status, result.duration_seconds)
-        if step.name in self.started:
+        if self.started and step.name in self.started:
             step_ended(step, result, self.pipeline.name, self.run_id)
 
     def finish(self, started: float | None = None) -> PipelineResult:
-        from flowyml.core.hooks import pipeline_ended
-
         ordered = {s.name: self.results[s.name] for s in self.dag.topological_sort() if s.name in self.results}
         result = PipelineResult(
             self.pipeline.name,
@@ -487,7 +492,8 @@ class _Run:
             end_time=datetime.now(),
             metadata=self.metadata,
         )
-        self.save_record(result)
+        if self.pipeline.record_runs:
+            self.save_record(result)
         pipeline_ended(self.pipeline, result)
         return result
 
@@ -495,11 +501,11 @@ class _Run:
         """``<runs_dir>/<run_id>.json``; a run never fails because its record could not be written."""
         import json
 
-        from flowyml.core.atomic import atomic_write
+        from flowyml.core.atomic import replace_quickly
 
         try:
             path = self.pipeline.runs_dir / f"{result.run_id}.json"
-            atomic_write(path, json.dumps(result.to_dict(), default=str).encode())
+            replace_quickly(path, json.dumps(result.to_dict(), default=str, separators=(",", ":")).encode())
         except (OSError, TypeError, ValueError) as exc:
             log.warning("could not write the run record of %s: %s", result.run_id, exc)
 

@@ -101,6 +101,7 @@ class Step:
         self._code_hash: str | None = None
         self._params: tuple[frozenset[str], bool, list[str]] | None = None
         self._required: tuple[str, ...] | None = None
+        self._plan: tuple[tuple[tuple[str, str], ...], tuple[str, ...]] | None = None
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
 
@@ -146,6 +147,30 @@ class Step:
                 ]
             self._required = tuple(n for n in names if n not in ("self", "cls"))
         return self._required
+
+    @property
+    def input_plan(self) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+        """How inputs reach parameters, worked out once: ((input, parameter), ...) and the other parameters.
+
+        A declared input goes to the parameter of its name (any name if the function takes
+        ``**kwargs``), else to the parameter at its position; the other named parameters may be
+        filled from outputs of the same name.
+        """
+        if self._plan is None:
+            names, var_kw, positional = self.signature_params
+            targets: list[tuple[str, str]] = []
+            taken: set[str] = set()
+            for i, input_name in enumerate(self.inputs):
+                if input_name in names or var_kw:
+                    param = input_name
+                elif i < len(positional) and positional[i] not in taken:
+                    param = positional[i]
+                else:
+                    continue
+                targets.append((input_name, param))
+                taken.add(param)
+            self._plan = (tuple(targets), tuple(p for p in positional if p not in taken))
+        return self._plan
 
     def accepted(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The subset of ``kwargs`` the function can take."""

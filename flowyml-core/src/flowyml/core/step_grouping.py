@@ -124,28 +124,29 @@ def get_execution_units(dag: DAG, steps: Sequence[Step]) -> list[Unit]:
     for name in order:
         deps = unit_deps.setdefault(key(name), set())
         deps.update(key(d) for d in dag.get_dependencies(name) if key(d) != key(name))
-    for group in dict.fromkeys(member_of.values()):
-        _check_contiguous(group, unit_deps, member_of)
+    for group_name in dict.fromkeys(member_of.values()):
+        _check_contiguous(group_name, unit_deps, member_of)
 
+    from flowyml.core.dag import topological_order
+
+    members: dict[str, list[Step]] = {}
+    for name in order:
+        if name in member_of:
+            members.setdefault(member_of[name], []).append(dag.steps[name])
     units: list[Unit] = []
-    emitted: set[str] = set()
-    remaining = dict(unit_deps)
-    first_seen = {k: i for i, k in reversed(list(enumerate(key(n) for n in order)))}
-    while remaining:
-        ready = sorted((u for u, deps in remaining.items() if deps <= emitted), key=first_seen.__getitem__)
-        for u in ready:
-            del remaining[u]
-            emitted.add(u)
-            members = [dag.steps[n] for n in order if member_of.get(n) == u]
-            if members:
-                units.append(StepGroup(u, members, aggregate_resources(members), [m.name for m in members]))
-            else:
-                units.append(dag.steps[u])
+    for u in topological_order(unit_deps):  # keys in first-seen order: ready units keep DAG order
+        group = members.get(u)
+        if group:
+            units.append(StepGroup(u, group, aggregate_resources(group), [m.name for m in group]))
+        else:
+            units.append(dag.steps[u])
     return units
 
 
 def get_step_groups(dag: DAG, steps: Sequence[Step]) -> list[StepGroup]:
     """Only the groups of :func:`get_execution_units` (``pipeline.step_groups``)."""
+    if not any(s.execution_group for s in steps):
+        return []
     return [u for u in get_execution_units(dag, steps) if isinstance(u, StepGroup)]
 
 
