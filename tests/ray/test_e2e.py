@@ -248,3 +248,16 @@ def test_gpu_requests_land_on_the_node_that_has_them(ray_cluster: Any, tmp_path:
     units = orchestrator.get_run_details(sub.job_id)["units"]
     worker = ray_cluster.node_ids()["worker"]
     assert units["on_t4"]["node_id"] == worker and units["on_accelerator"]["node_id"] == worker
+
+
+def test_a_cluster_without_flowyml_fails_the_run_with_the_fix(ray_cluster: Any, tmp_path: Path) -> None:
+    from flowyml.stacks.ray import RayOrchestrator
+
+    # `python -S` has no site-packages: the driver cannot import flowyml_ray, as on a bare cluster
+    orchestrator = RayOrchestrator(
+        address=ray_cluster.address, artifact_store=(tmp_path / "artifacts").as_uri(), python="python -S"
+    )
+    sub = orchestrator.run_pipeline(ray_pipelines.failing_chain, run_id=_run_id("bare"))
+    with pytest.raises(RunFailedError) as info:
+        sub.wait_for_completion(timeout=120, poll_interval=0.2)
+    assert "No module named 'flowyml" in str(info.value) and "runtime_env" in str(info.value)

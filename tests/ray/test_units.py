@@ -148,3 +148,19 @@ def test_rays_own_authentication_error_is_an_auth_error() -> None:
 
     error = translate(AuthenticationError("Authentication required: 401"), "status")
     assert isinstance(error, AuthError) and "auth_token" in str(error)
+
+
+def test_a_driver_that_could_not_start_explains_the_missing_package() -> None:
+    from flowyml_ray.submit import driver_failure
+
+    ray_says = (
+        "Job entrypoint command failed with exit code 1, last available logs (truncated to 20,000 chars):\n"
+        "Running entrypoint for job flowyml-r: python -m flowyml_ray.driver --job file:///x/runs/r/job.json\n"
+        "/usr/bin/python: Error while finding module specification for 'flowyml_ray.driver' "
+        "(ModuleNotFoundError: No module named 'flowyml_ray')\n"
+    )
+    reason = driver_failure(ray_says, 1)
+    assert reason is not None and "exit code 1" in reason and "No module named 'flowyml_ray'" in reason
+    assert 'runtime_env: {pip: ["flowyml-ray"]}' in reason
+    assert driver_failure("Job was intentionally stopped.", None) == "Job was intentionally stopped."
+    assert driver_failure("", None) is None

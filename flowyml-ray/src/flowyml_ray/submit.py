@@ -152,8 +152,28 @@ def _failure(doc: Mapping[str, Any], info: Any) -> str | None:
             return f"unit {unit!r}: {entry['error']}"
     if doc.get("error"):
         return str(doc["error"])
-    text = (info.message or "").strip()
-    return text.splitlines()[0] if text else None
+    return driver_failure(info.message or "", info.driver_exit_code)
+
+
+def driver_failure(message: str, exit_code: int | None) -> str | None:
+    """Ray's reason for a job whose driver never ran the units, with the fix when it is a missing package.
+
+    Ray's message is ``Job entrypoint command failed with exit code 1, last available logs ...:`` and
+    the log's tail; its last line is the driver's error (``ModuleNotFoundError: No module named ...``).
+    """
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return None
+    if len(lines) == 1 or not lines[0].startswith("Job entrypoint command failed"):
+        return lines[0]
+    error = lines[-1]
+    reason = f"the flowyml driver failed on the cluster (exit code {exit_code}): {error}"
+    if "No module named 'flowyml" in error:
+        reason += (
+            "; install flowyml-ray on the cluster's nodes (in their image) or add it to the stack's "
+            'runtime_env: {pip: ["flowyml-ray"]}, and check orchestrator.python names an interpreter that has it'
+        )
+    return reason
 
 
 def report(handle: RunHandle, info: Any) -> StatusReport:
