@@ -125,15 +125,19 @@ class S3ArtifactStore(ArtifactStore):
 
     def __init__(
         self,
-        bucket_name: str,
+        bucket_name: str | None = None,
         prefix: str = "flowyml",
         region: str | None = None,
         *,
         endpoint_url: str | None = None,
         settings: Mapping[str, Any] | None = None,
+        name: str | None = None,
     ) -> None:
         from flowyml_aws.store import S3Storage
 
+        if not bucket_name:
+            raise ValueError("S3ArtifactStore needs bucket_name= (FlowyML's name= is only a label)")
+        self.name = name or "s3"
         bucket = bucket_name.removeprefix("s3://").strip("/")
         merged = {
             **dict(settings or {}),

@@ -37,7 +37,11 @@ class AzureBlobArtifactStore(ArtifactStore):
         credential: str | None = None,
         ca_bundle: str | None = None,
         storage_suffix: str = "core.windows.net",
+        name: str | None = None,
     ) -> None:
+        if uri is not None and "://" not in uri and container_name:  # FlowyML's positional name
+            name, uri = uri, None
+        self.name = name or "azure_blob"
         if uri is None:
             if not container_name:
                 raise ValueError("AzureBlobArtifactStore needs a uri, or container_name (and account_name)")
@@ -86,8 +90,14 @@ class AzureMLOrchestrator(RemoteOrchestrator):
         image: str | None = None,
         docker_config: DockerConfig | None = None,
         resources: ResourceConfig | None = None,
+        code: str | None = None,
         **config: Any,
     ) -> None:
+        # FlowyML's ``code=`` (the source folder to upload) is accepted; flowyml ships the pipeline
+        # by its module reference and the job's image must contain it (see docs/migrating.md).
+        self.code = code
+        if credential is None:  # FlowyML's default: DefaultAzureCredential
+            credential = "default"
         if not isinstance(credential, str):
             credential = register_credential(credential)
         settings = AzureMLConfig(

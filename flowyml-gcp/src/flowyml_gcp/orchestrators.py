@@ -70,17 +70,33 @@ class GCSArtifactStore(ArtifactStore):
 
     >>> store = GCSArtifactStore("gs://my-bucket/artifacts", project="my-proj")
     >>> uri = store.save({"weights": [1, 2]}, "models/m1"); store.load(uri)
+
+    FlowyML's form works too: ``GCSArtifactStore(name="gcs", bucket_name="my-bucket",
+    project_id="my-proj", prefix="flowyml")``.
     """
 
     def __init__(
         self,
-        uri: str,
+        uri: str | None = None,
         project: str | None = None,
         endpoint: str | None = None,
         settings: Mapping[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        bucket_name: str | None = None,
+        project_id: str | None = None,
+        prefix: str = "flowyml",
     ) -> None:
         from flowyml_gcp.store import GCSStorage
 
+        if uri is not None and "://" not in uri and bucket_name:  # FlowyML's positional name
+            name, uri = uri, None
+        if uri is None:
+            if not bucket_name:
+                raise ValueError("GCSArtifactStore needs a uri (gs://bucket/prefix) or bucket_name=")
+            uri = f"gs://{bucket_name.removeprefix('gs://').strip('/')}/{prefix.strip('/')}".rstrip("/")
+        self.name = name or "gcs"
+        project = project or project_id
         merged = dict(settings or {})
         if project:
             merged["project"] = project

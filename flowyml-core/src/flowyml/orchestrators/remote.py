@@ -48,7 +48,9 @@ class RemoteOrchestrator:
         plugin_manager: Any = None,
         pipeline_module: str | None = None,
     ) -> None:
-        self.backend_name = backend or self.backend
+        from flowyml.plugins.manager import BACKEND_ALIASES
+
+        self.backend_name = BACKEND_ALIASES.get(backend or self.backend, backend or self.backend)
         if not self.backend_name:
             raise ConfigError("RemoteOrchestrator needs a backend name")
         self.name = name or self.backend_name

@@ -35,8 +35,11 @@ KNOWN_BACKENDS = {
     "aws_batch": "aws",
     "sagemaker": "aws",
     "azureml": "azure",
+    "azure_ml": "azure",
     "ray": "ray",
 }
+#: Other names of backends (FlowyML 2.x calls Azure ML ``azure_ml``); resolved wherever a name is looked up.
+BACKEND_ALIASES = {"azure_ml": "azureml"}
 KNOWN_SCHEMES = {"gs": "gcp", "s3": "aws", "azureml": "azure", "abfs": "azure", "abfss": "azure", "https": "azure"}
 #: Top-level SDK modules and the extra that provides them (for "missing SDK" errors).
 SDK_EXTRAS = {"boto3": "aws", "botocore": "aws", "google": "gcp", "kfp": "gcp", "azure": "azure", "ray": "ray"}
@@ -274,6 +277,7 @@ class PluginManager:
     # -- lookup ------------------------------------------------------------------------------
     def backend(self, name: str) -> Backend:
         """The registered backend, or an :class:`UnknownBackendError` listing what is installed and how to add it."""
+        name = BACKEND_ALIASES.get(name, name)
         backend = self._backends.get(name)
         if backend is None:
             self.load_all()
