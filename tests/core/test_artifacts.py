@@ -241,3 +241,27 @@ def test_the_python_on_the_artifacts_reference_page_runs(tmp_path: Path) -> None
     script.write_text("\n\n".join(blocks))
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_dataframes_go_through_arrow_when_pyarrow_is_installed(store: ArtifactStore) -> None:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    frame = pd.DataFrame(
+        {
+            "x": np.arange(5, dtype=np.int64),
+            "y": np.linspace(0, 1, 5),
+            "name": ["a", "b", None, "d", "e"],
+            "when": pd.date_range("2026-01-01", periods=5),
+            "kind": pd.Categorical(["u", "v", "u", "v", "u"]),
+        },
+        index=pd.Index([10, 20, 30, 40, 50], name="id"),
+    )
+    back = store.load(store.save(frame, "frames/arrow"))
+    assert store.manifest("frames/arrow")["serializer"] == "arrow"
+    pd.testing.assert_frame_equal(back, frame)
+    mixed = pd.DataFrame({"v": [1, "two", 3.0]})  # Arrow cannot hold this column as it is
+    int_names = pd.DataFrame({0: [1], 1: [2]})  # Arrow would turn the names into strings
+    for i, other in enumerate((mixed, int_names, frame["y"])):
+        again = store.load(store.save(other, f"frames/pickled{i}"))
+        assert store.manifest(f"frames/pickled{i}")["serializer"] == "pickle"
+        assert again.equals(other)

@@ -89,6 +89,16 @@ class HashingWriter:
     def writable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self.hasher.size
+
+    @property
+    def closed(self) -> bool:
+        return False
+
     def flush(self) -> None:
         return None
 
@@ -150,6 +160,16 @@ class VerifyingReader:
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self.hasher.size
+
+    @property
+    def closed(self) -> bool:
+        return False
 
     def fill(self, buffer: Any) -> None:
         """Fill ``buffer`` completely (stable memory); :class:`ArtifactCorruptError` if the data ends first."""
