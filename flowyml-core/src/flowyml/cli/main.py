@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("name", nargs="?")
     stack.add_argument("--json", action="store_true")
 
+    from flowyml.cli.schedule import add_parser as add_schedule_parser
+
+    add_schedule_parser(sub)
     sub.add_parser("step-runner", help="run one execution unit (inside a job's container)", add_help=False)
     return parser
 
@@ -93,10 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    from flowyml.cli import commands
+    from flowyml.cli import commands, schedule
 
     try:
-        return commands.dispatch(args)
+        return schedule.dispatch(args) if args.command == "schedule" else commands.dispatch(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -16,6 +16,7 @@ from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.configs import redact_config, stack_config, structure_config
 from flowyml.orchestrators.layout import RunLayout, join_errors, run_error
 from flowyml.orchestrators.submission import SubmissionResult
+from flowyml.plugins.schedules import ScheduleInfo
 from flowyml.plugins.types import LogRecord, RunHandle, StatusReport
 
 if TYPE_CHECKING:
@@ -175,26 +176,54 @@ class RemoteOrchestrator:
         ``retry_policy`` travels to the step-runner, which re-runs a unit's failed steps with it;
         ``on_pipeline_start`` hooks run here, once the run is submitted.
         """
-        from flowyml.artifacts.store import ArtifactStore
-        from flowyml.core.hooks import pipeline_started
         from flowyml.core.names import check_name
         from flowyml.core.pipeline import new_run_id
-        from flowyml.orchestrators.spec import PIPELINE_INPUT, build_job_spec
 
         if kwargs:
             unknown = ", ".join(sorted(kwargs))
             raise TypeError(f"run_pipeline() got unexpected arguments: {unknown}")
+        run_id = check_name(run_id, "run id") if run_id is not None else new_run_id(pipeline.name)
+        spec = self._job_spec(
+            pipeline,
+            run_id,
+            inputs=inputs,
+            context=context,
+            resources=resources,
+            docker_config=docker_config,
+            pipeline_module=pipeline_module,
+            timeout=timeout,
+            labels=labels,
+            retry_policy=retry_policy,
+        )
+        return self.submit_spec(spec, inputs=inputs, pipeline=pipeline)
+
+    def _job_spec(
+        self,
+        pipeline: Any,
+        run_id: str,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        resources: ResourceConfig | None = None,
+        docker_config: DockerConfig | None = None,
+        pipeline_module: str | None = None,
+        timeout: float | None = None,
+        labels: Mapping[str, str] | None = None,
+        retry_policy: OrchestratorRetryPolicy | None = None,
+    ) -> Any:
+        """The job spec of ``pipeline`` under ``run_id`` on this orchestrator (nothing written yet)."""
+        from flowyml.orchestrators.spec import build_job_spec
+
         runner = sys.modules.get("flowyml.runner")
         if runner is not None:
             runner.check_not_importing()
-        run_id = check_name(run_id, "run id") if run_id is not None else new_run_id(pipeline.name)
         self.check_store_reachable()
         docker = docker_config or self.docker_config
         if retry_policy is not None:
             docker = attrs.evolve(
                 docker or DockerConfig(), env_vars={**(docker.env_vars if docker else {}), **retry_policy.to_env()}
             )
-        spec = build_job_spec(
+        return build_job_spec(
             pipeline,
             run_id,
             self.artifact_root,
@@ -209,26 +238,41 @@ class RemoteOrchestrator:
             timeout_seconds=timeout,
             labels=labels,
         )
+
+    def submit_spec(self, spec: Any, inputs: Mapping[str, Any] | None = None, pipeline: Any = None) -> SubmissionResult:
+        """Submit a built job spec: claim its run id (create-only spec write), save ``inputs``,
+        call the backend, record the run. The same spec again finds the same run.
+
+        With the ``pipeline`` object at hand (not for a scheduled firing), its version goes into
+        the run's metadata and its ``on_pipeline_start`` hooks run.
+        """
+        from flowyml.artifacts.store import ArtifactStore
+        from flowyml.core.hooks import pipeline_started
+        from flowyml.orchestrators.spec import PIPELINE_INPUT
+
+        run_id = spec.run_id
         store = ArtifactStore(spec.artifact_root, self.store_settings)
         layout = RunLayout(run_id)
         self._claim_run_id(store, layout, spec)
         for name, value in (inputs or {}).items():
             store.save(value, layout.input(name), name=name, step=PIPELINE_INPUT)
         handle = self.plugin_manager.submit(spec, self.backend_name, self.config)
+        version = getattr(pipeline, "version", None)
         handle = handle.evolve(
             config=redact_config(self.config),
             artifact_root=spec.artifact_root,
-            pipeline_name=pipeline.name,
+            pipeline_name=spec.pipeline_name,
             metadata={
                 **handle.metadata,
                 "store_settings": self.store_settings,
                 "stack": self.stack,
-                **({"pipeline_version": pipeline.version} if getattr(pipeline, "version", None) else {}),
+                **({"pipeline_version": version} if version else {}),
             },
         )
         self.registry.record(handle, stack=self.stack)
         log.info("submitted run %s to %s as %s", run_id, self.backend_name, handle.job_id)
-        pipeline_started(pipeline, run_id)
+        if pipeline is not None:
+            pipeline_started(pipeline, run_id)
         return SubmissionResult(handle, self)
 
     def _claim_run_id(self, store: Any, layout: RunLayout, spec: Any) -> None:
@@ -348,6 +392,74 @@ class RemoteOrchestrator:
         details.setdefault("job_id", handle.job_id)
         details.setdefault("platform", handle.backend)
         return details
+
+    # -- native schedules (backends with the ``schedules`` capability) ------------------------
+    def schedule(
+        self,
+        pipeline: Any,
+        cron: str,
+        name: str,
+        timezone: str = "UTC",
+        *,
+        context: Mapping[str, Any] | None = None,
+        resources: ResourceConfig | None = None,
+        docker_config: DockerConfig | None = None,
+        pipeline_module: str | None = None,
+        timeout: float | None = None,
+        labels: Mapping[str, str] | None = None,
+        retry_policy: OrchestratorRetryPolicy | None = None,
+        paused: bool = False,
+    ) -> ScheduleInfo:
+        """Have the backend run ``pipeline`` on ``cron`` (5 fields, in ``timezone``) without this process.
+
+        Each firing is a normal run with the id ``<name>-<yyyymmdd-hhmmss>`` (the fire time in
+        UTC), listed by ``flowyml runs``. The same name again replaces the schedule.
+        """
+        from flowyml.core.names import check_name
+        from flowyml.plugins.schedules import ScheduleSpec, check_cron
+
+        check_name(name, "schedule name")
+        check_cron(cron, timezone)
+        template = self._job_spec(
+            pipeline,
+            name,
+            context=context,
+            resources=resources,
+            docker_config=docker_config,
+            pipeline_module=pipeline_module,
+            timeout=timeout,
+            labels=labels,
+            retry_policy=retry_policy,
+        )
+        spec = ScheduleSpec(name=name, cron=" ".join(cron.split()), job=template, timezone=timezone, paused=paused)
+        info = self.plugin_manager.schedule_create(self.backend_name, spec, self.config)
+        log.info("scheduled %s on %s: %s (%s)", name, self.backend_name, spec.cron, timezone)
+        return info
+
+    def list_schedules(self) -> list[ScheduleInfo]:
+        """The backend's flowyml schedules, by name."""
+        return sorted(self.plugin_manager.schedule_list(self.backend_name, self.config), key=lambda i: i.name)
+
+    def get_schedule(self, name: str) -> ScheduleInfo:
+        """One schedule (``ScheduleNotFoundError`` naming the ones there are)."""
+        from flowyml.plugins.schedules import ScheduleNotFoundError
+
+        found = self.list_schedules()
+        for info in found:
+            if info.name == name:
+                return info
+        names = ", ".join(i.name for i in found) or "none"
+        raise ScheduleNotFoundError(f"no schedule {name!r} on {self.backend_name}; schedules: {names}")
+
+    def pause_schedule(self, name: str) -> ScheduleInfo:
+        return self.plugin_manager.schedule_pause(self.backend_name, name, self.config)
+
+    def resume_schedule(self, name: str) -> ScheduleInfo:
+        return self.plugin_manager.schedule_resume(self.backend_name, name, self.config)
+
+    def delete_schedule(self, name: str) -> bool:
+        """Remove the schedule (True if it existed); the runs it started stay."""
+        return self.plugin_manager.schedule_delete(self.backend_name, name, self.config)
 
     def validate(self) -> bool:
         """Check the configuration (raises ``ConfigError`` naming the field); True when valid."""

@@ -27,6 +27,7 @@ import attrs
 
 from flowyml.core.errors import FlowymlError
 from flowyml.core.status import ExecutionStatus
+from flowyml.plugins.schedules import NoSchedulesError, ScheduleInfo, ScheduleSpec
 from flowyml.plugins.types import CONTRACT_VERSION, JobSpec, LogRecord, RunHandle, StatusReport
 
 
@@ -114,6 +115,38 @@ class Backend:
     def details(self, handle: RunHandle, config: Any) -> Mapping[str, Any]:
         """A JSON-serialisable description: native ids, states, timings, console URLs; no secrets."""
         return {"run_id": handle.run_id, "job_id": handle.job_id, "platform": handle.backend, "units": handle.units}
+
+    # -- native schedules (optional: capability ``schedules``) ---------------------------------
+    def schedule_create(self, schedule: ScheduleSpec, config: Any) -> ScheduleInfo:
+        """Create (or, for the same name, replace) a schedule the service fires on its own.
+
+        Each firing runs :func:`flowyml.plugins.schedules.job_for_firing` of ``schedule.job`` at
+        the fire time, so its run id is the schedule name plus the fire time (idempotent).
+        """
+        raise self._no_schedules()
+
+    def schedule_list(self, config: Any) -> list[ScheduleInfo]:
+        """Every flowyml schedule on the service, by name."""
+        raise self._no_schedules()
+
+    def schedule_pause(self, name: str, config: Any) -> ScheduleInfo:
+        """Stop firing until resumed (``ScheduleNotFoundError`` for an unknown name)."""
+        raise self._no_schedules()
+
+    def schedule_resume(self, name: str, config: Any) -> ScheduleInfo:
+        """Fire again from the next fire time after now (missed firings are not caught up)."""
+        raise self._no_schedules()
+
+    def schedule_delete(self, name: str, config: Any) -> bool:
+        """Remove the schedule: True if it existed. Runs it started are kept."""
+        raise self._no_schedules()
+
+    def _no_schedules(self) -> NoSchedulesError:
+        return NoSchedulesError(
+            f"backend {self.name!r} has no native schedules (it lacks the 'schedules' capability): "
+            "use a stack whose backend has them (e.g. local), or run the pipeline on a timer with "
+            "flowyml.aio.PipelineRunner and a CronTrigger"
+        )
 
     # -- knobs with defaults -------------------------------------------------------------------
     def log_poll_interval(self, config: Any) -> float:

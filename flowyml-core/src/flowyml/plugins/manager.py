@@ -19,6 +19,7 @@ from flowyml.core.errors import ArtifactError, BackendError, FlowymlError, Plugi
 from flowyml.plugins import hookspecs
 from flowyml.plugins.backend import Backend, StoreRegistration
 from flowyml.plugins.retry import current_operation
+from flowyml.plugins.schedules import ScheduleInfo, ScheduleSpec
 from flowyml.plugins.types import CONTRACT_VERSION, JobSpec, LogRecord, RunHandle, StatusReport
 
 if TYPE_CHECKING:
@@ -390,6 +391,22 @@ class PluginManager:
 
     def details(self, handle: RunHandle, config: Any) -> dict[str, Any]:
         return dict(self.call(handle.backend, "details", lambda b: b.details(handle, config)))
+
+    # -- native schedules --------------------------------------------------------------------
+    def schedule_create(self, backend: str, schedule: ScheduleSpec, config: Any) -> ScheduleInfo:
+        return self.call(backend, "schedule_create", lambda b: b.schedule_create(schedule, config))
+
+    def schedule_list(self, backend: str, config: Any) -> list[ScheduleInfo]:
+        return list(self.call(backend, "schedule_list", lambda b: b.schedule_list(config)))
+
+    def schedule_pause(self, backend: str, name: str, config: Any) -> ScheduleInfo:
+        return self.call(backend, "schedule_pause", lambda b: b.schedule_pause(name, config))
+
+    def schedule_resume(self, backend: str, name: str, config: Any) -> ScheduleInfo:
+        return self.call(backend, "schedule_resume", lambda b: b.schedule_resume(name, config))
+
+    def schedule_delete(self, backend: str, name: str, config: Any) -> bool:
+        return bool(self.call(backend, "schedule_delete", lambda b: b.schedule_delete(name, config)))
 
     def storage(self, uri: str, settings: Mapping[str, Any] | None = None) -> Storage:
         """The storage for ``uri``'s scheme (``file://``, ``s3://``, ``gs://``, ...)."""

@@ -10,6 +10,7 @@ import attrs
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport, hookimpl
 from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
+from flowyml.plugins.schedules import ScheduleInfo, ScheduleSpec
 
 
 @attrs.define(frozen=True)
@@ -40,7 +41,7 @@ class LocalBackend(Backend):
     name = "local"
     config_class = LocalConfig
     description = "Runs every unit as a local subprocess under a detached supervisor (the default)."
-    capabilities = frozenset({"dag", "cancel", "logs", "details", "parallel"})
+    capabilities = frozenset({"dag", "cancel", "logs", "details", "parallel", "schedules"})
     #: The supervisor's own states are ExecutionStatus values: this is the backend's state table.
     # state files hold the values; flowyml 0.x wrote the upper-case names
     native_states = {k: s for s in ExecutionStatus if s is not ExecutionStatus.UNKNOWN for k in (s.value, s.name)}
@@ -73,6 +74,32 @@ class LocalBackend(Backend):
         from flowyml.backends.local import backend
 
         return backend.details(handle)
+
+    # -- native schedules: a detached local scheduler process fires them --------------------
+    def schedule_create(self, schedule: ScheduleSpec, config: LocalConfig) -> ScheduleInfo:
+        from flowyml.backends.local import schedules
+
+        return schedules.create(schedule, config)
+
+    def schedule_list(self, config: LocalConfig) -> list[ScheduleInfo]:
+        from flowyml.backends.local import schedules
+
+        return schedules.list_all()
+
+    def schedule_pause(self, name: str, config: LocalConfig) -> ScheduleInfo:
+        from flowyml.backends.local import schedules
+
+        return schedules.set_paused(name, True)
+
+    def schedule_resume(self, name: str, config: LocalConfig) -> ScheduleInfo:
+        from flowyml.backends.local import schedules
+
+        return schedules.set_paused(name, False)
+
+    def schedule_delete(self, name: str, config: LocalConfig) -> bool:
+        from flowyml.backends.local import schedules
+
+        return schedules.delete(name)
 
 
 def _file_storage(uri: str, settings: Mapping[str, Any]) -> Any:
