@@ -198,7 +198,7 @@ def test_a_refire_of_the_same_instant_finds_the_same_run(monkeypatch: pytest.Mon
     handle = orch._handle(first)
     assert handle.pipeline_name == "lifecycle-quick" and handle.backend == "local"
     final = wait_for(lambda: (r := orch.get_status_report(handle)).status.is_finished and r, what="the fired run")
-    assert final.status.value == "COMPLETED"
+    assert final.status.name == "COMPLETED"
     with pytest.raises(ScheduleNotFoundError, match=r"no local schedule 'weekly'.*schedules: nightly"):
         orch.pause_schedule("weekly")
     assert orch.get_schedule("nightly").paused is True
