@@ -341,7 +341,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return EXIT_OK
     out(f"{'RUN':<44} {'BACKEND':<10} {'STATUS':<10} {'CREATED':<20} PIPELINE")
     for r in rows:
-        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"]))
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(r["created_at"] or 0)))
         out(f"{r['run_id']:<44} {r['backend']:<10} {r['status']:<10} {created:<20} {r['pipeline']}")
     return EXIT_OK
 
