@@ -265,3 +265,18 @@ def test_dataframes_go_through_arrow_when_pyarrow_is_installed(store: ArtifactSt
         again = store.load(store.save(other, f"frames/pickled{i}"))
         assert store.manifest(f"frames/pickled{i}")["serializer"] == "pickle"
         assert again.equals(other)
+
+
+def test_check_storage_runs_the_whole_suite_for_other_kits(tmp_path: Path) -> None:
+    from flowyml.testing.storage import StorageContract, check_storage
+
+    roots = iter(range(1000))
+    ran = check_storage(lambda: FileStorage((tmp_path / f"r{next(roots)}").as_uri()), large_size=6 * 1024 * 1024)
+    assert set(ran) == {n for n in dir(StorageContract) if n.startswith("test_")}
+
+    class LosesData(FileStorage):  # a broken store fails the check
+        def list_keys(self, prefix: str = "") -> list[str]:
+            return super().list_keys(prefix.rstrip("/"))[:-1]
+
+    with pytest.raises(AssertionError):
+        check_storage(lambda: LosesData((tmp_path / f"b{next(roots)}").as_uri()), large_size=6 * 1024 * 1024)

@@ -19,8 +19,10 @@ prefix as a folder (``runs/r1`` never lists ``runs/r10/...``).
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -57,6 +59,9 @@ def _write_uneven(stream: Any, data: bytes) -> None:
         stream.write(view[pos : pos + n])
         pos += n
         turn += 1
+
+
+BAD_KEYS = ["../escape", "/abs", "a//b", "a/./b", "a/../../b", "", "a\\b", "nul\x00"]
 
 
 class StorageContract:
@@ -114,7 +119,7 @@ class StorageContract:
         assert sorted(results) == [False] * 5 + [True]
         assert storage.read_bytes("race/obj").startswith(b"writer ")
 
-    @pytest.mark.parametrize("key", ["../escape", "/abs", "a//b", "a/./b", "a/../../b", "", "a\\b", "nul\x00"])
+    @pytest.mark.parametrize("key", BAD_KEYS)
     def test_keys_cannot_escape_the_root(self, storage: Storage, key: str) -> None:
         with pytest.raises(ArtifactError):
             storage.write_bytes(key, b"x")
@@ -221,3 +226,25 @@ class StorageContract:
         assert store.load(store.save({"w": [1, 2]}, "models/small")) == {"w": [1, 2]}
         with pytest.raises(ArtifactNotFoundError):
             store.load("models/missing")
+
+
+def check_storage(fresh: Callable[[], Storage], large_size: int = StorageContract.large_size) -> list[str]:
+    """Run every check of :class:`StorageContract` outside pytest's collection (for another suite,
+    e.g. a backend's conformance run against its artifact root). ``fresh()`` returns a new, empty
+    root each time it is called. Returns the names of the checks run; the first failure raises."""
+    suite = StorageContract()
+    large = os.urandom(large_size)
+    ran = []
+    for name, method in inspect.getmembers(suite, predicate=inspect.ismethod):
+        if not name.startswith("test_"):
+            continue
+        params = inspect.signature(method).parameters
+        for key in BAD_KEYS if "key" in params else [None]:
+            kwargs: dict[str, Any] = {"storage": fresh()}
+            if "large" in params:
+                kwargs["large"] = large
+            if key is not None:
+                kwargs["key"] = key
+            method(**kwargs)
+        ran.append(name)
+    return ran
