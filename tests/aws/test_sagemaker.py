@@ -92,6 +92,16 @@ def test_a_multi_unit_run_is_one_pipeline_of_training_steps_with_depends_on(fake
     assert start.json()["ClientRequestToken"] == names.client_token("sm-dag", "execution")
     assert start.json()["PipelineName"] == sub.handle.metadata["pipeline_name"]
     assert sub.job_id.startswith("arn:aws:sagemaker:us-east-1:") and "/execution/" in sub.job_id
+    assert "ParallelismConfiguration" not in fake.proxy.sent("CreatePipeline")[0].json()
+
+
+def test_max_parallel_steps_becomes_the_pipelines_parallelism(fake, orch) -> None:
+    import attrs
+
+    orch.config = attrs.evolve(orch.config, max_parallel_steps=2)
+    orch.run_pipeline(diamond, run_id="sm-parallel")
+    (create,) = fake.proxy.sent("CreatePipeline")
+    assert create.json()["ParallelismConfiguration"] == {"MaxParallelExecutionSteps": 2}
 
 
 def test_status_calls_only_read_and_the_dag_advances_without_them(fake, orch) -> None:
@@ -267,3 +277,24 @@ def test_a_file_artifact_store_is_refused_before_anything_is_created(fake, sagem
     with pytest.raises(ConfigError, match="cannot read the local artifact store"):
         orch.run_pipeline(kit.two_units, run_id="sm-local-store")
     assert _writes(fake) == 0 and not list(tmp_path.iterdir())
+
+
+def test_a_definition_over_sagemakers_size_limit_is_refused_before_anything_is_created(
+    fake, sagemaker_config, artifact_root, store_settings
+) -> None:
+    from flowyml.core.errors import ConfigError
+    from flowyml.core.resources import DockerConfig
+    from flowyml.stacks.aws import SageMakerOrchestrator
+    from tests.aws.aws_pipelines import wide
+
+    big = {f"LARGE_{i}": "x" * 512 for i in range(91)}  # within the per-job limits, 22 units: over 1 MiB
+    orch = SageMakerOrchestrator(
+        role_arn=sagemaker_config.role_arn,
+        endpoint_url=sagemaker_config.endpoint_url,
+        artifact_store=artifact_root,
+        store_settings=store_settings,
+        docker_config=DockerConfig(image=IMAGE, env_vars=big),
+    )
+    with pytest.raises(ConfigError, match=r"over SageMaker's 1048576"):
+        orch.run_pipeline(wide, run_id="sm-too-big")
+    assert _writes(fake) == 0

@@ -73,7 +73,7 @@ class AWSBatchConfig(AWSConnection):
 
 @attrs.define(frozen=True)
 class SageMakerConfig(AWSConnection):
-    """``sagemaker``: one training job per execution unit; flowyml starts each when its dependencies completed.
+    """``sagemaker``: a training job for a single-unit run, a SageMaker Pipeline for a multi-unit one.
 
     ``image`` is used when the stack sets no ``docker.image``. ``output_path`` is the training
     jobs' S3 output location (default: ``<artifact root>/sagemaker``).
@@ -92,6 +92,8 @@ class SageMakerConfig(AWSConnection):
     subnets: list[str] = attrs.field(factory=list)
     security_group_ids: list[str] = attrs.field(factory=list)
     volume_kms_key_id: str | None = None
+    #: a multi-unit run's pipeline runs at most this many steps at once (None: all that are ready)
+    max_parallel_steps: int | None = attrs.field(default=None, validator=_positive)
 
     def validate(self) -> None:
         """Raise :class:`ConfigFieldError` naming the first field that cannot work (no AWS call)."""

@@ -20,8 +20,8 @@ from flowyml.plugins.types import JobSpec
 #: the definition format version SageMaker Pipelines documents
 VERSION = "2020-12-01"
 STEP_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")
-#: CreatePipeline takes a definition of at most 1 MB inline
-MAX_DEFINITION_BYTES = 1_000_000
+#: CreatePipeline takes a definition of at most 1,048,576 characters inline
+MAX_DEFINITION_CHARS = 1_048_576
 
 
 def step_name(unit: str) -> str:
@@ -56,9 +56,9 @@ def definition(spec: JobSpec, requests: Mapping[str, Mapping[str, Any]]) -> dict
 def encode(doc: Mapping[str, Any]) -> str:
     """The definition as CreatePipeline takes it (compact JSON, within the size limit)."""
     text = json.dumps(doc, separators=(",", ":"), sort_keys=False)
-    if len(text.encode()) > MAX_DEFINITION_BYTES:
+    if len(text) > MAX_DEFINITION_CHARS:
         raise ConfigError(
-            f"sagemaker: the pipeline definition is {len(text.encode())} bytes, over SageMaker's "
-            f"{MAX_DEFINITION_BYTES} (large environments or many units): move large values into the artifact store"
+            f"sagemaker: the pipeline definition is {len(text)} characters, over SageMaker's {MAX_DEFINITION_CHARS} "
+            "(large environments or many units): move large values into the artifact store or the image"
         )
     return text

@@ -181,6 +181,9 @@ def _submit_pipeline(
     steps = pdef.step_names(spec)
     body = pdef.encode(pdef.definition(spec, requests))
     existing = _executions(config, pipeline) if _pipeline_exists(config, pipeline) else None
+    parallelism: dict[str, Any] = {}
+    if config.max_parallel_steps:
+        parallelism["ParallelismConfiguration"] = {"MaxParallelExecutionSteps": config.max_parallel_steps}
     if existing is None:
         tags = {**config.tags, **spec.labels, "flowyml:run-id": spec.run_id}
         _create_once(
@@ -194,12 +197,19 @@ def _submit_pipeline(
                 RoleArn=config.role_arn,
                 ClientRequestToken=names.client_token(spec.run_id, "pipeline"),
                 Tags=[{"Key": k[:128], "Value": str(v)[:256]} for k, v in tags.items()],
+                **parallelism,
             ),
         )
         existing = []
     elif not existing:  # created by a lost attempt that never started it: make sure it is this definition
         call(
-            partial(sm.update_pipeline, PipelineName=pipeline, PipelineDefinition=body, RoleArn=config.role_arn),
+            partial(
+                sm.update_pipeline,
+                PipelineName=pipeline,
+                PipelineDefinition=body,
+                RoleArn=config.role_arn,
+                **parallelism,
+            ),
             f"sagemaker update_pipeline {pipeline}",
         )
     arn = str(existing[0]["PipelineExecutionArn"]) if existing else _start(config, spec.run_id, pipeline)
