@@ -79,6 +79,8 @@ class ArtifactStore:
                 size, digest = sink.finish()
             finally:
                 sink.close()
+        if not stream.created:  # a fresh random name was taken: never point a manifest at others' bytes
+            raise ArtifactError(f"could not create {self.storage.uri(data_key)}: an object is already there")
         manifest = {
             "type": serializers.type_name(obj),
             "serializer": serializer.name,
