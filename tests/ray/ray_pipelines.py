@@ -104,3 +104,20 @@ def on_accelerator() -> str:
 
 #: two GPU units: an accelerator type Ray knows (T4) and one a stack maps to a custom resource
 gpu_units = Pipeline("ray-gpu-units", enable_cache=False).add_step(on_t4).add_step(on_accelerator)
+
+
+@step(outputs=["crashed"])
+def kill_my_worker() -> None:
+    import signal
+
+    os.kill(os.getppid(), signal.SIGKILL)  # the parent is the Ray worker running this unit's task
+    time.sleep(30)
+
+
+@step(inputs=["crashed"], outputs=["after_crash"])
+def after_the_crash(crashed: None) -> str:
+    return "unreachable"
+
+
+#: the unit's Ray worker dies under it (as when a node is lost): FAILED, and what depends on it CANCELLED
+worker_crash = Pipeline("ray-worker-crash", enable_cache=False).add_step(kill_my_worker).add_step(after_the_crash)

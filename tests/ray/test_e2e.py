@@ -261,3 +261,11 @@ def test_a_cluster_without_flowyml_fails_the_run_with_the_fix(ray_cluster: Any, 
     with pytest.raises(RunFailedError) as info:
         sub.wait_for_completion(timeout=120, poll_interval=0.2)
     assert "No module named 'flowyml" in str(info.value) and "runtime_env" in str(info.value)
+
+
+def test_a_unit_whose_worker_dies_fails_and_its_dependents_are_cancelled(orchestrator: Any) -> None:
+    sub = orchestrator.run_pipeline(ray_pipelines.worker_crash, run_id=_run_id("crash"))
+    assert sub.wait_for_completion(timeout=120, poll_interval=0.2, raise_on_failure=False) is S.FAILED
+    report = orchestrator.get_status_report(sub.job_id)
+    assert report.units == {"kill_my_worker": S.FAILED, "after_the_crash": S.CANCELLED}
+    assert "Ray could not run unit kill_my_worker" in (report.message or ""), report.message

@@ -120,6 +120,9 @@ class DriverRun:
         except rex.TaskCancelledError:
             return {"state": "CANCELLED"}
         except rex.RayError as exc:  # the worker or its node died, or the task raised
+            blocked = [d for d in self.spec.unit(unit).depends_on if self.units[d]["state"] != "SUCCEEDED"]
+            if blocked:  # Ray passes an upstream task's error on to the tasks that depend on it
+                return {"state": "CANCELLED", "error": f"not run: unit(s) {', '.join(blocked)} did not complete"}
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return {"state": "FAILED", "error": f"Ray could not run unit {unit}: {type(exc).__name__}: {first}"}
 
@@ -154,13 +157,14 @@ class DriverRun:
         emit(DRIVER, f"run {self.spec.run_id}: {len(self.spec.units)} unit(s) on Ray {ray.__version__}")
         hub = LogHub.remote()  # type: ignore[attr-defined]
         pending = self.submit(hub)
+        order = {u.name: i for i, u in enumerate(self.spec.topological_units())}
         timeout = self.spec.timeout_seconds
         deadline = None if not timeout else started + float(timeout)
         final = None
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=POLL)
             self.drain(hub)
-            for ref in ready:
+            for ref in sorted(ready, key=lambda r: order[pending[r]]):  # upstream units first
                 unit = pending.pop(ref)
                 self.record(unit, self.outcome(unit, ref))
             if pending and self.stop_signal is not None:
