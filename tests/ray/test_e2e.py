@@ -135,6 +135,8 @@ def test_submitting_a_run_twice_gives_the_same_ray_job(orchestrator: Any) -> Non
     ]
     assert len(jobs) == 1
     assert second.wait_for_completion(timeout=120, poll_interval=0.2) is S.COMPLETED
+    batched = orchestrator.get_run_statuses([run_id])  # status_many: one list_jobs for every run
+    assert batched[run_id].status is S.COMPLETED and set(batched[run_id].units.values()) == {S.COMPLETED}
 
 
 def _cli(args: list[str], cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
