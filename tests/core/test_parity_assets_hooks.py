@@ -328,3 +328,24 @@ def test_the_step_runner_applies_a_policy_from_its_environment(parity_pipelines,
         monkeypatch.setenv(key, value)
     sub = wait(LocalOrchestrator().run_pipeline(parity_pipelines.flaky))
     assert sub.get_output("flaky") == "ok" and (tmp_path / "attempted").exists()
+
+
+def test_end_hooks_run_when_the_submitting_process_sees_a_backend_run_end(parity_pipelines, tmp_path, monkeypatch):
+    from flowyml import RunFailedError
+    from flowyml.stacks.local import LocalOrchestrator
+
+    ended = []
+    hooks.on_pipeline_end(lambda pipeline, result: ended.append((pipeline.name, result.success, result.state, result)))
+    sub = wait(LocalOrchestrator().run_pipeline(parity_pipelines.plain))
+    sub.wait_for_completion(timeout=30, poll_interval=0.2)  # a second wait does not call them again
+    [(name, success, state, result)] = ended
+    assert (name, success, state) == ("parity-plain", True, "completed")
+    assert sorted(result.step_results) == ["load", "train"] and result.step_results["train"].success
+    assert result.step_results["load"].artifact_uris["raw"] and result.run_id == sub.run_id
+
+    monkeypatch.setenv("PARITY_FLAKY_DIR", str(tmp_path))
+    failing = LocalOrchestrator().run_pipeline(parity_pipelines.flaky)
+    with pytest.raises(RunFailedError):
+        failing.wait_for_completion(timeout=60, poll_interval=0.2)
+    assert ended[-1][:3] == ("parity-flaky", False, "failed")
+    assert "the first attempt fails" in ended[-1][3].step_results["flaky_once"].error

@@ -50,6 +50,8 @@ class PipelineResult(Mapping[str, Any]):
     # -- how it went ------------------------------------------------------------------------
     @property
     def success(self) -> bool:
+        if self._state is not None and self._state not in (SUBMITTED, DRY_RUN):
+            return self._state == "completed"  # a finished remote run: its state decides
         return all(r.success for r in self.step_results.values())
 
     @property

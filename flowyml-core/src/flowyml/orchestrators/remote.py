@@ -273,7 +273,7 @@ class RemoteOrchestrator:
         log.info("submitted run %s to %s as %s", run_id, self.backend_name, handle.job_id)
         if pipeline is not None:
             pipeline_started(pipeline, run_id)
-        return SubmissionResult(handle, self)
+        return SubmissionResult(handle, self, pipeline=pipeline)
 
     def _claim_run_id(self, store: Any, layout: RunLayout, spec: Any) -> None:
         """Write the job spec create-only; the same spec again is an idempotent re-submit, a

@@ -12,6 +12,7 @@ from flowyml.plugins.polling import poll_until
 from flowyml.plugins.types import LogRecord, RunHandle, StatusReport
 
 if TYPE_CHECKING:
+    from flowyml.core.result import PipelineResult
     from flowyml.orchestrators.remote import RemoteOrchestrator
 
 log = logging.getLogger("flowyml.orchestrator")
@@ -31,7 +32,10 @@ class SubmissionResult:
         metadata: Mapping[str, Any] | None = None,
         *,
         wait_for_completion: Callable[[], Any] | None = None,
+        pipeline: Any = None,
     ) -> None:
+        self._pipeline = pipeline  # set by run_pipeline: on_pipeline_end hooks run when a wait sees the end
+        self._ended = False
         self._wait_fn = wait_for_completion
         self._extra: dict[str, Any] = dict(metadata or {})
         if callable(orchestrator) and not hasattr(orchestrator, "backend_name"):
@@ -137,9 +141,58 @@ class SubmissionResult:
                 except FlowymlError as exc:  # the timeout is still the news; the failed cancel is logged
                     log.warning("could not cancel run %s after its wait timed out: %s", self.run_id, exc)
             raise RunTimedOutError(self.run_id, timeout, cancelled=cancelled, final=final.status if final else None)
+        self._run_end_hooks(report)
         if raise_on_failure and not report.status.is_successful:
             raise RunFailedError(self.run_id, report.status, report.message)
         return report.status
+
+    def result(self, report: StatusReport | None = None) -> PipelineResult:
+        """The run as a :class:`PipelineResult`: per-step results from the units' records (outputs: ``outputs()``)."""
+        from flowyml.core.executor import ExecutionResult
+        from flowyml.core.result import PipelineResult
+        from flowyml.orchestrators.layout import read_unit_results
+
+        report = report or self.report()
+        steps: dict[str, ExecutionResult] = {}
+        for unit in read_unit_results(self.orchestrator._run_store(self.handle), self.run_id).values():
+            for s in unit.steps:
+                steps[s.name] = ExecutionResult(
+                    s.name,
+                    s.success,
+                    error=s.error,
+                    duration_seconds=s.duration_seconds,
+                    cached=s.cached,
+                    skipped=s.skipped,
+                    artifact_uris=dict(s.artifacts),
+                )
+        state = "completed" if report.status.is_successful else report.status.value
+        return PipelineResult(
+            self.handle.pipeline_name or "",
+            self.run_id,
+            steps,
+            state=state,
+            metadata=self.metadata,
+            submission_result=self,
+        )
+
+    def _run_end_hooks(self, report: StatusReport) -> None:
+        """``on_pipeline_end`` for a run this process submitted, once, when a wait sees it finished."""
+        if self._pipeline is None or self._ended or not report.status.is_finished:
+            return
+        self._ended = True
+        from flowyml.core.hooks import get_global_hooks, pipeline_ended
+
+        if not get_global_hooks().on_pipeline_end:
+            from flowyml.core import observability
+
+            if observability.get_metrics_collector() is None:
+                return
+        try:
+            result = self.result(report)
+        except FlowymlError as exc:
+            log.warning("run %s ended but its step results could not be read for the end hooks: %s", self.run_id, exc)
+            return
+        pipeline_ended(self._pipeline, result)
 
     def _wait(self, timeout: float | None, poll_interval: float) -> StatusReport | None:
         return poll_until(
