@@ -3,4 +3,4 @@
 Importing this package loads no AWS SDK; boto3 is imported by the modules that make calls.
 """
 
-__version__ = "0.1.0"
+__version__ = "3.0.0"

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import flowyml
 from flowyml.core.errors import AuthError, BackendError, ConfigError, FlowymlError, RefusedError
 from flowyml.plugins.clients import ClientCache
 from flowyml.plugins.retry import call_with_retry
@@ -214,7 +215,7 @@ def client(
             read_timeout=60,
             max_pool_connections=32,
             s3={"addressing_style": style} if style else None,
-            user_agent_extra="flowyml/0.1.0",
+            user_agent_extra=f"flowyml/{flowyml.__version__}",
         )
         return session.client(service, endpoint_url=endpoint_url, config=cfg)
 

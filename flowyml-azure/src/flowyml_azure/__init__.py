@@ -4,4 +4,4 @@ Nothing here imports an Azure SDK: ``azure.ai.ml`` (about 2 s to import), ``azur
 ``azure.storage.blob`` load inside the functions that need them.
 """
 
-__version__ = "0.1.0"
+__version__ = "3.0.0"

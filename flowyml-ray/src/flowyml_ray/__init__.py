@@ -4,4 +4,4 @@ Importing this package loads no Ray module; ``ray`` is imported by the modules t
 cluster (``submit``, ``logs``) and by the driver that runs inside the Ray Job.
 """
 
-__version__ = "0.1.0"
+__version__ = "3.0.0"

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from flowyml.cli import dag
 from flowyml.cli.main import EXIT_BACKEND, EXIT_NOT_FOUND, EXIT_OK, EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE
 from flowyml.core.errors import (
     AuthError,
@@ -443,4 +444,5 @@ COMMANDS = {
     "cancel": cmd_cancel,
     "plugins": cmd_plugins,
     "stack": cmd_stack,
+    "dag": dag.cmd_dag,
 }

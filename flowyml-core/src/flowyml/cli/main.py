@@ -12,6 +12,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from flowyml.cli import dag
+
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_UNREACHABLE, EXIT_BACKEND, EXIT_INTERRUPTED = (
     0,
     1,
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     from flowyml.cli.schedule import add_parser as add_schedule_parser
 
     add_schedule_parser(sub)
+    dag.add_parser(sub)
     sub.add_parser("step-runner", help="run one execution unit (inside a job's container)", add_help=False)
     return parser
 

@@ -127,6 +127,24 @@ class Pipeline:
             self.build()
         return list(self._step_groups or [])
 
+    def to_mermaid(self) -> str:
+        """The DAG as Mermaid flowchart text (execution groups as subgraphs): :mod:`flowyml.core.visualize`."""
+        from flowyml.core.visualize import to_mermaid
+
+        return to_mermaid(self)
+
+    def to_dot(self) -> str:
+        """The DAG as Graphviz DOT text (execution groups as clusters)."""
+        from flowyml.core.visualize import to_dot
+
+        return to_dot(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Notebooks show the DAG: an SVG drawn locally (no network), Mermaid for Markdown frontends."""
+        from flowyml.core.visualize import mimebundle
+
+        return mimebundle(self)
+
     def get_step(self, name: str) -> Step:
         for s in self.steps:
             if s.name == name:

@@ -51,9 +51,21 @@ def pipeline_ref(pipeline: Pipeline, override: str | None = None) -> PipelineRef
             "step-runner could not import it; assign it to a global, or pass "
             "pipeline_module='module:function_returning_the_pipeline'"
         )
+    if module_name in (None, "__main__") and not _is_source_file(file):
+        raise FlowymlError(
+            f"pipeline {pipeline.name!r} was defined in a notebook or an interactive session "
+            f"({'__main__ has no file' if not file else f'its code came from {file}'}), so a job could not "
+            "import it: move the pipeline to a .py file and submit it from there (flowyml run FILE.py --stack ...), "
+            "or pass pipeline_module='module:attribute' naming an importable module that defines it"
+        )
     path = str(Path(file).resolve()) if file else None
     name = module_name if module_name not in (None, "__main__") else (_module_name_for(Path(file)) if file else None)
     return PipelineRef(module=name, path=path, attribute=found)
+
+
+def _is_source_file(file: str | None) -> bool:
+    """A real ``.py`` file a step-runner can load (not ``<stdin>``, ``<string>`` or a notebook cell)."""
+    return bool(file) and str(file).endswith(".py") and Path(str(file)).is_file()
 
 
 def _module_globals(target: str) -> dict[str, Any]:
