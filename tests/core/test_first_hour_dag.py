@@ -126,21 +126,53 @@ def test_a_notebook_shows_the_graph_as_an_svg_drawn_here() -> None:
 
 
 DOCS_DAG = re.compile(r"<!-- dag: (\S+) -->\n```mermaid\n(.*?)```", re.S)
+QUICKSTART = ROOT / "docs" / "quickstart.md"
+
+
+def _examples() -> list[str]:
+    found = [p for p in ROOT.glob("examples/*.py") if p.name != "__init__.py"] + list(
+        ROOT.glob("examples/flowyml2/*.py")
+    )
+    return sorted(p.relative_to(ROOT).as_posix() for p in found)
+
+
+def _mermaid_of(target: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "flowyml.cli.main", "dag", target, "--format", "mermaid"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def regenerate() -> None:
+    """Rewrite the DAG blocks of docs/quickstart.md (``python tests/core/test_first_hour_dag.py``)."""
+    from flowyml import Pipeline
+    from flowyml.plugins.types import PipelineRef
+    from flowyml.runner import import_pipeline_module
+
+    page = QUICKSTART.read_text()
+    head = page[: page.index("\n`examples/", page.index("## The examples' DAGs"))]
+    blocks = []
+    for example in _examples():
+        module = import_pipeline_module(PipelineRef(module=example[:-3].replace("/", "."), path=str(ROOT / example)))
+        names = [k for k, v in vars(module).items() if isinstance(v, Pipeline) and not k.startswith("_")]
+        for name in names:
+            target = example if len(names) == 1 else f"{example}:{name}"
+            title = f"`{example}`" + (f": `{name}`" if len(names) > 1 else "")
+            blocks.append(f"\n{title}\n\n<!-- dag: {target} -->\n```mermaid\n{_mermaid_of(target)}```\n")
+    QUICKSTART.write_text(head.rstrip("\n") + "\n" + "".join(blocks))
 
 
 def test_the_docs_show_each_examples_dag_as_generated() -> None:
-    page = (ROOT / "docs" / "quickstart.md").read_text()
-    shown = dict(DOCS_DAG.findall(page))
-    examples = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("examples/*.py") if p.name != "__init__.py")
-    examples += sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("examples/flowyml2/*.py"))
-    assert {t.split(":")[0] for t in shown} == set(examples)
+    shown = dict(DOCS_DAG.findall(QUICKSTART.read_text()))
+    assert {t.split(":")[0] for t in shown} == set(_examples()), "docs/quickstart.md: regenerate the DAG section"
     for target, text in shown.items():
-        proc = subprocess.run(
-            [sys.executable, "-m", "flowyml.cli.main", "dag", target, "--format", "mermaid"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout == text, f"docs/quickstart.md: the DAG of {target} is stale; regenerate it"
+        assert _mermaid_of(target) == text, f"docs/quickstart.md: the DAG of {target} is stale; regenerate it"
+
+
+if __name__ == "__main__":
+    regenerate()
