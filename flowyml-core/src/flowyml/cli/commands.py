@@ -26,12 +26,39 @@ from flowyml.core.errors import (
 
 
 def out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    """A line on stdout; a closed or broken stdout (``| head``, ``>&-``) drops the output, not the command."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except (AttributeError, OSError, ValueError):  # None (fd closed at start), EPIPE, or closed file
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Send the rest of stdout to /dev/null, so neither later lines nor the exit-time flush fail."""
+    import os
+
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
+    try:
+        os.dup2(devnull.fileno(), 1)
+    except OSError:
+        pass
+    sys.stdout = devnull
 
 
 def err(text: str) -> None:
-    sys.stderr.write(f"flowyml: {text}\n")
+    try:
+        sys.stderr.write(f"flowyml: {text}\n")
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+def describe_error(exc: BaseException) -> str:
+    """``str(exc)``, even when the exception's ``__str__`` raises."""
+    from flowyml.orchestrators.remote import safe_str
+
+    return safe_str(exc)
 
 
 def print_json(doc: Any) -> None:
@@ -68,7 +95,7 @@ def dispatch(args: argparse.Namespace) -> int:
         return handler(args)
     except FlowymlError as exc:
         code, prefix = exit_code_for(exc)
-        err(f"{prefix}{exc}")
+        err(f"{prefix}{describe_error(exc)}")
         return code
 
 
@@ -182,6 +209,9 @@ def _submit(args: argparse.Namespace, pipeline: Any, ref: str, params: dict[str,
 
     orchestrator = load_config(args.config).orchestrator(args.stack)
     sub = orchestrator.run_pipeline(pipeline, run_id=args.run_id, context=params, pipeline_module=ref)
+    from flowyml.orchestrators.remote import kill_point
+
+    kill_point("cli:after_submit")
     if args.detach:
         if args.json:
             print_json(
@@ -281,9 +311,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     orchestrator, record = _orchestrator_for(args.run_id)
-    requested = orchestrator.plugin_manager.cancel(
-        record.handle, orchestrator._config_for(record.handle), not args.force
-    )
+    requested = orchestrator.stop_run(record.handle, graceful=not args.force)
     report = orchestrator.get_status_report(record.handle)
     if args.wait and not report.status.is_finished:
         from flowyml.plugins.polling import poll_until
@@ -304,24 +332,18 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from flowyml.orchestrators import RemoteOrchestrator
     from flowyml.orchestrators.registry import RunRegistry
 
     registry = RunRegistry()
     records = registry.list(limit=args.limit, backend=args.backend)
-    fresh: dict[str, Any] = {}
-    unfinished = [r.handle for r in records if not r.status.is_finished]
-    if unfinished:  # one batched status call per backend where the backend offers one
-        orchestrator = RemoteOrchestrator.for_handle(unfinished[0], registry=registry)
-        try:
-            fresh = orchestrator.get_run_statuses(unfinished)
-        except FlowymlError as exc:  # keep listing; say why these rows are stale
-            err(f"status unavailable for some runs: {exc}")
-    rows = []
+    fresh, notes = _fresh_statuses(registry, [r.handle for r in records if not r.status.is_finished])
+    rows: list[dict[str, Any]] = []
     for rec in records:
         report = fresh.get(rec.run_id)
-        status = report.status if report else rec.status
+        status = report.status.name if report else rec.status.name
         message = report.message if report else rec.message
+        if rec.run_id in notes:
+            status, message = "UNKNOWN", notes[rec.run_id]
         rows.append(
             {
                 "run_id": rec.run_id,
@@ -329,7 +351,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 "job_id": rec.handle.job_id,
                 "pipeline": rec.handle.pipeline_name,
                 "stack": rec.stack,
-                "status": status.name,
+                "status": status,
                 "message": message,
                 "created_at": rec.created_at,
             }
@@ -343,8 +365,36 @@ def cmd_runs(args: argparse.Namespace) -> int:
     out(f"{'RUN':<44} {'BACKEND':<10} {'STATUS':<10} {'CREATED':<20} PIPELINE")
     for r in rows:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(r["created_at"] or 0)))
-        out(f"{r['run_id']:<44} {r['backend']:<10} {r['status']:<10} {created:<20} {r['pipeline']}")
+        note = f"  ({notes[r['run_id']]})" if r["run_id"] in notes else ""
+        out(f"{r['run_id']:<44} {r['backend']:<10} {r['status']:<10} {created:<20} {r['pipeline']}{note}")
     return EXIT_OK
+
+
+def _fresh_statuses(registry: Any, unfinished: list[Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Fresh reports of unfinished runs, one batch per backend; (reports, run id -> why it is unknown).
+
+    A run whose backend is not installed, or whose backend could not answer, keeps its row and
+    says why ("needs flowyml[gcp]"); the other backends' runs are still refreshed.
+    """
+    from flowyml.orchestrators import RemoteOrchestrator
+    from flowyml.plugins.manager import KNOWN_BACKENDS
+
+    by_backend: dict[str, list[Any]] = {}
+    for handle in unfinished:
+        by_backend.setdefault(handle.backend, []).append(handle)
+    fresh: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    for backend, handles in by_backend.items():
+        try:
+            orchestrator = RemoteOrchestrator.for_handle(handles[0], registry=registry)
+            fresh.update(orchestrator.get_run_statuses(handles))
+        except UnknownBackendError:
+            extra = KNOWN_BACKENDS.get(backend)
+            note = f"needs flowyml[{extra}]" if extra else f"backend {backend!r} is not installed"
+            notes.update(dict.fromkeys((h.run_id for h in handles), note))
+        except FlowymlError as exc:  # keep listing; say why these rows are stale
+            err(f"status unavailable for the {backend} runs: {describe_error(exc)}")
+    return fresh, notes
 
 
 # -- plugins and stacks -------------------------------------------------------------------------
@@ -431,7 +481,7 @@ def _validate_stacks(config: Any, name: str | None) -> int:
         raise failures[0]
     if failures:
         for failure in failures:
-            err(exit_code_for(failure)[1] + str(failure))
+            err(exit_code_for(failure)[1] + describe_error(failure))
         raise ConfigError(f"{config.path}: {len(failures)} of {len(config.stacks)} stacks are not valid")
     return EXIT_OK
 

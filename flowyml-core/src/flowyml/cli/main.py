@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if sys.stdout is None:  # started with stdout closed (`>&-`): output goes nowhere, the command still runs
+        from flowyml.cli.commands import _silence_stdout
+
+        _silence_stdout()
     if args_list[:1] == ["step-runner"]:
         from flowyml.runner import main as runner_main
 
@@ -104,8 +108,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return schedule.dispatch(args) if args.command == "schedule" else commands.dispatch(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        commands.err("interrupted")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # not a flowyml error: one line, the traceback only on request
+        import os
+        import traceback
+
+        if os.environ.get("FLOWYML_DEBUG"):
+            traceback.print_exc()
+        commands.err(
+            f"unexpected error: {type(exc).__name__}: {commands.describe_error(exc)}"
+            " (set FLOWYML_DEBUG=1 for the traceback)"
+        )
+        return EXIT_RUN_FAILED
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import contextvars
 import os
+import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -311,9 +313,10 @@ class LocalExecutor(Executor):
         return out, buf.getvalue()
 
     def _invoke(self, step: Step, kwargs: dict[str, Any]) -> Any:
-        if step.timeout is None:
-            return _run_callable(step, kwargs)
-        return _run_with_timeout(step, kwargs, step.timeout)
+        with step_exits_as_failures(step):
+            if step.timeout is None:
+                return _run_callable(step, kwargs)
+            return _run_with_timeout(step, kwargs, step.timeout)
 
     def _materialize(
         self, step: Step, output: Any, store: Any, run_id: str, project_name: str, result: ExecutionResult
@@ -437,6 +440,48 @@ def _run_callable(step: Step, kwargs: dict[str, Any]) -> Any:
     )
 
 
+class StepExitError(FlowymlError):
+    """A step called ``sys.exit`` / raised ``SystemExit``, or raised ``KeyboardInterrupt`` itself."""
+
+
+#: How many real SIGINTs (Ctrl-C) this process received while :func:`_mark_sigint` was installed.
+_sigints = [0]
+
+
+def _mark_sigint(signum: int, frame: Any) -> None:
+    _sigints[0] += 1
+    signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt, as Python's own handler
+
+
+def _watch_sigint() -> bool:
+    """Count real SIGINTs from now on (main thread, Python's default handler only); False if we cannot tell."""
+    if threading.current_thread() is not threading.main_thread():
+        return True  # a signal never raises in another thread: any KeyboardInterrupt there is the step's own
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is _mark_sigint:
+        return True
+    if handler is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _mark_sigint)
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def step_exits_as_failures(step: Step) -> Iterator[None]:
+    """A step's ``SystemExit`` (``sys.exit(3)``), or a ``KeyboardInterrupt`` it raised itself, is a step
+    failure (:class:`StepExitError`), not the process's exit; a real Ctrl-C still interrupts the run."""
+    watching = _watch_sigint()
+    before = _sigints[0]
+    try:
+        yield
+    except SystemExit as exc:
+        raise StepExitError(f"step {step.name!r} called sys.exit({exc.code!r})") from exc
+    except KeyboardInterrupt as exc:
+        if not watching or _sigints[0] != before:
+            raise  # the user's Ctrl-C
+        raise StepExitError(f"step {step.name!r} raised KeyboardInterrupt (not a Ctrl-C)") from exc
+
+
 class StepTimeoutError(FlowymlError, TimeoutError):
     """A step ran longer than its ``timeout``."""
 
@@ -466,4 +511,8 @@ def format_error(exc: BaseException) -> str:
     """The error with its traceback, so a failure can be debugged from the result alone."""
     import traceback
 
-    return f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        message = str(exc)
+    except Exception:  # a user exception whose __str__ raises must not take the run down
+        message = "<the exception's message could not be read>"
+    return f"{type(exc).__name__}: {message}\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

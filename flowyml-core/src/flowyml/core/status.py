@@ -14,6 +14,7 @@ class ExecutionStatus(str, enum.Enum):
     """Where a run (or one of its units) is in its lifecycle."""
 
     # before anything runs
+    SUBMITTING = "submitting"  # the run registry holds the row; the backend has not accepted the run yet
     PENDING = "pending"
     QUEUED = "queued"
     INITIALIZING = "initializing"

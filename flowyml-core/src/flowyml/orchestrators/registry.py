@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 
 from flowyml.core.errors import RunNotFoundError
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.types import RunHandle
+
+#: The handle metadata key of a provisional handle: who is submitting (host, pid and start time).
+SUBMITTER = "submitter"
+#: Seconds a submitter on another host is assumed to be still submitting.
+REMOTE_SUBMIT_GRACE = 900.0
+#: The states of a row whose submission has not completed (as an SQL tuple).
+_UNSUBMITTED = f"('{ExecutionStatus.SUBMITTING.value}', '{ExecutionStatus.FAILED.value}')"
+_PROVISIONAL_LIKE = f'%"{SUBMITTER}": {{%'
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -77,8 +88,13 @@ class RunRegistry:
 
     def record(
         self, handle: RunHandle, stack: str | None = None, status: ExecutionStatus = ExecutionStatus.PENDING
-    ) -> None:
-        """Insert or replace the row for ``handle.run_id``."""
+    ) -> RunRecord:
+        """Insert or replace the row for ``handle.run_id``; return the row as it now reads.
+
+        The status of an existing row is kept, except that a SUBMITTING row (or one whose
+        submission failed) takes ``status``: the backend has now accepted the run. A row
+        cancelled while its submission was in flight stays CANCELLED (the caller cancels).
+        """
         now = time.time()
         with self._connect() as db:
             db.execute(
@@ -86,7 +102,11 @@ class RunRegistry:
                 " created_at, updated_at)"
                 " VALUES(?,?,?,?,?,?,?,NULL,?,?)"
                 " ON CONFLICT(run_id) DO UPDATE SET backend=excluded.backend, job_id=excluded.job_id,"
-                " handle=excluded.handle, stack=excluded.stack, updated_at=excluded.updated_at",
+                " handle=excluded.handle, stack=excluded.stack, updated_at=excluded.updated_at,"
+                f" status=CASE WHEN lower(runs.status) IN {_UNSUBMITTED} AND runs.handle LIKE ?"
+                " THEN excluded.status ELSE runs.status END,"
+                f" message=CASE WHEN lower(runs.status) IN {_UNSUBMITTED} AND runs.handle LIKE ?"
+                " THEN NULL ELSE runs.message END",
                 (
                     handle.run_id,
                     handle.backend,
@@ -97,11 +117,69 @@ class RunRegistry:
                     status.value,
                     now,
                     now,
+                    _PROVISIONAL_LIKE,
+                    _PROVISIONAL_LIKE,
                 ),
             )
+        return self.get(handle.run_id)
 
-    def update_status(self, run_id: str, status: ExecutionStatus, message: str | None = None) -> None:
-        self.update_statuses([(run_id, status, message)])
+    def begin(self, handle: RunHandle, stack: str | None = None) -> bool:
+        """Insert a SUBMITTING row for a submission about to start; False if the run id has a row.
+
+        ``handle`` is provisional (see :func:`is_provisional`): what is known before the backend answers.
+        """
+        now = time.time()
+        with self._connect() as db:
+            cursor = db.execute(
+                "INSERT INTO runs(run_id, backend, job_id, pipeline, stack, handle, status, message,"
+                " created_at, updated_at) VALUES(?,?,?,?,?,?,?,NULL,?,?) ON CONFLICT(run_id) DO NOTHING",
+                (
+                    handle.run_id,
+                    handle.backend,
+                    handle.job_id,
+                    handle.pipeline_name,
+                    stack,
+                    handle.to_json(),
+                    ExecutionStatus.SUBMITTING.value,
+                    now,
+                    now,
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def resume(self, handle: RunHandle) -> bool:
+        """Take over an unfinished submission (a provisional row): SUBMITTING again, by ``handle``'s submitter.
+
+        False if the row is no longer provisional (another submitter completed it meanwhile).
+        """
+        with self._connect() as db:
+            cursor = db.execute(
+                "UPDATE runs SET handle=?, status=?, message=NULL, updated_at=? WHERE run_id=? AND handle LIKE ?",
+                (handle.to_json(), ExecutionStatus.SUBMITTING.value, time.time(), handle.run_id, _PROVISIONAL_LIKE),
+            )
+            return cursor.rowcount == 1
+
+    def discard(self, run_id: str) -> None:
+        """Remove a provisional row this submitter created (its submission was refused before any side effect)."""
+        with self._connect() as db:
+            db.execute("DELETE FROM runs WHERE run_id=? AND handle LIKE ?", (run_id, _PROVISIONAL_LIKE))
+
+    def update_status(
+        self,
+        run_id: str,
+        status: ExecutionStatus,
+        message: str | None = None,
+        *,
+        only_if: ExecutionStatus | None = None,
+    ) -> bool:
+        """Set the row's status; with ``only_if``, only while it still reads that status. True if changed."""
+        sql = "UPDATE runs SET status=?, message=?, updated_at=? WHERE run_id=?"
+        args: tuple = (status.value, message, time.time(), run_id)
+        if only_if is not None:
+            sql += " AND status=?"
+            args = (*args, only_if.value)
+        with self._connect() as db:
+            return db.execute(sql, args).rowcount == 1
 
     def update_statuses(self, rows: Iterable[tuple[str, ExecutionStatus, str | None]]) -> None:
         """Record many runs' statuses in one transaction (polling rounds over hundreds of runs)."""
@@ -130,6 +208,14 @@ class RunRegistry:
             raise RunNotFoundError(f"no run {run_or_job_id!r} in the run registry ({self.path})")
         return _row(row)
 
+    def find(self, run_id: str) -> RunRecord | None:
+        """The row of exactly this run id, or None."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT handle, stack, status, message, created_at, updated_at FROM runs WHERE run_id=?", (run_id,)
+            ).fetchone()
+        return None if row is None else _row(row)
+
     def list(self, limit: int = 50, backend: str | None = None) -> list[RunRecord]:
         sql = "SELECT handle, stack, status, message, created_at, updated_at FROM runs"
         args: tuple = ()
@@ -140,6 +226,34 @@ class RunRegistry:
         with self._connect() as db:
             rows = db.execute(sql, (*args, limit)).fetchall()
         return [_row(r) for r in rows]
+
+
+def submitter_identity() -> dict[str, Any]:
+    """This process, as a provisional handle records its submitter."""
+    from flowyml.plugins.processes import process_start_time
+
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": process_start_time(os.getpid())}
+
+
+def submitter_alive(handle: RunHandle, now: float | None = None) -> bool:
+    """True while the process submitting a provisional handle may still be at work.
+
+    On this host: its pid with the same start time still runs. A submitter on another host
+    cannot be asked: it counts as alive for :data:`REMOTE_SUBMIT_GRACE` seconds.
+    """
+    from flowyml.plugins.processes import is_alive
+
+    who = handle.metadata.get(SUBMITTER) or {}
+    if not who.get("pid"):
+        return False  # abandoned: its submitter gave up with the backend's state unknown
+    if who.get("host") != socket.gethostname():
+        return (now or time.time()) - handle.submitted_at < REMOTE_SUBMIT_GRACE
+    return is_alive(int(who["pid"]), who.get("start"))
+
+
+def is_provisional(handle: RunHandle) -> bool:
+    """True for the handle of a submission that has not completed (the backend's own handle replaces it)."""
+    return SUBMITTER in handle.metadata
 
 
 def _row(row: tuple) -> RunRecord:

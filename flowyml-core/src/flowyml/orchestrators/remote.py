@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from flowyml.core.errors import ConfigError, RunIdConflictError, RunNotFoundError
+from flowyml.core.errors import (
+    ConfigError,
+    FlowymlError,
+    RunIdConflictError,
+    RunNotFoundError,
+    TransientBackendError,
+)
 from flowyml.core.resources import DockerConfig, ResourceConfig
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.configs import redact_config, stack_config, structure_config
 from flowyml.orchestrators.layout import RunLayout, join_errors, run_error
+from flowyml.orchestrators.registry import SUBMITTER, is_provisional, submitter_alive, submitter_identity
 from flowyml.orchestrators.submission import SubmissionResult
 from flowyml.plugins.schedules import ScheduleInfo
 from flowyml.plugins.types import LogRecord, RunHandle, StatusReport
@@ -23,6 +32,25 @@ if TYPE_CHECKING:
     from flowyml.core.retry_policy import OrchestratorRetryPolicy
 
 log = logging.getLogger("flowyml.orchestrator")
+
+#: Test only: ``FLOWYML_TEST_KILL_AT=<point>`` ends the submitting process at that named point of
+#: the submit path (``os._exit``), as a SIGKILL would; the kill-the-submitter tests use it.
+KILL_AT_ENV = "FLOWYML_TEST_KILL_AT"
+KILLED_EXIT = 86
+
+
+def kill_point(name: str) -> None:
+    """End the process at once if ``$FLOWYML_TEST_KILL_AT`` names this point (test only)."""
+    if os.environ.get(KILL_AT_ENV) == name:
+        os._exit(KILLED_EXIT)
+
+
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when the exception's ``__str__`` itself raises."""
+    try:
+        return str(exc)
+    except Exception:  # any failure of a user's __str__
+        return f"<{type(exc).__name__} whose message could not be read>"
 
 
 class RemoteOrchestrator:
@@ -253,43 +281,173 @@ class RemoteOrchestrator:
         run_id = spec.run_id
         store = ArtifactStore(spec.artifact_root, self.store_settings)
         layout = RunLayout(run_id)
-        self._claim_run_id(store, layout, spec)
-        for name, value in (inputs or {}).items():
-            store.save(value, layout.input(name), name=name, step=PIPELINE_INPUT)
-        handle = self.plugin_manager.submit(spec, self.backend_name, self.config)
-        version = getattr(pipeline, "version", None)
-        handle = handle.evolve(
-            config=redact_config(self.config),
-            artifact_root=spec.artifact_root,
-            pipeline_name=spec.pipeline_name,
-            metadata={
-                **handle.metadata,
-                "store_settings": self.store_settings,
-                "stack": self.stack,
-                **({"pipeline_version": version} if version else {}),
-            },
-        )
-        self.registry.record(handle, stack=self.stack)
+        kill_point("before_row")
+        provisional = self._provisional_handle(spec)
+        owned = self._begin(provisional)
+        kill_point("after_row")
+        handle: RunHandle | None = None
+        try:
+            self._claim_run_id(store, layout, spec)
+            kill_point("after_spec")
+            for name, value in (inputs or {}).items():
+                store.save(value, layout.input(name), name=name, step=PIPELINE_INPUT)
+            kill_point("after_inputs")
+            handle = self.plugin_manager.submit(spec, self.backend_name, self.config)
+            kill_point("after_submit")
+            version = getattr(pipeline, "version", None)
+            handle = handle.evolve(
+                config=redact_config(self.config),
+                artifact_root=spec.artifact_root,
+                pipeline_name=spec.pipeline_name,
+                metadata={
+                    **handle.metadata,
+                    "store_settings": self.store_settings,
+                    "stack": self.stack,
+                    **({"pipeline_version": version} if version else {}),
+                },
+            )
+            record = self.registry.record(handle, stack=self.stack)
+            kill_point("after_record")
+        except RunIdConflictError:
+            if owned == "new":
+                self.registry.discard(run_id)  # refused before any side effect: leave no row behind
+            raise
+        except TransientBackendError:
+            if owned:  # the backend's state is unknown: the next status, list or submit reconciles it
+                self.registry.resume(provisional.evolve(metadata={**provisional.metadata, SUBMITTER: {}}))
+            raise
+        except BaseException as exc:
+            if owned:
+                self._fail_submission(handle or provisional, exc)
+            raise
+        if record.status is ExecutionStatus.CANCELLED:  # cancelled while we were submitting
+            with contextlib.suppress(FlowymlError):
+                self.plugin_manager.cancel(handle, self.config, True)
         log.info("submitted run %s to %s as %s", run_id, self.backend_name, handle.job_id)
         if pipeline is not None:
             pipeline_started(pipeline, run_id)
         return SubmissionResult(handle, self, pipeline=pipeline)
 
+    # -- atomic submission ---------------------------------------------------------------------
+    def _provisional_handle(self, spec: Any) -> RunHandle:
+        """What the registry holds while the backend has not answered: enough to ask it about the run."""
+        return RunHandle(
+            backend=self.backend_name,
+            run_id=spec.run_id,
+            job_id=spec.run_id,
+            units={u.name: "" for u in spec.units},
+            metadata={SUBMITTER: submitter_identity(), "store_settings": self.store_settings, "stack": self.stack},
+            config=redact_config(self.config),
+            artifact_root=spec.artifact_root,
+            pipeline_name=spec.pipeline_name,
+        )
+
+    def _begin(self, provisional: RunHandle) -> str | None:
+        """Register the submission before any side effect.
+
+        Returns "new" (a SUBMITTING row was inserted), "resumed" (an interrupted or failed
+        submission of this run id is taken over), or None (the run exists: an idempotent re-submit).
+        A run id held by another backend or artifact store is refused (:class:`RunIdConflictError`).
+        """
+        run_id = provisional.run_id
+        while True:
+            existing = self.registry.find(run_id)
+            if existing is None:
+                if self.registry.begin(provisional, stack=self.stack):
+                    return "new"
+                continue  # another submitter inserted it meanwhile
+            where = (existing.handle.backend, existing.handle.artifact_root)
+            if where != (self.backend_name, provisional.artifact_root):
+                raise RunIdConflictError(run_id, f"it is a run on {where[0]} with artifacts at {where[1]}")
+            if not is_provisional(existing.handle) or existing.status is ExecutionStatus.CANCELLED:
+                return None
+            if existing.status is ExecutionStatus.SUBMITTING and submitter_alive(existing.handle):
+                return None  # another process is submitting the same run right now; both are idempotent
+            if self.registry.resume(provisional):
+                return "resumed"
+
+    def _fail_submission(self, created: RunHandle, exc: BaseException) -> None:
+        """A submit that failed part-way: cancel what it created (best effort), record FAILED with the reason."""
+        reason = "submission interrupted" if not isinstance(exc, Exception) else "submission failed"
+        try:
+            self.plugin_manager.cancel(created, self.config, False)
+            undone = "; what it created was cancelled"
+        except Exception as cancel_exc:  # best effort: the submit's own error is the news
+            log.warning("could not cancel the partial submission of %s: %s", created.run_id, cancel_exc)
+            undone = ""
+        message = f"{reason}: {type(exc).__name__}: {safe_str(exc)}{undone}"
+        try:
+            self.registry.update_status(
+                created.run_id, ExecutionStatus.FAILED, message, only_if=ExecutionStatus.SUBMITTING
+            )
+        except Exception as reg_exc:  # the next status reconciles the row
+            log.warning("could not record the failed submission of %s: %s", created.run_id, reg_exc)
+
+    def _reconcile(self, handle: RunHandle) -> StatusReport:
+        """The status of a provisional run: adopted if the backend knows it, FAILED if its submitter died first."""
+        record = self.registry.find(handle.run_id)
+        if record is None:
+            raise RunNotFoundError(f"no run {handle.run_id!r} in the run registry ({self.registry.path})")
+        if not is_provisional(record.handle):
+            return self.get_status_report(record.handle)
+        if record.status.is_finished:
+            return StatusReport(record.status, native_state=None, message=record.message)
+        who = record.handle.metadata.get(SUBMITTER) or {}
+        if submitter_alive(record.handle):
+            return StatusReport(
+                ExecutionStatus.SUBMITTING,
+                message=f"being submitted by pid {who.get('pid')} on {who.get('host')}",
+            )
+        created = self._find_created(record.handle)
+        if created is None:
+            message = (
+                f"submission interrupted: the submitting process ended before {record.handle.backend} accepted "
+                f"the run; submit it again with the same run id ({record.run_id}) to run it"
+            )
+            self.registry.update_status(
+                record.run_id, ExecutionStatus.FAILED, message, only_if=ExecutionStatus.SUBMITTING
+            )
+            return self._reconcile(record.handle)
+        self.registry.record(created, stack=record.stack)
+        return self.get_status_report(created)
+
+    def _find_created(self, provisional: RunHandle) -> RunHandle | None:
+        """What the backend has of a submission whose submitter ended: its handle (adopted), or None.
+
+        The job spec is written before the backend is called, so without one nothing was created.
+        Otherwise the backend's :meth:`~flowyml.plugins.Backend.find` looks (as its idempotent
+        submit does); a backend without ``find`` is asked the status of the run id instead.
+        """
+        from flowyml.core.errors import ArtifactNotFoundError
+        from flowyml.plugins.backend import Backend
+        from flowyml.plugins.types import JobSpec
+
+        try:
+            doc = self._run_store(provisional).read_json(RunLayout(provisional.run_id).spec)
+        except ArtifactNotFoundError:
+            return None
+        config = self._config_for(provisional)
+        metadata = {k: v for k, v in provisional.metadata.items() if k != SUBMITTER}
+        if type(self.plugin_manager.backend(provisional.backend)).find is Backend.find:
+            try:
+                report = self.plugin_manager.status(provisional, config)
+            except RunNotFoundError:
+                return None
+            return None if report.status is ExecutionStatus.UNKNOWN else provisional.evolve(metadata=metadata)
+        spec = JobSpec.from_dict(doc)
+        found = self.plugin_manager.call(provisional.backend, "find", lambda b: b.find(spec, config))
+        if found is None:
+            return None
+        return found.evolve(
+            config=provisional.config,
+            artifact_root=provisional.artifact_root,
+            pipeline_name=provisional.pipeline_name,
+            metadata={**found.metadata, **metadata},
+        )
+
     def _claim_run_id(self, store: Any, layout: RunLayout, spec: Any) -> None:
         """Write the job spec create-only; the same spec again is an idempotent re-submit, a
         different one under the same run id is refused before anything is written."""
-        try:
-            existing = self.registry.get(spec.run_id).handle
-        except RunNotFoundError:
-            existing = None
-        if existing is not None and (existing.backend, existing.artifact_root) != (
-            self.backend_name,
-            spec.artifact_root,
-        ):
-            raise RunIdConflictError(
-                spec.run_id,
-                f"it is a run on {existing.backend} with artifacts at {existing.artifact_root}",
-            )
         doc = spec.to_dict()
         if store.write_json(layout.spec, doc, create_only=True):
             return
@@ -301,6 +459,8 @@ class RemoteOrchestrator:
     def get_status_report(self, job_id: str | RunHandle) -> StatusReport:
         """The backend's report now; for a failed run, the failing step's error is added to the message."""
         handle = self._handle(job_id)
+        if is_provisional(handle):
+            return self._reconcile(handle)
         return self._recorded(handle, self.plugin_manager.status(handle, self._config_for(handle)))
 
     def _recorded(self, handle: RunHandle, report: StatusReport) -> StatusReport:
@@ -335,12 +495,14 @@ class RemoteOrchestrator:
         (AWS Batch: one ``describe_jobs`` per 100 jobs). A run the service no longer knows may
         read UNKNOWN, with the reason, instead of hiding the others behind an error."""
         handles = [self._handle(j) for j in job_ids]
+        reconciled = {h.run_id: self._reconcile(h) for h in handles if is_provisional(h)}  # they record themselves
+        handles = [h for h in handles if h.run_id not in reconciled]
+        reports: dict[str, StatusReport] = {}
         groups: dict[tuple[str, str], list[RunHandle]] = {}
         for handle in handles:  # one batch per backend and config (runs in two regions: two batches)
             same_config = handle.backend == self.backend_name
             key = (handle.backend, "" if same_config else json.dumps(handle.config, sort_keys=True, default=str))
             groups.setdefault(key, []).append(handle)
-        reports: dict[str, StatusReport] = {}
         for (backend, _), group in groups.items():
             answer = self.plugin_manager.status_many(backend, group, self._config_for(group[0]))
             for handle in group:
@@ -349,16 +511,41 @@ class RemoteOrchestrator:
             (r, rep.status, rep.message) for r, rep in reports.items() if rep.status is not ExecutionStatus.UNKNOWN
         ]
         self.registry.update_statuses(known)  # one transaction for the round, not one per run
-        return reports
+        return {**reconciled, **reports}
 
     def get_run_status(self, job_id: str) -> ExecutionStatus:
         """The run's status now (by run id or job id)."""
         return self.get_status_report(job_id).status
 
-    def stop_run(self, job_id: str | RunHandle, graceful: bool = True) -> None:
-        """Request cancellation; the status reads STOPPING until the backend confirms CANCELLED."""
+    def stop_run(self, job_id: str | RunHandle, graceful: bool = True) -> bool:
+        """Request cancellation; the status reads STOPPING until the backend confirms CANCELLED.
+
+        True if a cancel was requested, False if the run had ended. A run whose submission has not
+        completed is cancelled too: whatever the backend has of it, and its registry row (a live
+        submitter then cancels what it creates).
+        """
         handle = self._handle(job_id)
-        self.plugin_manager.cancel(handle, self._config_for(handle), graceful)
+        if not is_provisional(handle):
+            return self.plugin_manager.cancel(handle, self._config_for(handle), graceful)
+        record = self.registry.find(handle.run_id)
+        if record is None or record.status.is_finished:
+            return False
+        if not is_provisional(record.handle):
+            return self.plugin_manager.cancel(record.handle, self._config_for(record.handle), graceful)
+        if not submitter_alive(record.handle):
+            created = self._find_created(record.handle)
+            if created is not None:  # adopt what the backend has, then cancel it as any run
+                self.registry.record(created, stack=record.stack)
+                return self.plugin_manager.cancel(created, self._config_for(created), graceful)
+        with contextlib.suppress(RunNotFoundError):
+            self.plugin_manager.cancel(record.handle, self._config_for(record.handle), graceful)
+        self.registry.update_status(
+            handle.run_id,
+            ExecutionStatus.CANCELLED,
+            "cancelled before its submission completed",
+            only_if=ExecutionStatus.SUBMITTING,
+        )
+        return True
 
     def iter_logs(
         self,

@@ -77,6 +77,16 @@ class Backend:
         """
         raise NotImplementedError(f"backend {self.name!r} does not implement submit")
 
+    def find(self, spec: JobSpec, config: Any) -> RunHandle | None:
+        """The handle of what an earlier submit of ``spec`` created, or None — creating nothing.
+
+        Core asks this to reconcile a run whose submitter died before the run registry held the
+        backend's handle: the run is adopted, or recorded FAILED "submission interrupted". Use the
+        same lookup as :meth:`submit`'s idempotency check. Without it, core asks :meth:`status`
+        with a handle that has the run id but no native ids.
+        """
+        raise NotImplementedError(f"backend {self.name!r} does not implement find")
+
     def status(self, handle: RunHandle, config: Any) -> StatusReport:
         """The run's status as the service sees it now, mapped through ``native_states``.
 

@@ -10,7 +10,16 @@ from typing import Any
 
 import attrs
 
-from flowyml.backends.local.paths import read_json, run_dir, supervisor_pid, write_json
+from flowyml.backends.local.paths import (
+    SUBMIT_LOCK,
+    SUPERVISOR_LOCK,
+    is_locked,
+    locked,
+    read_json,
+    run_dir,
+    supervisor_pid,
+    write_json,
+)
 from flowyml.backends.local.plugin import LocalConfig
 from flowyml.core.atomic import atomic_write
 from flowyml.core.status import ExecutionStatus
@@ -31,25 +40,69 @@ def _handle(spec: JobSpec, directory: Any) -> RunHandle:
 
 
 def submit(spec: JobSpec, config: LocalConfig) -> RunHandle:
-    """Start a detached supervisor for the run and return at once (idempotent per run id)."""
+    """Start a detached supervisor for the run; return once it runs (idempotent per run id).
+
+    Under the run's submit lock: a run whose supervisor started (or that has a recorded state) is
+    returned as it is; otherwise — a new run, or an earlier submit that died part-way — the files
+    are written and a supervisor is started. The supervisor takes the run's supervisor lock and
+    records its own pid, so at most one ever runs a run, whoever started it.
+    """
+    from flowyml.orchestrators.remote import kill_point
+
     directory = run_dir(spec.run_id)
     directory.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(directory / "submitted", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return _handle(spec, directory)  # a retried submit: the run already exists
-    os.close(fd)
-    atomic_write(directory / "job.json", spec.to_json().encode())
-    write_json(directory / "config.json", attrs.asdict(config))
-    (directory / "logs").mkdir(exist_ok=True)
-    python = config.python or sys.executable
-    process = spawn_detached(
-        [python, "-m", "flowyml.backends.local.supervisor", str(directory)],
-        log_path=directory / "supervisor.log",
-        cwd=config.workdir or os.getcwd(),
-    )
-    atomic_write(directory / "supervisor.pid", process.to_text().encode())
+    with locked(directory / SUBMIT_LOCK):
+        if _started(directory):
+            return _handle(spec, directory)  # a retried submit: the run already exists
+        kill_point("local:locked")
+        (directory / "submitted").touch()
+        kill_point("local:after_marker")
+        atomic_write(directory / "job.json", spec.to_json().encode())
+        write_json(directory / "config.json", attrs.asdict(config))
+        (directory / "logs").mkdir(exist_ok=True)
+        kill_point("local:after_files")
+        python = config.python or sys.executable
+        process = spawn_detached(
+            [python, "-m", "flowyml.backends.local.supervisor", str(directory)],
+            log_path=directory / "supervisor.log",
+            cwd=config.workdir or os.getcwd(),
+        )
+        kill_point("local:after_spawn")
+        _await_supervisor(directory, process)
     return _handle(spec, directory)
+
+
+def find(spec: JobSpec) -> RunHandle | None:
+    """The run, if an earlier submit started its supervisor (or a submit is starting it now)."""
+    directory = run_dir(spec.run_id)
+    if directory.is_dir() and (_started(directory) or is_locked(directory / SUBMIT_LOCK)):
+        return _handle(spec, directory)
+    return None
+
+
+def _started(directory: Any) -> bool:
+    """True once a supervisor took the run (its pid is recorded or it holds the lock) or the run has a state."""
+    return (
+        (directory / "supervisor.pid").exists()
+        or (directory / "state.json").exists()
+        or is_locked(directory / SUPERVISOR_LOCK)
+    )
+
+
+def _await_supervisor(directory: Any, process: Any, timeout: float = 60.0) -> None:
+    """Wait until a supervisor recorded its pid; a supervisor that died at start is an error with its log."""
+    deadline = time.monotonic() + timeout
+    while not (directory / "supervisor.pid").exists():
+        if not process.is_alive() and not is_locked(directory / SUPERVISOR_LOCK):
+            if (directory / "supervisor.pid").exists():
+                return
+            tail = _tail(directory / "supervisor.log")
+            raise RuntimeError("the local supervisor exited at start" + (f": {tail}" if tail else ""))
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the local supervisor did not start within {timeout:g}s (see {directory}/supervisor.log)"
+            )
+        time.sleep(0.005)
 
 
 def _final(directory: Any, status: ExecutionStatus, message: str) -> dict[str, Any]:
@@ -90,7 +143,13 @@ def status(handle: RunHandle) -> StatusReport:
     if pid is None:
         if state is not None:  # e.g. restored from another machine: report what was recorded
             return _report(state, stopping=bool(cancel))
-        return StatusReport(ExecutionStatus.PENDING, native_state="PENDING")
+        if is_locked(directory / SUBMIT_LOCK) or is_locked(directory / SUPERVISOR_LOCK):
+            return StatusReport(ExecutionStatus.PENDING, native_state="PENDING")
+        from flowyml.core.errors import RunNotFoundError
+
+        raise RunNotFoundError(
+            f"local run {handle.run_id!r} was never started: its submission ended before the supervisor started"
+        )
     if not pid.is_alive():
         state = read_json(directory / "state.json")  # it may have finished just now
         if state and ExecutionStatus(state["status"]).is_finished:
@@ -118,6 +177,10 @@ def status(handle: RunHandle) -> StatusReport:
 def cancel(handle: RunHandle, config: LocalConfig, graceful: bool) -> bool:
     """SIGTERM the run's process group (SIGKILL if not graceful); the status reads STOPPING until it ends."""
     directory = run_dir(handle.run_id)
+    if not directory.is_dir():
+        from flowyml.core.errors import RunNotFoundError
+
+        raise RunNotFoundError(f"local run {handle.run_id!r} not found under {directory}")
     state = read_json(directory / "state.json")
     if state and ExecutionStatus(state["status"]).is_finished:
         return False
@@ -126,6 +189,8 @@ def cancel(handle: RunHandle, config: LocalConfig, graceful: bool) -> bool:
     pid = supervisor_pid(directory)
     if pid is not None and pid.is_alive():
         pid.kill_group(signal.SIGTERM if graceful else signal.SIGKILL)
+    elif pid is None and not is_locked(directory / SUBMIT_LOCK) and not is_locked(directory / SUPERVISOR_LOCK):
+        _final(directory, ExecutionStatus.CANCELLED, "cancelled before it started")  # no supervisor will come
     return True
 
 

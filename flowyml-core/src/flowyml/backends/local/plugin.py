@@ -52,6 +52,11 @@ class LocalBackend(Backend):
 
         return backend.submit(spec, config)
 
+    def find(self, spec: JobSpec, config: LocalConfig) -> RunHandle | None:
+        from flowyml.backends.local import backend
+
+        return backend.find(spec)
+
     def status(self, handle: RunHandle, config: LocalConfig) -> StatusReport:
         from flowyml.backends.local import backend
 

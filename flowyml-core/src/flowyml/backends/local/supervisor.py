@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from flowyml.backends.local.paths import read_json, write_json
+from flowyml.backends.local.paths import SUPERVISOR_LOCK, hold_lock, read_json, write_json, write_own_pid
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.logs import parse_runner_line
 from flowyml.plugins.types import JobSpec
@@ -177,7 +177,19 @@ class Supervisor:
 
 
 def main(argv: list[str]) -> int:
-    supervisor = Supervisor(Path(argv[0]))
+    directory = Path(argv[0])
+    if hold_lock(directory / SUPERVISOR_LOCK) is None:
+        return 0  # another supervisor runs this run (a re-submit raced a slow start): leave it alone
+    state = read_json(directory / "state.json")
+    if state and S(state["status"]).is_finished:
+        return 0
+    write_own_pid(directory)
+    supervisor = Supervisor(directory)
+    if (directory / "cancel.json").exists():  # cancelled before we started
+        supervisor.units = {u: S.CANCELLED for u in supervisor.units}
+        supervisor.message = "cancelled before it started"
+        supervisor.write_state(S.CANCELLED, finished=True)
+        return 1
 
     def on_term(_signum: int, _frame: object) -> None:
         supervisor.stop_signal = True
