@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from flowyml.core.errors import ConfigError
+from flowyml.core.errors import ConfigError, RefusedError
 from flowyml.core.resources import DockerConfig, ResourceConfig
 from flowyml.core.status import ExecutionStatus as S
 from flowyml.testing import pipelines as kit
@@ -188,3 +188,31 @@ def test_a_local_artifact_store_is_refused_unless_it_is_a_shared_mount(fake, bat
     fake.execute(sub.handle)
     assert sub.wait_for_completion(timeout=90, poll_interval=0.1) is S.COMPLETED
     assert sub.get_output("total") == 3 * sum(range(5))
+
+
+def test_a_pinned_job_definition_revision_is_used_as_given(fake, batch_config, artifact_root, store_settings) -> None:
+    fake.batch.register_job_definition(  # revision 2: the pinned revision 1 must still be what runs
+        jobDefinitionName="flowyml-step",
+        type="container",
+        containerProperties={
+            "image": IMAGE,
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}],
+        },
+    )
+    pinned = _orch(batch_config, artifact_root, store_settings, job_definition="flowyml-step:1")
+    pinned.run_pipeline(kit.two_units, run_id="pinned-1")
+    assert {r["jobDefinition"] for r in _sent(fake)} == {"flowyml-step:1"}
+    with pytest.raises(RefusedError, match=r"job definition flowyml-step:7 does not exist"):
+        _orch(batch_config, artifact_root, store_settings, job_definition="flowyml-step:7").run_pipeline(
+            kit.two_units, run_id="pinned-7"
+        )
+    imaged = _orch(
+        batch_config,
+        artifact_root,
+        store_settings,
+        job_definition="flowyml-step:1",
+        docker_config=DockerConfig(image=IMAGE),
+    )
+    imaged.run_pipeline(kit.two_units, run_id="pinned-image")  # revision 2 already runs IMAGE: reused, none registered
+    assert fake.proxy.sent("RegisterJobDefinition") == []
+    assert _sent(fake)[-1]["jobDefinition"] == "flowyml-step:2"

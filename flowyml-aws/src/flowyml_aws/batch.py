@@ -112,10 +112,13 @@ def job_definition(config: AWSBatchConfig, image: str | None) -> JobDefinition:
     """The configured job definition; with ``image`` set, its ACTIVE revision running that image
     (registered from the latest revision when there is none yet)."""
     wanted = str(config.job_definition)
-    if ":" in wanted:  # name:revision or an ARN
+    revisions: list[dict] | None = None  # every ACTIVE revision of the name, once read
+    if wanted.startswith("arn:"):
         docs = _describe_definitions(config, jobDefinitions=[wanted])
-    else:
-        docs = _describe_definitions(config, jobDefinitionName=wanted, status="ACTIVE")
+    else:  # "name" or "name:revision"
+        name, _, number = wanted.partition(":")
+        revisions = _describe_definitions(config, jobDefinitionName=name, status="ACTIVE")
+        docs = [d for d in revisions if not number or str(d.get("revision")) == number]
     docs = [d for d in docs if d.get("status", "ACTIVE") == "ACTIVE"]
     if not docs:
         raise RefusedError(
@@ -127,7 +130,8 @@ def job_definition(config: AWSBatchConfig, image: str | None) -> JobDefinition:
     if not image or current.image == image:
         return current
     name = latest["jobDefinitionName"]
-    revisions = docs if ":" not in wanted else _describe_definitions(config, jobDefinitionName=name, status="ACTIVE")
+    if revisions is None:
+        revisions = _describe_definitions(config, jobDefinitionName=name, status="ACTIVE")
     same = [d for d in revisions if (d.get("containerProperties") or {}).get("image") == image]
     if same:
         return _definition_of(max(same, key=lambda d: int(d.get("revision", 0))))
