@@ -139,7 +139,7 @@ def test_a_file_over_the_size_budget_is_refused_unparsed(tmp_path: Path):
     started = time.perf_counter()
     with pytest.raises(ConfigFieldError, match=r"expected a file of at most 1024 KiB, found a larger file"):
         load_config(path)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 10.0  # refused unread: no runaway parse
 
 
 def test_anchors_merge_keys_escapes_and_a_utf8_bom_still_load(tmp_path: Path):

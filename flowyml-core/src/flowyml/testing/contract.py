@@ -399,3 +399,16 @@ class BackendContract:
             store.load(f"{key}-missing")
         big = os.urandom(6 * 1024 * 1024)
         assert store.load(store.save(big, f"{key}-big")) == big
+
+    def test_the_backends_store_passes_the_storage_contract(self, contract_env: ContractEnv) -> None:
+        """Streams, create-only, abort, key rules, ``list_keys`` at folder boundaries, corruption
+        detection (:class:`flowyml.testing.StorageContract`) on the store the backend's runs use."""
+        from flowyml.testing.storage import check_storage
+
+        root = contract_env.artifact_root.rstrip("/")
+        manager = get_plugin_manager()
+        ran = check_storage(
+            lambda: manager.storage(f"{root}/conformance-{uuid.uuid4().hex[:8]}", contract_env.store_settings),
+            large_size=6 * 1024 * 1024,
+        )
+        assert ran, "the storage contract ran no check"

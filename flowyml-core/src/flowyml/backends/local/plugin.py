@@ -108,9 +108,9 @@ class LocalBackend(Backend):
 
 
 def _file_storage(uri: str, settings: Mapping[str, Any]) -> Any:
-    from flowyml.artifacts.storage import FileStorage
+    from flowyml.artifacts.files import FileStorage
 
-    return FileStorage(uri)
+    return FileStorage(uri, settings)
 
 
 @hookimpl
