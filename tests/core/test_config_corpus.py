@@ -20,7 +20,9 @@ from flowyml.orchestrators.registry import RunRegistry
 
 CORPUS = Path(__file__).parent / "config_corpus"
 PIPELINE = Path(__file__).parent / "lifecycle_pipelines.py"
-SECONDS = 30.0  # per file, the alias bomb and the 5000-deep file included: a runaway (the unbudgeted bomb took ~100 s), not a benchmark
+# per file, the alias bomb and the 5000-deep file included: catches a runaway (the unbudgeted bomb took
+# ~100 s); not a benchmark
+SECONDS = 30.0
 
 S = "stacks.prod"
 O = "stacks.prod.orchestrator"  # noqa: E741
