@@ -203,3 +203,41 @@ def test_a_refire_of_the_same_instant_finds_the_same_run(monkeypatch: pytest.Mon
         orch.pause_schedule("weekly")
     assert orch.get_schedule("nightly").paused is True
     assert orch.delete_schedule("nightly") is True and orch.list_schedules() == []
+
+
+def test_the_cli_says_clearly_when_the_stack_has_no_schedules(tmp_path: Path):
+    config = tmp_path / "flowyml.yaml"
+    config.write_text(
+        "stacks:\n  jobs:\n    orchestrator: {type: httpjobs, url: 'http://127.0.0.1:9', token: t}\n"
+        f"    artifact_store: {{uri: '{(tmp_path / 'artifacts').as_uri()}'}}\n"
+    )
+    for args in (
+        ("list",),
+        ("create", f"{TARGET}:quick", "--cron", "0 3 * * *", "--name", "nightly"),
+        ("pause", "nightly"),
+    ):
+        proc = cli("--config", str(config), "schedule", *args, "--stack", "jobs", check=False)
+        assert proc.returncode == 2, proc
+        assert "backend 'httpjobs' has no native schedules" in proc.stderr and "Traceback" not in proc.stderr
+    bad = cli("schedule", "create", f"{TARGET}:quick", "--cron", "61 * * * *", "--name", "n", "--stack", "local",
+              check=False)  # fmt: skip
+    assert bad.returncode == 2 and "invalid cron expression '61 * * * *'" in bad.stderr
+    assert not schedules.schedules_root().exists()
+
+
+def test_a_dead_scheduler_is_started_again_by_list(monkeypatch: pytest.MonkeyPatch, stop_scheduler):
+    from tests.core.lifecycle_pipelines import quick
+
+    monkeypatch.chdir(ROOT)
+    orch = LocalOrchestrator()
+    orch.schedule(quick, cron="0 3 * * *", name="nightly", pipeline_module=f"{TARGET}:quick")
+    first = schedules.scheduler_pid()
+    assert first is not None and first.is_alive()
+    orch.schedule(quick, cron="0 4 * * *", name="early", pipeline_module=f"{TARGET}:quick")
+    assert schedules.scheduler_pid() == first  # one scheduler serves every schedule
+    first.kill_group(signal.SIGKILL)  # a crash, or a reboot
+    wait_for(lambda: not first.is_alive(), timeout=10, what="the scheduler to die")
+    assert [i.name for i in orch.list_schedules()] == ["early", "nightly"]
+    second = schedules.scheduler_pid()
+    assert second is not None and second != first and second.is_alive()
+    assert all(i.message is None for i in orch.list_schedules())

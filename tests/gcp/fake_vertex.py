@@ -1,4 +1,4 @@
-"""A fake of the Vertex AI v1 REST API (CustomJobs, PipelineJobs) and Cloud Logging ``entries:list``.
+"""A fake of the Vertex AI v1 REST API (CustomJobs, PipelineJobs, Schedules) and Cloud Logging ``entries:list``.
 
 Standard library only. It keeps jobs in memory, records every request, lets a test force
 states, inject transient faults per operation, and *execute* what was submitted: each job
@@ -114,6 +114,7 @@ class FakeVertex:
         self.lock = threading.RLock()
         self.clock = _Clock()
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.schedules: dict[str, dict[str, Any]] = {}
         self.plans: dict[str, list[str]] = {}
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
@@ -155,6 +156,7 @@ class FakeVertex:
         with self.lock:
             for store in (
                 self.jobs,
+                self.schedules,
                 self.plans,
                 self.requests,
                 self.faults,
@@ -487,8 +489,81 @@ class FakeVertex:
                 return 200, self._public(self.jobs[name])
         if path == "/v2/entries:list" and method == "POST":
             return 200, self._list_entries(body or {})
+        m = re.fullmatch(r"/v1/projects/([^/]+)/locations/([^/]+)/schedules(?:/([^/:]+))?(:pause|:resume)?", path)
+        if m:
+            return self._route_schedule(method, m.group(2), m.group(3), m.group(4), query, body or {})
         self.unhandled.append(f"{method} {path}")
         raise ApiError(404, f"fake has no route for {method} {path}")
+
+    # -- schedules (ScheduleService) ---------------------------------------------------------
+    def fire(self, schedule: str, at: dt.datetime) -> str:
+        """Fire an active schedule as Vertex AI does at ``at``: create a PipelineJob from its
+        ``createPipelineJobRequest`` with the schedule-time placeholder filled in; its name."""
+        with self.lock:
+            sched = self.schedules[schedule]
+            assert sched["state"] == "ACTIVE", f"fake: {schedule} is {sched['state']}, it does not fire"
+            when = at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            request = json.loads(
+                json.dumps(sched["createPipelineJobRequest"]).replace("{{$.pipeline_job_schedule_time_utc}}", when)
+            )
+            location = schedule.split("/")[3]
+            job = self._create("pipelineJobs", location, request["pipelineJob"], {})
+            job["scheduleName"] = schedule
+            sched["startedRunCount"] = str(int(sched.get("startedRunCount", "0")) + 1)
+            sched["lastScheduledRunResponse"] = {"scheduledRunTime": when, "runResponse": job["name"]}
+            sched["nextRunTime"] = self._next_run(sched, at)
+            return str(job["name"])
+
+    @staticmethod
+    def _next_run(sched: dict, after: dt.datetime) -> str:
+        """What Vertex AI shows as ``nextRunTime`` (computed with flowyml's cron parser)."""
+        from flowyml.aio.cron import CronSchedule
+
+        zone, _, cron = sched["cron"].partition(" ")
+        fire = CronSchedule(cron, zone.split("=", 1)[1]).next_after(after)
+        return fire.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _route_schedule(
+        self, method: str, location: str, sched_id: str | None, action: str | None, query: dict, body: dict
+    ) -> tuple[int, Any]:
+        if sched_id is None and method == "POST":
+            if not body.get("displayName") or not body.get("cron", "").startswith(("TZ=", "CRON_TZ=")):
+                raise ApiError(400, "display_name and a cron with TZ= are required")
+            if not body.get("createPipelineJobRequest", {}).get("pipelineJob", {}).get("pipelineSpec"):
+                raise ApiError(400, "create_pipeline_job_request.pipeline_job.pipeline_spec is required")
+            name = f"projects/{PROJECT_NUMBER}/locations/{location}/schedules/{next(self._ids)}"
+            now = self.clock.now()
+            sched = {**copy.deepcopy(body), "name": name, "state": "ACTIVE", "createTime": now, "updateTime": now}
+            sched["nextRunTime"] = self._next_run(sched, dt.datetime.now(dt.timezone.utc))
+            self.schedules[name] = sched
+            return 200, copy.deepcopy(sched)
+        if sched_id is None and method == "GET":
+            items = [copy.deepcopy(x) for x in self.schedules.values() if _matches(x, (query.get("filter") or [""])[0])]
+            return 200, _page(
+                items, "schedules", (query.get("pageSize") or ["0"])[0], (query.get("pageToken") or [""])[0]
+            )
+        name = f"projects/{PROJECT_NUMBER}/locations/{location}/schedules/{sched_id}"
+        if name not in self.schedules:
+            raise ApiError(404, f"{name} not found")
+        sched = self.schedules[name]
+        if method == "GET" and not action:
+            return 200, copy.deepcopy(sched)
+        if method == "DELETE" and not action:
+            del self.schedules[name]
+            return 200, {"name": f"{name}/operations/1", "done": True, "response": {"@type": _EMPTY}}
+        if method == "POST" and action == ":pause":
+            if sched["state"] != "ACTIVE":
+                raise ApiError(400, f"{name} is {sched['state']}: only an ACTIVE schedule can be paused")
+            sched.update(state="PAUSED", lastPauseTime=self.clock.now())
+            sched.pop("nextRunTime", None)
+            return 200, {}
+        if method == "POST" and action == ":resume":
+            if sched["state"] != "PAUSED":
+                raise ApiError(400, f"{name} is {sched['state']}: only a PAUSED schedule can be resumed")
+            sched.update(state="ACTIVE", lastResumeTime=self.clock.now(), catchUp=bool(body.get("catchUp")))
+            sched["nextRunTime"] = self._next_run(sched, dt.datetime.now(dt.timezone.utc))
+            return 200, {}
+        raise ApiError(404, f"fake has no route for {method} {name}{action or ''}")
 
     def _find(self, kind: str, location: str, job_id: str) -> str:
         name = f"projects/{PROJECT_NUMBER}/locations/{location}/{kind}/{job_id}"
@@ -555,6 +630,9 @@ class FakeVertex:
         return {k: v for k, v in job.items() if not k.startswith("_")}
 
 
+_EMPTY = "type.googleapis.com/google.protobuf.Empty"
+
+
 def _kind(name: str) -> str:
     return name.split("/")[4]
 
@@ -568,6 +646,8 @@ def _operation(method: str, path: str) -> str:
         return "create" if method == "POST" else "list"
     if re.search(r"/(customJobs|pipelineJobs)/[^/]+$", path) and method == "GET":
         return "get"
+    if re.search(r"/schedules$", path):
+        return "schedule_create" if method == "POST" else "schedule_list"
     return "other"
 
 

@@ -154,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flowyml step-runner", description="Run one execution unit of a job.")
     parser.add_argument("--job", default=os.environ.get("FLOWYML_JOB_SPEC"), help="URI of the job spec JSON")
     parser.add_argument("--unit", default=os.environ.get("FLOWYML_UNIT"), help="name of the unit to run")
+    parser.add_argument("--schedule", help="started by this schedule: --job is its template")
+    parser.add_argument("--fire-time", help="with --schedule: the firing's time (RFC 3339), which names the run")
     args = parser.parse_args(argv)
     if not args.job or not args.unit:
         parser.error("--job and --unit are required (or FLOWYML_JOB_SPEC / FLOWYML_UNIT)")
@@ -162,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         store = ArtifactStore(RunLayout.artifact_root_of(args.job), settings)
         spec = JobSpec.from_dict(store.read_json(args.job))
+        if args.schedule:  # a cloud schedule's firing: this run's own spec, from the template
+            from flowyml.plugins.schedules import claim_firing, parse_fire_time
+
+            spec = claim_firing(store, spec, args.schedule, parse_fire_time(args.fire_time or ""))
         unit = spec.unit(args.unit)
     except Exception as exc:
         emit("ERROR", f"cannot start unit {args.unit!r}: {type(exc).__name__}: {exc}", unit=args.unit)

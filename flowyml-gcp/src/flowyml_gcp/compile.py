@@ -6,6 +6,7 @@ component, and a string annotation is taken for an artifact type.
 
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,11 @@ SPEC_FILE = "pipeline.yaml"
 _KFP = threading.Lock()
 
 
-def _component(spec: JobSpec, unit: UnitSpec) -> Any:
-    """A container component whose command is this unit's step-runner command."""
+def _component(spec: JobSpec, unit: UnitSpec, extra_args: Sequence[str] = ()) -> Any:
+    """A container component whose command is this unit's step-runner command (plus ``extra_args``)."""
     from kfp import dsl
 
-    image, command = spec.image, spec.unit_command(unit.name)
+    image, command = spec.image, [*spec.unit_command(unit.name), *extra_args]
 
     def component():  # kfp: no return annotation (or exactly ContainerSpec)
         return dsl.ContainerSpec(image=image, command=command)
@@ -49,9 +50,12 @@ def _configure(task: Any, spec: JobSpec, unit: UnitSpec, config: VertexAIConfig)
     task.set_caching_options(config.enable_caching)
 
 
-def compile_pipeline(spec: JobSpec, config: VertexAIConfig) -> tuple[dict[str, Any], dict[str, str]]:
+def compile_pipeline(
+    spec: JobSpec, config: VertexAIConfig, extra_args: Sequence[str] = ()
+) -> tuple[dict[str, Any], dict[str, str]]:
     """(the compiled pipeline spec as a dict, unit name -> KFP task key).
 
+    ``extra_args`` go after every unit's step-runner command (a schedule's ``--fire-time``).
     The YAML is written to a private temp directory that is removed before this returns.
     """
     if not spec.image:
@@ -59,14 +63,16 @@ def compile_pipeline(spec: JobSpec, config: VertexAIConfig) -> tuple[dict[str, A
     for unit in spec.units:
         machine.check_pipeline_disk(unit.name, unit.resources)
     with _KFP:
-        return _compile(spec, config)
+        return _compile(spec, config, extra_args)
 
 
-def _compile(spec: JobSpec, config: VertexAIConfig) -> tuple[dict[str, Any], dict[str, str]]:
+def _compile(
+    spec: JobSpec, config: VertexAIConfig, extra_args: Sequence[str] = ()
+) -> tuple[dict[str, Any], dict[str, str]]:
     import yaml
     from kfp import compiler, dsl
 
-    components = {u.name: _component(spec, u) for u in spec.units}
+    components = {u.name: _component(spec, u, extra_args) for u in spec.units}
 
     @dsl.pipeline(name=kfp_name(spec.pipeline_name), description=f"flowyml run {spec.run_id}")
     def pipeline():  # kfp reads the signature: no annotations

@@ -8,6 +8,7 @@ from typing import Any
 from flowyml.core.errors import FlowymlError
 from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport, hookimpl
 from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
+from flowyml.plugins.schedules import ScheduleInfo, ScheduleSpec
 from flowyml_gcp.config import VertexAIConfig
 from flowyml_gcp.states import NATIVE_STATES
 
@@ -16,7 +17,7 @@ class VertexAIBackend(Backend):
     name = "vertex_ai"
     config_class = VertexAIConfig
     description = "Google Vertex AI: one CustomJob per single-unit run, else one PipelineJob (kfp DAG)."
-    capabilities = frozenset({"dag", "cancel", "logs", "details", "gpu"})
+    capabilities = frozenset({"dag", "cancel", "logs", "details", "gpu", "schedules"})
     native_states = NATIVE_STATES
     extra = "gcp"
     orchestrator = "flowyml.stacks.gcp.VertexAIOrchestrator"
@@ -55,6 +56,37 @@ class VertexAIBackend(Backend):
         from flowyml_gcp.jobs import details
 
         return details(handle, config)
+
+    # -- native schedules: Vertex AI ScheduleService, one PipelineJob per firing -------------
+    def schedule_create(self, schedule: ScheduleSpec, config: VertexAIConfig) -> ScheduleInfo:
+        from flowyml_gcp import schedules
+
+        return schedules.create(schedule, config)
+
+    def schedule_list(self, config: VertexAIConfig) -> list[ScheduleInfo]:
+        from flowyml_gcp import schedules
+
+        return schedules.list_all(config)
+
+    def schedule_pause(self, name: str, config: VertexAIConfig) -> ScheduleInfo:
+        from flowyml_gcp import schedules
+
+        return schedules.pause(name, config)
+
+    def schedule_resume(self, name: str, config: VertexAIConfig) -> ScheduleInfo:
+        from flowyml_gcp import schedules
+
+        return schedules.resume(name, config)
+
+    def schedule_delete(self, name: str, config: VertexAIConfig) -> bool:
+        from flowyml_gcp import schedules
+
+        return schedules.delete(name, config)
+
+    def schedule_runs(self, name: str, config: VertexAIConfig) -> list[RunHandle]:
+        from flowyml_gcp import schedules
+
+        return schedules.runs(name, config)
 
     def translate_error(self, exc: BaseException, operation: str) -> FlowymlError | None:
         from flowyml_gcp.errors import translate

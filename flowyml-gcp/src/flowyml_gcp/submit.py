@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from flowyml.core.errors import ConfigError
@@ -129,11 +130,13 @@ def _submit_custom_job(spec: JobSpec, config: VertexAIConfig) -> Any:
 
 
 # -- PipelineJob -------------------------------------------------------------------------------
-def pipeline_job_body(spec: JobSpec, config: VertexAIConfig) -> tuple[dict[str, Any], dict[str, str]]:
-    """(the PipelineJob resource, unit -> KFP task key) for a multi-unit run."""
+def pipeline_job_body(
+    spec: JobSpec, config: VertexAIConfig, extra_args: Sequence[str] = ()
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the PipelineJob resource, unit -> KFP task key) for a multi-unit run (or a schedule's template)."""
     from flowyml_gcp.compile import compile_pipeline
 
-    compiled, tasks = compile_pipeline(spec, config)
+    compiled, tasks = compile_pipeline(spec, config, extra_args)
     body: dict[str, Any] = {
         "display_name": names.display_name("flowyml", spec.pipeline_name, spec.run_id),
         "pipeline_spec": compiled,

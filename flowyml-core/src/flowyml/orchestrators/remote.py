@@ -602,6 +602,7 @@ class RemoteOrchestrator:
         Each firing is a normal run with the id ``<name>-<yyyymmdd-hhmmss>`` (the fire time in
         UTC), listed by ``flowyml runs``. The same name again replaces the schedule.
         """
+        from flowyml.artifacts.store import ArtifactStore
         from flowyml.core.names import check_name
         from flowyml.plugins.schedules import ScheduleSpec, check_cron
 
@@ -619,13 +620,40 @@ class RemoteOrchestrator:
             retry_policy=retry_policy,
         )
         spec = ScheduleSpec(name=name, cron=" ".join(cron.split()), job=template, timezone=timezone, paused=paused)
+        if "schedules" in self.plugin_manager.backend(self.backend_name).capabilities:
+            # the template, where units a cloud schedule starts read it (``--job``; see claim_firing)
+            store = ArtifactStore(template.artifact_root, self.store_settings)
+            store.write_json(RunLayout(name).spec, template.to_dict())
         info = self.plugin_manager.schedule_create(self.backend_name, spec, self.config)
         log.info("scheduled %s on %s: %s (%s)", name, self.backend_name, spec.cron, timezone)
         return info
 
     def list_schedules(self) -> list[ScheduleInfo]:
-        """The backend's flowyml schedules, by name."""
-        return sorted(self.plugin_manager.schedule_list(self.backend_name, self.config), key=lambda i: i.name)
+        """The backend's flowyml schedules, by name; the runs they started that the run registry
+        does not know yet are recorded in it (so ``flowyml runs`` lists them)."""
+        infos = sorted(self.plugin_manager.schedule_list(self.backend_name, self.config), key=lambda i: i.name)
+        for info in infos:
+            self.record_schedule_runs(info.name)
+        return infos
+
+    def record_schedule_runs(self, name: str) -> list[RunHandle]:
+        """Record in the run registry the runs the backend's schedule ``name`` started; returns them."""
+        handles = self.plugin_manager.schedule_runs(self.backend_name, name, self.config)
+        recorded = []
+        for handle in handles:
+            try:
+                recorded.append(self.registry.get(handle.run_id).handle)
+                continue
+            except RunNotFoundError:
+                pass
+            handle = handle.evolve(
+                config=redact_config(self.config),
+                artifact_root=handle.artifact_root or self.artifact_root,
+                metadata={**handle.metadata, "store_settings": self.store_settings, "stack": self.stack},
+            )
+            self.registry.record(handle, stack=self.stack)
+            recorded.append(handle)
+        return recorded
 
     def get_schedule(self, name: str) -> ScheduleInfo:
         """One schedule (``ScheduleNotFoundError`` naming the ones there are)."""

@@ -151,6 +151,12 @@ class Backend:
         """Remove the schedule: True if it existed. Runs it started are kept."""
         raise self._no_schedules()
 
+    def schedule_runs(self, name: str, config: Any) -> list[RunHandle]:
+        """Handles of the runs the service's schedule started, for core to record in the run
+        registry (``flowyml runs``). The default answers none: for backends whose firings are
+        submitted through core (local), which records them itself."""
+        return []
+
     def _no_schedules(self) -> NoSchedulesError:
         return NoSchedulesError(
             f"backend {self.name!r} has no native schedules (it lacks the 'schedules' capability): "

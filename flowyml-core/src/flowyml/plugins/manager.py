@@ -408,6 +408,9 @@ class PluginManager:
     def schedule_delete(self, backend: str, name: str, config: Any) -> bool:
         return bool(self.call(backend, "schedule_delete", lambda b: b.schedule_delete(name, config)))
 
+    def schedule_runs(self, backend: str, name: str, config: Any) -> list[RunHandle]:
+        return list(self.call(backend, "schedule_runs", lambda b: b.schedule_runs(name, config)))
+
     def storage(self, uri: str, settings: Mapping[str, Any] | None = None) -> Storage:
         """The storage for ``uri``'s scheme (``file://``, ``s3://``, ``gs://``, ...)."""
         scheme = uri.split("://", 1)[0] if "://" in uri else "file"

@@ -106,3 +106,24 @@ def check_cron(cron: str, timezone: str) -> None:
         raise ConfigError(f"schedule: {exc}") from None
     except ImportError as exc:
         raise PluginError(str(exc)) from None
+
+
+def parse_fire_time(text: str) -> dt.datetime:
+    """A fire time as a service hands it over (RFC 3339, ``...Z`` or with an offset) -> aware UTC."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"invalid schedule fire time {text!r}: expected RFC 3339, e.g. 2026-12-02T03:00:00Z") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def claim_firing(store: Any, template: JobSpec, schedule: str, fire_time: dt.datetime) -> JobSpec:
+    """In a unit started by a cloud schedule: the firing's spec, written create-only to its run's
+    key (the first unit of the firing writes it; every other unit, or a retried one, reads the same)."""
+    from flowyml.orchestrators.layout import RunLayout
+
+    job = job_for_firing(template, schedule, fire_time)
+    store.write_json(RunLayout(job.run_id).spec, job.to_dict(), create_only=True)
+    return job
