@@ -145,3 +145,21 @@ def test_cancel_stops_a_run_whose_submitter_died(point: str):
             time.sleep(0.1)
         assert not pid.is_alive()
     assert cli("cancel", run_id, "--json").returncode == 0  # idempotent
+
+
+def test_a_supervisor_that_dies_before_it_takes_the_run_is_failed_with_its_log(tmp_path: Path):
+    from flowyml.orchestrators import RemoteOrchestrator
+    from tests.core import lifecycle_pipelines
+
+    crash = tmp_path / "crash.sh"
+    crash.write_text("#!/bin/sh\necho 'supervisor could not start (fake)' >&2\nexit 9\n")
+    crash.chmod(0o755)
+    orchestrator = RemoteOrchestrator.for_backend("local", {"python": str(crash)})
+    sub = orchestrator.run_pipeline(lifecycle_pipelines.quick, run_id="no-start", pipeline_module=f"{TARGET}:quick")
+    deadline = time.monotonic() + 30
+    report = sub.report()
+    while not report.status.is_finished and time.monotonic() < deadline:
+        time.sleep(0.1)
+        report = sub.report()
+    assert report.status is ExecutionStatus.FAILED
+    assert "exited before it started the run: supervisor could not start (fake)" in report.message

@@ -71,11 +71,17 @@ def is_alive(pid: int, start_time: str | None) -> bool:
 
 
 def spawn_detached(
-    argv: Sequence[str], *, log_path: Path, cwd: str | None = None, env: Mapping[str, str] | None = None
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> ProcessId:
     """Start ``argv`` in its own session (it outlives us; one process group to signal), output to ``log_path``.
 
-    The child is reaped by a daemon thread while this process lives, so it never lingers as a zombie.
+    ``pass_fds`` stay open in the child (e.g. a lock it takes over from birth). The child is
+    reaped by a daemon thread while this process lives, so it never lingers as a zombie.
     """
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
@@ -87,6 +93,7 @@ def spawn_detached(
             env=None if env is None else dict(env),
             start_new_session=True,
             close_fds=True,
+            pass_fds=tuple(pass_fds),
         )
     threading.Thread(target=proc.wait, name="flowyml-reaper", daemon=True).start()
     return ProcessId(proc.pid, process_start_time(proc.pid))

@@ -11,8 +11,10 @@ from typing import Any
 import attrs
 
 from flowyml.backends.local.paths import (
+    SPAWNED,
     SUBMIT_LOCK,
     SUPERVISOR_LOCK,
+    hold_lock,
     is_locked,
     locked,
     read_json,
@@ -40,35 +42,43 @@ def _handle(spec: JobSpec, directory: Any) -> RunHandle:
 
 
 def submit(spec: JobSpec, config: LocalConfig) -> RunHandle:
-    """Start a detached supervisor for the run; return once it runs (idempotent per run id).
+    """Start a detached supervisor for the run and return at once (idempotent per run id).
 
     Under the run's submit lock: a run whose supervisor started (or that has a recorded state) is
     returned as it is; otherwise — a new run, or an earlier submit that died part-way — the files
-    are written and a supervisor is started. The supervisor takes the run's supervisor lock and
-    records its own pid, so at most one ever runs a run, whoever started it.
+    are written and a supervisor is started. The run's supervisor lock is taken here and handed to
+    the supervisor at birth, so it is held from the moment the supervisor exists (a status never
+    mistakes a starting run for a lost one) and at most one supervisor ever runs a run.
     """
     from flowyml.orchestrators.remote import kill_point
 
     directory = run_dir(spec.run_id)
     directory.mkdir(parents=True, exist_ok=True)
     with locked(directory / SUBMIT_LOCK):
-        if _started(directory):
+        if (directory / "supervisor.pid").exists() or (directory / "state.json").exists():
             return _handle(spec, directory)  # a retried submit: the run already exists
-        kill_point("local:locked")
-        (directory / "submitted").touch()
-        kill_point("local:after_marker")
-        atomic_write(directory / "job.json", spec.to_json().encode())
-        write_json(directory / "config.json", attrs.asdict(config))
-        (directory / "logs").mkdir(exist_ok=True)
-        kill_point("local:after_files")
-        python = config.python or sys.executable
-        process = spawn_detached(
-            [python, "-m", "flowyml.backends.local.supervisor", str(directory)],
-            log_path=directory / "supervisor.log",
-            cwd=config.workdir or os.getcwd(),
-        )
-        kill_point("local:after_spawn")
-        _await_supervisor(directory, process)
+        lock_fd = hold_lock(directory / SUPERVISOR_LOCK)
+        if lock_fd is None:
+            return _handle(spec, directory)  # its supervisor is starting
+        try:
+            kill_point("local:locked")
+            (directory / "submitted").touch()
+            kill_point("local:after_marker")
+            atomic_write(directory / "job.json", spec.to_json().encode())
+            write_json(directory / "config.json", attrs.asdict(config))
+            (directory / "logs").mkdir(exist_ok=True)
+            kill_point("local:after_files")
+            python = config.python or sys.executable
+            spawn_detached(
+                [python, "-m", "flowyml.backends.local.supervisor", str(directory), "--lock-fd", str(lock_fd)],
+                log_path=directory / "supervisor.log",
+                cwd=config.workdir or os.getcwd(),
+                pass_fds=[lock_fd],
+            )
+            kill_point("local:after_spawn")
+            (directory / SPAWNED).touch()
+        finally:
+            os.close(lock_fd)  # the supervisor holds the lock now (or, if the spawn failed, nobody)
     return _handle(spec, directory)
 
 
@@ -87,22 +97,6 @@ def _started(directory: Any) -> bool:
         or (directory / "state.json").exists()
         or is_locked(directory / SUPERVISOR_LOCK)
     )
-
-
-def _await_supervisor(directory: Any, process: Any, timeout: float = 60.0) -> None:
-    """Wait until a supervisor recorded its pid; a supervisor that died at start is an error with its log."""
-    deadline = time.monotonic() + timeout
-    while not (directory / "supervisor.pid").exists():
-        if not process.is_alive() and not is_locked(directory / SUPERVISOR_LOCK):
-            if (directory / "supervisor.pid").exists():
-                return
-            tail = _tail(directory / "supervisor.log")
-            raise RuntimeError("the local supervisor exited at start" + (f": {tail}" if tail else ""))
-        if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"the local supervisor did not start within {timeout:g}s (see {directory}/supervisor.log)"
-            )
-        time.sleep(0.005)
 
 
 def _final(directory: Any, status: ExecutionStatus, message: str) -> dict[str, Any]:
@@ -145,6 +139,12 @@ def status(handle: RunHandle) -> StatusReport:
             return _report(state, stopping=bool(cancel))
         if is_locked(directory / SUBMIT_LOCK) or is_locked(directory / SUPERVISOR_LOCK):
             return StatusReport(ExecutionStatus.PENDING, native_state="PENDING")
+        if supervisor_pid(directory) is None and (directory / SPAWNED).exists():  # it died before taking the run
+            tail = _tail(directory / "supervisor.log")
+            message = "the local supervisor exited before it started the run" + (f": {tail}" if tail else "")
+            return _report(_final(directory, ExecutionStatus.FAILED, message))
+        if supervisor_pid(directory) is not None:
+            return status(handle)  # it recorded itself just now
         from flowyml.core.errors import RunNotFoundError
 
         raise RunNotFoundError(

@@ -16,8 +16,10 @@ from flowyml.plugins.processes import ProcessId
 
 #: Held by a submit while it prepares the run and starts its supervisor.
 SUBMIT_LOCK = "submit.lock"
-#: Held by the run's supervisor for its whole life.
+#: Held by the run's supervisor for its whole life (taken by the submit, handed over at spawn).
 SUPERVISOR_LOCK = "supervisor.lock"
+#: Written once a supervisor was spawned (a supervisor that then dies before recording itself failed).
+SPAWNED = "spawned"
 
 
 def runs_root() -> Path:

@@ -178,8 +178,10 @@ class Supervisor:
 
 def main(argv: list[str]) -> int:
     directory = Path(argv[0])
-    if hold_lock(directory / SUPERVISOR_LOCK) is None:
-        return 0  # another supervisor runs this run (a re-submit raced a slow start): leave it alone
+    if argv[1:2] == ["--lock-fd"]:
+        os.set_inheritable(int(argv[2]), False)  # the run's lock, taken by the submit: ours until we exit
+    elif hold_lock(directory / SUPERVISOR_LOCK) is None:
+        return 0  # another supervisor runs this run: leave it alone
     state = read_json(directory / "state.json")
     if state and S(state["status"]).is_finished:
         return 0
