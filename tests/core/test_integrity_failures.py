@@ -114,7 +114,9 @@ def test_an_exception_whose_str_raises_is_reported_not_a_crash(tmp_path: Path):
     proc = cli("run", str(module))
     assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
-    assert "Unreadable" in proc.stderr
+    assert f"unexpected error at {module}:5: Unreadable" in proc.stderr  # where the user's code raised
+    debug = cli("run", str(module), env={"FLOWYML_DEBUG": "1"})
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
 
 
 def test_a_closed_or_broken_stdout_does_not_crash_the_cli(tmp_path: Path):
