@@ -251,7 +251,7 @@ def test_a_multi_cloud_file_works_with_one_extra_installed(tmp_path: Path, flowy
         used.stderr.startswith(
             f"flowyml: {tmp_path / 'flowyml.yaml'}: stacks.gcp-prod.orchestrator.type: needs flowyml[gcp]: "
         )
-        and 'pip install "flowyml[gcp]"' in used.stderr
+        and "pip install ./flowyml-gcp (from the root of a clone of the flowyml repository)" in used.stderr
     ), used.stderr
     shown = _cli("stack", "show", "gcp-prod", "--json", cwd=tmp_path, **only_aws)
     assert json.loads(shown.stdout)["unavailable"] == "needs flowyml[gcp]"

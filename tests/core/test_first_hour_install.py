@@ -124,9 +124,6 @@ def _install_lines() -> list[tuple[Path, str, dict[str, str]]]:
         for i, block in enumerate(re.split(r"^```", text, flags=re.M)):
             copies = _copies(block) if block.startswith("dockerfile") else {}
             for m in PIP_INSTALL.finditer(block):
-                line_start = block.rfind("\n", 0, m.start()) + 1
-                if block.startswith("flowyml: ", line_start):
-                    continue  # a quoted CLI error: core's install hints are another change (see the report)
                 if i % 2 == 0 and block[m.start() - 1 : m.start()] != "`":
                     continue  # prose ("a user's pip install left .pyc files"), not a command
                 if _arguments(m.group(1)) or i % 2:
@@ -135,7 +132,8 @@ def _install_lines() -> list[tuple[Path, str, dict[str, str]]]:
 
 
 def _arguments(line: str) -> list[str]:
-    words = shlex.split(line.split("#")[0].split("&&")[0].split(";")[0].strip().strip("`"))
+    command = line.split("#")[0].split("&&")[0].split(";")[0].split(" (")[0]  # not comments or remarks
+    words = shlex.split(command.strip().strip("`"))
     args, skip = [], False
     for word in words:
         if skip:

@@ -24,7 +24,7 @@ def _croniter() -> Any:
         import croniter  # type: ignore[import-untyped]
     except ImportError:
         raise ImportError(
-            'cron schedules need the croniter package: pip install "flowyml[cron]" (or pip install croniter)'
+            'cron schedules need the croniter package: pip install croniter (or pip install "./flowyml-core[cron]")'
         ) from None
     return croniter
 

@@ -10,6 +10,7 @@ import attrs
 from flowyml.config.errors import ConfigFieldError
 from flowyml.core.errors import ConfigError, PluginError, UnknownBackendError
 from flowyml.core.resources import DockerConfig, ResourceConfig
+from flowyml.plugins.install import install_hint
 
 if TYPE_CHECKING:
     from flowyml.orchestrators import RemoteOrchestrator
@@ -156,7 +157,7 @@ def _check_store_scheme(stack: StackConfig, file: str) -> None:
         extra = None  # that extra is installed: it just does not store this scheme
     installed = ", ".join(f"{s}://" for s in sorted(stores)) or "none"
     label = f"needs flowyml[{extra}]" if extra else f"no installed plugin stores {scheme}:// artifacts"
-    install = f'; install it with: pip install "flowyml[{extra}]"' if extra else ""
+    install = f"; install it with: {install_hint(extra)}" if extra else ""
     raise _unavailable_error(
         f"{file}: stacks.{stack.name}.artifact_store.uri: {label}: installed schemes: {installed}{install}"
     )

@@ -18,6 +18,7 @@ import pluggy
 from flowyml.core.errors import ArtifactError, BackendError, FlowymlError, PluginError, UnknownBackendError
 from flowyml.plugins import hookspecs
 from flowyml.plugins.backend import Backend, StoreRegistration
+from flowyml.plugins.install import install_hint
 from flowyml.plugins.retry import current_operation
 from flowyml.plugins.schedules import ScheduleInfo, ScheduleSpec
 from flowyml.plugins.types import CONTRACT_VERSION, JobSpec, LogRecord, RunHandle, StatusReport
@@ -292,7 +293,7 @@ class PluginManager:
         if broken:
             msg += f" The plugin {broken[0].label()} is installed but failed to load: {broken[0].error}"
         elif extra:
-            msg += f' Install it with: pip install "flowyml[{extra}]"'
+            msg += f" Install it with: {install_hint(extra)}"
         else:
             msg += " A third-party backend is added by installing its plugin distribution."
         raise UnknownBackendError(msg)
@@ -423,7 +424,7 @@ class PluginManager:
             msg = f"no installed plugin stores artifacts at {uri!r}; installed schemes: {known}."
             extra = KNOWN_SCHEMES.get(scheme)
             if extra:
-                msg += f' Install it with: pip install "flowyml[{extra}]"'
+                msg += f" Install it with: {install_hint(extra)}"
             raise UnknownBackendError(msg)
         try:
             storage: Storage = registration.factory(uri, dict(settings or {}))
@@ -439,7 +440,7 @@ class PluginManager:
 def _missing_sdk(exc: ModuleNotFoundError, what: str) -> PluginError:
     top = (exc.name or "").split(".")[0]
     extra = SDK_EXTRAS.get(top)
-    hint = f'pip install "flowyml[{extra}]"' if extra else f"pip install {top}"
+    hint = install_hint(extra) if extra else f"pip install {top}"
     return PluginError(f"{what} needs the package {exc.name!r}, which is not installed: {hint}")
 
 
