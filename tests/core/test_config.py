@@ -156,7 +156,7 @@ def test_anchors_merge_keys_escapes_and_a_utf8_bom_still_load(tmp_path: Path):
     assert config.stack("a").orchestrator == LocalConfig(max_parallel=2, grace_period=3.0)
     assert config.stack("b").orchestrator == LocalConfig(grace_period=3.0)
     assert config.stack("b").docker.env_vars["PRICE"] == "costs ${CURRENCY} 5"  # $${ is a literal ${
-    assert config.stack("b").docker.env_vars["HOME_DIR"] == os.environ["HOME"]
+    assert config.stack("b").docker.secrets["HOME_DIR"] == "env://HOME"  # by reference, never the value
 
 
 def test_integral_floats_and_numeric_strings_are_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -321,7 +321,12 @@ def test_the_built_in_plugin_registers_without_warnings():
         warnings.simplefilter("error")
         pm = PluginManager(load_entry_points=False)
     assert pm.records["local"].distribution == "flowyml-core"
-    assert pm.records["local"].hooks == ["flowyml_register_backends", "flowyml_register_stores"]
+    assert pm.records["local"].hooks == [
+        "flowyml_register_backends",
+        "flowyml_register_secrets",
+        "flowyml_register_stores",
+    ]
+    assert pm.records["local"].secrets == ["env"]
 
 
 # -- the shared retry helper ------------------------------------------------------------------------

@@ -40,7 +40,11 @@ def _test_names() -> set[str]:
 
 
 def test_the_contract_has_hook_specs() -> None:
-    assert [name for name, _ in SPECS] == ["flowyml_register_backends", "flowyml_register_stores"]
+    assert [name for name, _ in SPECS] == [
+        "flowyml_register_backends",
+        "flowyml_register_secrets",
+        "flowyml_register_stores",
+    ]
 
 
 @pytest.mark.parametrize("op", OPERATIONS)

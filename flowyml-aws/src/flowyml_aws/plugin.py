@@ -10,6 +10,7 @@ from flowyml.core.errors import FlowymlError
 from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport, hookimpl
 from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
 from flowyml_aws.config import AWSBatchConfig, SageMakerConfig
+from flowyml_aws.secrets import flowyml_register_secrets  # noqa: F401  (the aws-sm:// and aws-ssm:// resolvers)
 from flowyml_aws.states import BATCH_STATES, SAGEMAKER_STATES
 
 
@@ -19,6 +20,8 @@ class _AWSBackend(Backend):
     extra = "aws"
     #: jobs run on AWS machines: a ``file://`` artifact store on the submitting machine is refused
     needs_remote_store = True
+    #: resolved in the job by the step-runner with the job's role (flowyml_aws.secrets)
+    secret_schemes = frozenset({"aws-sm", "aws-ssm"})
 
     def impl(self) -> ModuleType:
         raise NotImplementedError

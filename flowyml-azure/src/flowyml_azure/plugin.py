@@ -13,6 +13,7 @@ from flowyml.core.errors import ConfigError, FlowymlError
 from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport, hookimpl
 from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
 from flowyml_azure.config import AzureMLConfig
+from flowyml_azure.secrets import flowyml_register_secrets  # noqa: F401  (the azure-kv:// resolver)
 from flowyml_azure.states import NATIVE_STATES
 
 
@@ -25,6 +26,8 @@ class AzureMLBackend(Backend):
     extra = "azure"
     orchestrator = "flowyml.stacks.azure.AzureMLOrchestrator"
     needs_remote_store = True  # jobs run on Azure compute: a file:// store on this machine is out of reach
+    #: resolved in the job by the step-runner with the compute's managed identity (flowyml_azure.secrets)
+    secret_schemes = frozenset({"azure-kv"})
 
     def submit(self, spec: JobSpec, config: AzureMLConfig) -> RunHandle:
         from flowyml_azure.submit import submit

@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from flowyml.artifacts.store import ArtifactStore
+from flowyml.core import capture
 from flowyml.core.context import Context
 from flowyml.core.errors import ArtifactNotFoundError, FlowymlError
 from flowyml.core.executor import ExecutionResult, LocalExecutor
@@ -28,13 +29,21 @@ from flowyml.core.step_grouping import StepGroup
 from flowyml.orchestrators.layout import RunLayout, StepRecord, UnitResult, read_unit_result
 from flowyml.orchestrators.spec import PIPELINE_INPUT
 from flowyml.plugins.types import JobSpec, PipelineRef, UnitSpec
+from flowyml.secrets import Masker, resolve_all
 
 EXIT_OK, EXIT_STEP_FAILED, EXIT_SETUP_FAILED = 0, 1, 2
 
 
+#: Masks the unit's resolved secrets in everything it logs (set once they are resolved).
+mask = Masker()
+#: Env names a backend injected natively (e.g. AWS Batch ``secrets``): already set, only masked.
+NATIVE_SECRETS_ENV = "FLOWYML_NATIVE_SECRETS"
+
+
 def emit(severity: str, message: str, **fields: Any) -> None:
     """One structured log line on stdout (what every backend's log reader sees)."""
-    record = {"ts": round(time.time(), 3), "severity": severity, "message": message, **fields}
+    fields = {k: mask(v) if isinstance(v, str) else v for k, v in fields.items()}
+    record = {"ts": round(time.time(), 3), "severity": severity, "message": mask(message), **fields}
     sys.stdout.write(json.dumps(record, default=str) + "\n")
     sys.stdout.flush()
 
@@ -172,8 +181,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         emit("ERROR", f"cannot start unit {args.unit!r}: {type(exc).__name__}: {exc}", unit=args.unit)
         return EXIT_SETUP_FAILED
-    emit("INFO", f"unit {unit.name} started: steps {', '.join(unit.steps)}", unit=unit.name, run_id=spec.run_id)
     started = time.time()
+    try:
+        load_secrets(spec)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        emit("ERROR", f"unit {unit.name} could not read its secrets: {error}", unit=unit.name)
+        _record(store, spec, UnitResult(unit.name, False, error, [], started, time.time(), EXIT_SETUP_FAILED))
+        return EXIT_SETUP_FAILED
+    emit("INFO", f"unit {unit.name} started: steps {', '.join(unit.steps)}", unit=unit.name, run_id=spec.run_id)
     try:
         results = run_unit(spec, unit, store)
     except Exception as exc:
@@ -211,8 +227,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def load_secrets(spec: JobSpec) -> None:
+    """Resolve the spec's secret references into this process's environment, and mask their values
+    in everything the unit prints from now on (the step's output, the executor's capture, our lines)."""
+    native = {n.strip() for n in os.environ.get(NATIVE_SECRETS_ENV, "").split(",") if n.strip()}
+    values = resolve_all({name: ref for name, ref in spec.secrets.items() if name not in native})
+    os.environ.update(values)
+    mask.add([*values.values(), *(os.environ[n] for n in native if n in os.environ)])
+    if mask.values:
+        capture.redact = mask
+        capture.install()
+
+
 def _record(store: ArtifactStore, spec: JobSpec, result: UnitResult) -> None:
-    store.write_json(RunLayout(spec.run_id).unit_result(result.unit), result.to_dict())
+    doc = mask.deep(result.to_dict())  # an error message may quote a secret: the result file gets it masked
+    store.write_json(RunLayout(spec.run_id).unit_result(result.unit), doc)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport
 from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
 from flowyml.plugins.schedules import ScheduleInfo, ScheduleSpec
 from flowyml_gcp.config import VertexAIConfig
+from flowyml_gcp.secrets import flowyml_register_secrets  # noqa: F401  (the gcp-sm:// resolver)
 from flowyml_gcp.states import NATIVE_STATES
 
 
@@ -23,6 +24,8 @@ class VertexAIBackend(Backend):
     orchestrator = "flowyml.stacks.gcp.VertexAIOrchestrator"
     #: jobs run on Google's machines: a file:// artifact store is refused unless marked shared (GCS FUSE)
     needs_remote_store = True
+    #: resolved in the job by the step-runner with the job's service account (flowyml_gcp.secrets)
+    secret_schemes = frozenset({"gcp-sm"})
 
     def submit(self, spec: JobSpec, config: VertexAIConfig) -> RunHandle:
         from flowyml_gcp.submit import submit

@@ -24,6 +24,8 @@ class RayBackend(Backend):
     native_states = JOB_STATES
     extra = "ray"
     orchestrator = "flowyml.stacks.ray.RayOrchestrator"
+    #: ``${VAR}`` env_vars are read by each unit from its Ray worker's own environment (env://VAR)
+    secret_schemes = frozenset({"env"})
 
     def submit(self, spec: JobSpec, config: RayConfig) -> RunHandle:
         from flowyml_ray import submit

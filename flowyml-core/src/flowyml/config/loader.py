@@ -19,6 +19,7 @@ from flowyml.config.models import DEFAULT_STACK, ArtifactStoreConfig, FlowymlCon
 from flowyml.config.structure import structure
 from flowyml.core.errors import ConfigError, PluginError
 from flowyml.core.resources import DockerConfig, ResourceConfig
+from flowyml.secrets import env_ref, parse_ref, remember_templates
 
 __all__ = ["CONFIG_FILE", "find_config", "interpolate", "load_config", "parse_config", "structure"]
 
@@ -162,7 +163,8 @@ def _parse_stack(name: str, body: Any, file: str) -> StackConfig:
         raise ConfigFieldError(
             key, f"one of: {', '.join(sorted(_STACK_KEYS))}", f"unknown key(s) {', '.join(unknown)}", file=file
         )
-    body = interpolate(dict(body), file, key)
+    raw_orch = body.get("orchestrator")
+    body = interpolate(_env_secrets(dict(body), file, key), file, key)
     orch = body.get("orchestrator")
     if orch is None:
         raise ConfigFieldError.missing(f"{key}.orchestrator", f"a mapping with a type ({_BACKEND_EXAMPLES})").located(
@@ -193,7 +195,73 @@ def _parse_stack(name: str, body: Any, file: str) -> StackConfig:
         )
     settings = {k: v for k, v in orch.items() if k != "type"}
     orchestrator = structure(config_class, settings, file, f"{key}.orchestrator")
+    if isinstance(raw_orch, Mapping):  # fields written with ${...}: stored as written, never as values
+        remember_templates(orchestrator, {k: v for k, v in raw_orch.items() if k != "type" and has_reference(v)})
     return StackConfig(name, backend, orchestrator, store, resources, docker)
+
+
+def has_reference(value: Any) -> bool:
+    """True when ``value`` (a string, or a mapping or list of them) uses a ``${VAR}``."""
+    if isinstance(value, str):
+        return "$" in value and any(m["name"] for m in _ENV.finditer(value))
+    if isinstance(value, Mapping):
+        return any(has_reference(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_reference(v) for v in value)
+    return False
+
+
+def _env_secrets(body: dict[str, Any], file: str, key: str) -> dict[str, Any]:
+    """Turn ``docker.env_vars`` secrets into references in ``docker.secrets`` (before interpolation).
+
+    ``NAME: {secret: "aws-sm://prod/token"}`` is a reference as written; ``NAME: ${VAR}`` (``VAR``
+    set here) becomes ``env://VAR``: the job reads it from its own environment, where the backend
+    allows that, and a submit to one that does not is refused. Plain values stay values.
+    """
+    docker = body.get("docker")
+    env = docker.get("env_vars") if isinstance(docker, Mapping) else None
+    if not isinstance(docker, Mapping) or not isinstance(env, Mapping):
+        return body
+    plain: dict[Any, Any] = {}
+    refs: dict[str, str] = {}
+    for name, value in env.items():
+        where = f"{key}.docker.env_vars.{name}"
+        if isinstance(value, Mapping):
+            refs[str(name)] = _secret_ref(value, file, where)
+            continue
+        whole = _ENV.fullmatch(value) if isinstance(value, str) else None
+        if whole is not None and whole["name"]:
+            if whole["name"] in os.environ:
+                refs[str(name)] = env_ref(whole["name"])
+            else:
+                plain[name] = value  # the default (or the "not set" error) comes from interpolation
+        elif has_reference(value):
+            raise ConfigFieldError(
+                where, "a whole ${VAR}, or {secret: 'scheme://name'}", f"{value!r} (a ${{...}} inside a longer value)",
+                file=file, hint="a value from ${...} travels as a reference, so it must be the whole value",
+            )  # fmt: skip
+        else:
+            plain[name] = value
+    if not refs:
+        return body
+    secrets = docker.get("secrets")
+    if secrets is not None and not isinstance(secrets, Mapping):
+        raise ConfigFieldError(
+            f"{key}.docker.secrets", "a mapping of env names to references", describe(secrets), file=file
+        )
+    return {**body, "docker": {**docker, "env_vars": plain, "secrets": {**(secrets or {}), **refs}}}
+
+
+def _secret_ref(value: Mapping[Any, Any], file: str, where: str) -> str:
+    expected = "{secret: 'scheme://name'} (aws-sm://prod/token, aws-ssm:///prod/token, gcp-sm://..., azure-kv://..., env://VAR)"
+    if set(value) != {"secret"}:
+        raise ConfigFieldError(where, expected, describe(dict(value)), file=file)
+    ref = interpolate(value["secret"], file, f"{where}.secret")
+    try:
+        parse_ref(ref, where)
+    except ConfigError:
+        raise ConfigFieldError(f"{where}.secret", expected, describe(ref), file=file) from None
+    return str(ref)
 
 
 def _section(cls: type, body: Mapping[str, Any], section: str, file: str, key: str) -> Any:

@@ -12,10 +12,15 @@ import contextvars
 import io
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any, TextIO
 
 _buffer: contextvars.ContextVar[io.StringIO | None] = contextvars.ContextVar("flowyml_capture", default=None)
 _install_lock = threading.Lock()
+
+
+#: Applied to every text written through the tee (the step-runner masks resolved secrets with it).
+redact: Callable[[str], str] | None = None
 
 
 class _Tee:
@@ -23,16 +28,25 @@ class _Tee:
         self._stream = stream
 
     def write(self, text: str) -> int:
+        written = len(text)
+        if redact is not None:
+            text = redact(text)
         buf = _buffer.get()
         if buf is not None:
             buf.write(text)
-        return self._stream.write(text)
+        self._stream.write(text)
+        return written
 
     def flush(self) -> None:
         self._stream.flush()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def install() -> None:
+    """Wrap ``sys.stdout``/``sys.stderr`` in the tee now (idempotent)."""
+    _install()
 
 
 def _install() -> None:

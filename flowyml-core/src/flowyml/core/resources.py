@@ -77,10 +77,16 @@ class ResourceConfig:
 
 @attrs.define(frozen=True)
 class DockerConfig:
-    """The image every execution unit runs in, with its environment."""
+    """The image every execution unit runs in, with its environment.
+
+    ``secrets``: env name -> secret reference (``aws-sm://prod/token``, ``env://VAR``) the job
+    resolves at start-up; only the reference travels (``env_vars: {NAME: {secret: ...}}`` and
+    ``env_vars: {NAME: ${VAR}}`` in ``flowyml.yaml`` become entries here).
+    """
 
     image: str | None = None
     env_vars: dict[str, str] = attrs.field(factory=dict)
+    secrets: dict[str, str] = attrs.field(factory=dict)
     command: list[str] | None = None
     args: list[str] | None = None
 

@@ -16,18 +16,34 @@ _SCALARS = {f"{t}{opt}" for t in ("str", "int", "float", "bool") for opt in ("",
 
 
 def redact_config(config: Any) -> dict[str, Any]:
-    """The config as a dict with every field marked ``metadata={"secret": True}`` removed."""
+    """The config as a dict that is safe to store: fields marked ``metadata={"secret": True}``
+    removed, and fields written with ``${...}`` as written (the template, not the value).
+
+    Literal ``${`` in other values is written ``$${``, so :func:`flowyml.secrets.resolve_templates`
+    gives back exactly the config (the values from ``${...}`` resolved again where it runs).
+    """
     if config is None:
         return {}
     if not attrs.has(type(config)):
         return dict(config)
     from flowyml.plugins.types import converter
+    from flowyml.secrets import escape, templates_of
 
     data: dict[str, Any] = converter().unstructure(config)
+    templates = templates_of(config)
     for field in attrs.fields(type(config)):
         if field.metadata.get("secret"):
             data.pop(field.name, None)
+        elif field.name in data:
+            data[field.name] = templates[field.name] if field.name in templates else escape(data[field.name])
     return data
+
+
+def stored_config(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A config stored by :func:`redact_config`, with its ``${...}`` resolved in this process."""
+    from flowyml.secrets import resolve_templates
+
+    return resolve_templates(data)
 
 
 def structure_config(config_class: type, data: Mapping[str, Any], where: str = "config") -> Any:

@@ -21,7 +21,7 @@ from flowyml.core.errors import (
 )
 from flowyml.core.resources import DockerConfig, ResourceConfig
 from flowyml.core.status import ExecutionStatus
-from flowyml.orchestrators.configs import redact_config, stack_config, structure_config
+from flowyml.orchestrators.configs import redact_config, stack_config, stored_config, structure_config
 from flowyml.orchestrators.layout import RunLayout, join_errors, run_error
 from flowyml.orchestrators.registry import SUBMITTER, is_provisional, submitter_alive, submitter_identity
 from flowyml.orchestrators.submission import SubmissionResult
@@ -164,7 +164,7 @@ class RemoteOrchestrator:
         """
         return RemoteOrchestrator(
             backend=handle.backend,
-            config=stack_config(handle) or handle.config,
+            config=stack_config(handle) or stored_config(handle.config),
             artifact_store=handle.artifact_root,
             store_settings=handle.metadata.get("store_settings"),
             **kwargs,
@@ -179,7 +179,7 @@ class RemoteOrchestrator:
         if handle.backend == self.backend_name:
             return self.config
         info = self.plugin_manager.backend(handle.backend)
-        return structure_config(info.config_class, handle.config, f"{handle.backend} config")
+        return structure_config(info.config_class, stored_config(handle.config), f"{handle.backend} config")
 
     # -- the seed API ------------------------------------------------------------------------
     def run_pipeline(
@@ -277,8 +277,10 @@ class RemoteOrchestrator:
         from flowyml.artifacts.store import ArtifactStore
         from flowyml.core.hooks import pipeline_started
         from flowyml.orchestrators.spec import PIPELINE_INPUT
+        from flowyml.secrets import check_delivery
 
         run_id = spec.run_id
+        check_delivery(spec.secrets, self.plugin_manager.backend(self.backend_name))
         store = ArtifactStore(spec.artifact_root, self.store_settings)
         layout = RunLayout(run_id)
         kill_point("before_row")

@@ -159,7 +159,7 @@ def build_job_spec(
         units=unit_specs,
         artifact_root=artifact_root.rstrip("/"),
         image=docker.image,
-        env=dict(docker.env_vars),
+        env={k: v for k, v in docker.env_vars.items() if k not in docker.secrets},
         context=_json_context(params),
         input_names=input_names,
         stack=stack,
@@ -167,4 +167,5 @@ def build_job_spec(
         timeout_seconds=timeout_seconds,
         store_settings=dict(store_settings or {}),
         runner_command=list(runner_command or docker.command or ["flowyml", "step-runner"]),
+        secrets=dict(docker.secrets),
     )

@@ -60,6 +60,10 @@ class Backend:
     #: Jobs run on other machines: a ``file://`` artifact store is refused at submit unless the
     #: store's settings say ``shared: "true"`` (a mount every job sees).
     needs_remote_store: ClassVar[bool] = False
+    #: Secret-reference schemes (``env``, ``aws-sm``, ...) the backend's jobs resolve, natively or in
+    #: the step-runner at start-up with the job's identity; a reference of another scheme is
+    #: refused at submit. ``env`` only where jobs share the submitting machine's environment.
+    secret_schemes: ClassVar[frozenset[str]] = frozenset()
     #: The contract version the backend was written for.
     contract_version: ClassVar[int] = CONTRACT_VERSION
 
@@ -207,6 +211,7 @@ class Backend:
             "extra": self.extra,
             "orchestrator": self.orchestrator,
             "needs_remote_store": self.needs_remote_store,
+            "secret_schemes": sorted(self.secret_schemes),
             "contract_version": self.contract_version,
         }
 

@@ -20,6 +20,7 @@ the config without them — the environment default then supplies them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import pluggy
@@ -37,11 +38,18 @@ class RegisterStore(Protocol):
     def __call__(self, scheme: str, factory: Any, description: str = "", extra: str | None = None) -> None: ...
 
 
+class RegisterSecret(Protocol):
+    def __call__(
+        self, scheme: str, resolve: Callable[[str], str], description: str = "", extra: str | None = None
+    ) -> None: ...
+
+
 #: Hook name -> the contract version that introduced it. A plugin implementing a hook this core
 #: does not know (a newer contract, or the v1 operation hooks) is warned about and skipped.
 HOOK_VERSIONS = {
     "flowyml_register_backends": 2,
     "flowyml_register_stores": 2,
+    "flowyml_register_secrets": 2,
 }
 
 
@@ -73,6 +81,26 @@ def flowyml_register_stores(register: RegisterStore) -> None:
     atomicity rule — an object is visible whole or not at all, and ``create_only`` writes never
     replace an existing object. ``description`` and ``extra`` (the ``flowyml[<extra>]`` that
     installs it) show in ``flowyml plugins`` and in "not installed" errors.
+
+    .. versionadded:: 2
+    """
+
+
+@hookspec
+def flowyml_register_secrets(register: RegisterSecret) -> None:
+    """Register each secret-reference scheme this plugin resolves: ``register("aws-sm", resolve)``.
+
+    **When:** with :func:`flowyml_register_backends`; the step-runner calls the resolvers at a
+    unit's start-up, inside the job, with the job's own identity (its role, service account or
+    managed identity).
+
+    ``resolve(path)`` returns the value of ``scheme://path`` (``aws-sm://prod/api-token`` calls
+    ``resolve("prod/api-token")``). It runs only in the job: flowyml never resolves a secret in
+    the submitting process, never writes a value into a job spec, a job definition, the run
+    registry or a log, and masks resolved values (``***``) in what the step prints. Raise any
+    exception when the secret cannot be read; flowyml reports the variable and the reference,
+    never a value. A backend lists the schemes its jobs can resolve in ``Backend.secret_schemes``;
+    a reference it cannot resolve is refused at submit.
 
     .. versionadded:: 2
     """

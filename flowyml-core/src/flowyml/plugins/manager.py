@@ -22,6 +22,7 @@ from flowyml.plugins.install import install_hint
 from flowyml.plugins.retry import current_operation
 from flowyml.plugins.schedules import ScheduleInfo, ScheduleSpec
 from flowyml.plugins.types import CONTRACT_VERSION, JobSpec, LogRecord, RunHandle, StatusReport
+from flowyml.secrets import SecretResolver
 
 if TYPE_CHECKING:
     from flowyml.artifacts.storage import Storage
@@ -62,6 +63,7 @@ class PluginRecord:
     hooks: list[str] = attrs.field(factory=list)
     backends: list[str] = attrs.field(factory=list)
     stores: list[str] = attrs.field(factory=list)
+    secrets: list[str] = attrs.field(factory=list)
     error: str | None = None
     warnings: list[str] = attrs.field(factory=list)
 
@@ -90,6 +92,7 @@ class PluginManager:
         self._backends: dict[str, Backend] = {}
         self._backend_owner: dict[str, PluginRecord] = {}
         self._stores: dict[str, StoreRegistration] = {}
+        self._secrets: dict[str, SecretResolver] = {}
         self._lock = threading.RLock()
         self._entry_points_pending = load_entry_points
         self._loading = False
@@ -117,6 +120,12 @@ class PluginManager:
         """Every registered artifact URI scheme."""
         self.load_all()
         return self._stores
+
+    @property
+    def secret_resolvers(self) -> dict[str, SecretResolver]:
+        """Every registered secret-reference scheme (``env``, ``aws-sm``, ...)."""
+        self.load_all()
+        return self._secrets
 
     def load_all(self) -> None:
         """Load the entry-point plugins now; otherwise they load on the first backend or scheme
@@ -250,9 +259,20 @@ class PluginManager:
             self._stores[scheme] = StoreRegistration(scheme, factory, description, extra)
             record.stores.append(scheme)
 
+        def register_secret(scheme: str, resolve: Any, description: str = "", extra: str | None = None) -> None:
+            scheme = scheme.removesuffix("://")
+            if not callable(resolve):
+                raise TypeError(f"register({scheme!r}, ...) takes a callable resolve(path) -> str")
+            if scheme in self._secrets:
+                self._warn(record, f"secret scheme {scheme}:// from {record.label()} is already registered; ignored")
+                return
+            self._secrets[scheme] = SecretResolver(scheme, resolve, description, extra)
+            record.secrets.append(scheme)
+
         for hook_name, callback in (
             ("flowyml_register_backends", register_backend),
             ("flowyml_register_stores", register_store),
+            ("flowyml_register_secrets", register_secret),
         ):
             impl = getattr(plugin, hook_name, None)
             if impl is None or not hasattr(impl, "flowyml_impl"):
@@ -275,6 +295,8 @@ class PluginManager:
                     self._backend_owner.pop(b, None)
                 for s in record.stores:
                     self._stores.pop(s, None)
+                for s in record.secrets:
+                    self._secrets.pop(s, None)
 
     # -- lookup ------------------------------------------------------------------------------
     def backend(self, name: str) -> Backend:

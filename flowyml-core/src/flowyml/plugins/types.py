@@ -109,6 +109,8 @@ class JobSpec(_JsonMixin):
     store_settings: dict[str, str] = attrs.field(factory=dict)
     #: argv prefix that starts the step-runner inside the container
     runner_command: list[str] = attrs.field(factory=lambda: ["flowyml", "step-runner"])
+    #: env name -> secret reference (``scheme://ref``, never a value) the step-runner resolves at start-up
+    secrets: dict[str, str] = attrs.field(factory=dict)
 
     def unit(self, name: str) -> UnitSpec:
         for u in self.units:
@@ -129,7 +131,10 @@ class JobSpec(_JsonMixin):
         return [*self.runner_command, "--job", self.spec_uri, "--unit", unit]
 
     def unit_env(self, unit: str) -> dict[str, str]:
-        """The container environment for one unit: the stack's env plus flowyml's own variables."""
+        """The container environment for one unit: the stack's env plus flowyml's own variables.
+
+        Secrets are not in it: ``secrets`` holds references the step-runner resolves in the job.
+        """
         env = dict(self.env)
         env.update(
             {

@@ -8,8 +8,6 @@ import sys
 import time
 from typing import Any
 
-import attrs
-
 from flowyml.backends.local.paths import (
     SPAWNED,
     SUBMIT_LOCK,
@@ -25,6 +23,7 @@ from flowyml.backends.local.paths import (
 from flowyml.backends.local.plugin import LocalConfig
 from flowyml.core.atomic import atomic_write
 from flowyml.core.status import ExecutionStatus
+from flowyml.orchestrators.configs import redact_config
 from flowyml.plugins.processes import spawn_detached
 from flowyml.plugins.types import JobSpec, RunHandle, StatusReport
 
@@ -65,7 +64,7 @@ def submit(spec: JobSpec, config: LocalConfig) -> RunHandle:
             (directory / "submitted").touch()
             kill_point("local:after_marker")
             atomic_write(directory / "job.json", spec.to_json().encode())
-            write_json(directory / "config.json", attrs.asdict(config))
+            write_json(directory / "config.json", redact_config(config))  # values from ${...} stay templates
             (directory / "logs").mkdir(exist_ok=True)
             kill_point("local:after_files")
             python = config.python or sys.executable

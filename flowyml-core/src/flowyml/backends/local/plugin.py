@@ -9,7 +9,7 @@ import attrs
 
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport, hookimpl
-from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
+from flowyml.plugins.hookspecs import RegisterBackend, RegisterSecret, RegisterStore
 from flowyml.plugins.schedules import ScheduleInfo, ScheduleSpec
 
 
@@ -46,6 +46,8 @@ class LocalBackend(Backend):
     # state files hold the values; flowyml 0.x wrote the upper-case names
     native_states = {k: s for s in ExecutionStatus if s is not ExecutionStatus.UNKNOWN for k in (s.value, s.name)}
     orchestrator = "flowyml.stacks.local.LocalOrchestrator"
+    #: Units inherit the submitting process's environment: ``${VAR}`` in env_vars reaches them by name.
+    secret_schemes = frozenset({"env"})
 
     def submit(self, spec: JobSpec, config: LocalConfig) -> RunHandle:
         from flowyml.backends.local import backend
@@ -121,3 +123,10 @@ def flowyml_register_backends(register: RegisterBackend) -> None:
 @hookimpl
 def flowyml_register_stores(register: RegisterStore) -> None:
     register("file", _file_storage, description="Local files, written atomically (temp file + fsync + rename).")
+
+
+@hookimpl
+def flowyml_register_secrets(register: RegisterSecret) -> None:
+    from flowyml.secrets import resolve_env
+
+    register("env", resolve_env, description="The job's own process environment (local and Ray jobs).")

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from flowyml.backends.local.paths import SUPERVISOR_LOCK, hold_lock, read_json, write_json, write_own_pid
 from flowyml.core.status import ExecutionStatus
+from flowyml.orchestrators.configs import stored_config
 from flowyml.plugins.logs import parse_runner_line
 from flowyml.plugins.types import JobSpec
 
@@ -46,7 +47,7 @@ class Supervisor:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.spec = JobSpec.from_json((directory / "job.json").read_text())
-        config = read_json(directory / "config.json") or {}
+        config = stored_config(read_json(directory / "config.json") or {})  # our env is the submitter's
         self.max_parallel = int(config.get("max_parallel") or os.cpu_count() or 1)
         self.grace = float(config.get("grace_period", 10.0))
         self.python = config.get("python") or sys.executable
