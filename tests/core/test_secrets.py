@@ -221,6 +221,9 @@ def test_hook_register_secrets(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
     print("password value-of-db/prod and env-held-value")
     sys.stdout.flush()
     assert "password *** and ***" in capsys.readouterr().out
+    with capture.capture_output() as captured:  # what the executor keeps of a step's output
+        print("again: value-of-db/prod")
+    assert captured.getvalue() == "again: ***\n"
     pm.unregister("vault-plugin")
     assert "vault" not in pm.secret_resolvers
 

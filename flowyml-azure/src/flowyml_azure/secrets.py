@@ -32,7 +32,7 @@ def _token() -> str:
 
 
 def _transient(exc: BaseException) -> bool:
-    import requests
+    import requests  # type: ignore[import-untyped]  # installed with azure-core
 
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
         return True

@@ -42,7 +42,7 @@ def _session(endpoint: str) -> Any:
 
 
 def _transient(exc: BaseException) -> bool:
-    import requests
+    import requests  # type: ignore[import-untyped]  # installed with google-auth[requests]
 
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
         return True
