@@ -277,6 +277,48 @@ def submit(spec: JobSpec, config: AWSBatchConfig) -> RunHandle:
     )
 
 
+def find(spec: JobSpec, config: AWSBatchConfig) -> RunHandle | None:
+    """The handle of the jobs an earlier submit of ``spec`` created (by their names), creating nothing.
+
+    None if it created none. Units it never reached are listed as ``never_submitted``: they read
+    CANCELLED, so an interrupted run ends instead of waiting for jobs that do not exist.
+    """
+    existing = find_existing(config, spec.run_id)
+    job_ids: dict[str, str] = {}
+    barriers: dict[str, list[str]] = {}
+    for unit in spec.topological_units():
+        for level in range(8):
+            index, found = 0, []
+            while (name := names.batch_barrier_name(config.job_name_prefix, spec.run_id, unit.name, level, index)) in (
+                existing
+            ):
+                found.append(str(existing[name]["jobId"]))
+                index += 1
+            if not found:
+                break
+            barriers.setdefault(unit.name, []).extend(found)
+        name = names.batch_job_name(config.job_name_prefix, spec.run_id, unit.name)
+        if name in existing:
+            job_ids[unit.name] = str(existing[name]["jobId"])
+    if not job_ids and not barriers:
+        return None
+    missing = [u.name for u in spec.units if u.name not in job_ids]
+    return RunHandle(
+        backend="aws_batch",
+        run_id=spec.run_id,
+        job_id=job_ids.get(spec.units[-1].name) or next(iter(job_ids.values()), ""),
+        units=job_ids,
+        metadata={
+            "job_queue": config.job_queue,
+            "job_definition": config.job_definition,
+            "region": _batch(config).meta.region_name,
+            "barriers": barriers,
+            "depends_on": {u.name: list(u.depends_on) for u in spec.units},
+            "never_submitted": missing,
+        },
+    )
+
+
 # -- status ------------------------------------------------------------------------------------
 def describe_many(config: AWSBatchConfig, job_ids: Iterable[str]) -> dict[str, dict]:
     """Describe jobs in calls of at most 100 ids: job id -> description."""
@@ -309,6 +351,10 @@ def report_for(handle: RunHandle, jobs: Mapping[str, dict]) -> StatusReport:
         cancel = cancel or states.CANCEL_TAG in (job.get("tags") or {})
         if job["status"] == "FAILED":
             messages.append(_failure_text(unit, job))
+    for unit in handle.metadata.get("never_submitted") or []:
+        unit_status[unit] = ExecutionStatus.CANCELLED
+        native[unit] = "NotSubmitted"
+        messages.append(f"unit {unit}: never submitted (the submitting process ended first)")
     status = states.run_status(unit_status, cancel_requested=cancel)
     message = "; ".join(messages) or None
     return StatusReport(status=status, native_state=states.native_summary(native), message=message, units=unit_status)

@@ -29,6 +29,9 @@ class _AWSBackend(Backend):
     def submit(self, spec: JobSpec, config: Any) -> RunHandle:
         return self.impl().submit(spec, config)
 
+    def find(self, spec: JobSpec, config: Any) -> RunHandle | None:
+        return self.impl().find(spec, config)
+
     def status(self, handle: RunHandle, config: Any) -> StatusReport:
         return self.impl().status(handle, config)
 

@@ -137,14 +137,44 @@ def submit(spec: JobSpec, config: SageMakerConfig) -> RunHandle:
                 lambda: _describe_job(config, name) is not None,
                 partial(sm.create_training_job, **request),
             )
-        return RunHandle(
-            backend="sagemaker",
-            run_id=spec.run_id,
-            job_id=name,
-            units={spec.units[0].name: name},
-            metadata={"mode": MODE_JOB, "region": region},
-        )
+        return _job_handle(spec, name, region)
     return _submit_pipeline(spec, config, requests, region)
+
+
+def _job_handle(spec: JobSpec, name: str, region: str) -> RunHandle:
+    return RunHandle(
+        backend="sagemaker",
+        run_id=spec.run_id,
+        job_id=name,
+        units={spec.units[0].name: name},
+        metadata={"mode": MODE_JOB, "region": region},
+    )
+
+
+def _pipeline_handle(spec: JobSpec, pipeline: str, arn: str, region: str) -> RunHandle:
+    return RunHandle(
+        backend="sagemaker",
+        run_id=spec.run_id,
+        job_id=arn,
+        units=pdef.step_names(spec),
+        metadata={
+            "mode": MODE_PIPELINE,
+            "pipeline_name": pipeline,
+            "region": region,
+            "depends_on": {u.name: list(u.depends_on) for u in spec.units},
+        },
+    )
+
+
+def find(spec: JobSpec, config: SageMakerConfig) -> RunHandle | None:
+    """The training job or pipeline execution an earlier submit of ``spec`` started, creating nothing."""
+    region = str(_sm(config).meta.region_name)
+    if len(spec.units) == 1:
+        name = names.sagemaker_job_name(config.job_name_prefix, spec.run_id, spec.units[0].name)
+        return _job_handle(spec, name, region) if _describe_job(config, name) is not None else None
+    pipeline = names.sagemaker_pipeline_name(config.job_name_prefix, spec.run_id)
+    found = _executions(config, pipeline) if _pipeline_exists(config, pipeline) else []
+    return _pipeline_handle(spec, pipeline, str(found[0]["PipelineExecutionArn"]), region) if found else None
 
 
 def _executions(config: SageMakerConfig, pipeline: str) -> list[dict[str, Any]]:
@@ -178,7 +208,6 @@ def _submit_pipeline(
 ) -> RunHandle:
     sm = _sm(config)
     pipeline = names.sagemaker_pipeline_name(config.job_name_prefix, spec.run_id)
-    steps = pdef.step_names(spec)
     body = pdef.encode(pdef.definition(spec, requests))
     existing = _executions(config, pipeline) if _pipeline_exists(config, pipeline) else None
     parallelism: dict[str, Any] = {}
@@ -213,18 +242,7 @@ def _submit_pipeline(
             f"sagemaker update_pipeline {pipeline}",
         )
     arn = str(existing[0]["PipelineExecutionArn"]) if existing else _start(config, spec.run_id, pipeline)
-    return RunHandle(
-        backend="sagemaker",
-        run_id=spec.run_id,
-        job_id=arn,
-        units=steps,
-        metadata={
-            "mode": MODE_PIPELINE,
-            "pipeline_name": pipeline,
-            "region": region,
-            "depends_on": {u.name: list(u.depends_on) for u in spec.units},
-        },
-    )
+    return _pipeline_handle(spec, pipeline, arn, region)
 
 
 def _start(config: SageMakerConfig, run_id: str, pipeline: str) -> str:
