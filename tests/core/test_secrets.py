@@ -243,3 +243,30 @@ def test_an_unresolvable_secret_fails_the_unit_naming_the_reference(monkeypatch:
     spec = JobSpec.from_dict({**spec.to_dict(), "secrets": {"B": "nope://x"}})
     with pytest.raises(SecretError, match=r"secret B \(nope://x\): no installed plugin resolves nope:// secrets"):
         runner.load_secrets(spec)
+
+
+def test_the_cli_shows_references_and_masked_logs_only(secret_env: Path, flowyml_home: Path):
+    import subprocess
+
+    env = {**os.environ, "FLOWYML_CONFIG": str(secret_env)}
+
+    def cli(*args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "flowyml.cli.main", *args], capture_output=True, text=True, cwd=ROOT, env=env,
+            timeout=180,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout + proc.stderr
+
+    outputs = [cli("run", "tests/core/secrets_pipelines.py:token", "--stack", "dev", "--json")]
+    run_id = json.loads(outputs[0])["run_id"]
+    outputs += [
+        cli("logs", run_id),
+        cli("status", run_id, "--json"),
+        cli("runs", "--json"),
+        cli("stack", "show", "dev"),
+    ]
+    assert "the token is ***" in outputs[1]
+    assert "env://MY_SECRET" in outputs[4] and "${SECRET_WORKDIR}" in outputs[4]
+    assert not [out for out in outputs if MARK in out or WORKDIR_MARK in out]
+    assert not leaks(flowyml_home, MARK, WORKDIR_MARK)
