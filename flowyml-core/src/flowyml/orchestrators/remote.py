@@ -375,7 +375,9 @@ class RemoteOrchestrator:
             self.plugin_manager.cancel(created, self.config, False)
             undone = "; what it created was cancelled"
         except Exception as cancel_exc:  # best effort: the submit's own error is the news
-            log.warning("could not cancel the partial submission of %s: %s", created.run_id, cancel_exc)
+            # the same failure again (no credentials, service down) says nothing new: keep stderr to one line
+            level = logging.DEBUG if type(cancel_exc) is type(exc) else logging.WARNING
+            log.log(level, "could not cancel the partial submission of %s: %s", created.run_id, cancel_exc)
             undone = ""
         message = f"{reason}: {type(exc).__name__}: {safe_str(exc)}{undone}"
         try:
