@@ -313,10 +313,16 @@ class LocalExecutor(Executor):
         return out, buf.getvalue()
 
     def _invoke(self, step: Step, kwargs: dict[str, Any]) -> Any:
-        with step_exits_as_failures(step):
+        watching, before = _watch_sigint(), _sigints[0]
+        try:
             if step.timeout is None:
                 return _run_callable(step, kwargs)
             return _run_with_timeout(step, kwargs, step.timeout)
+        except (SystemExit, KeyboardInterrupt) as exc:
+            failure = exit_as_failure(step, exc, watching, before)
+            if failure is None:
+                raise  # the user's Ctrl-C
+            raise failure from exc
 
     def _materialize(
         self, step: Step, output: Any, store: Any, run_id: str, project_name: str, result: ExecutionResult
@@ -457,29 +463,44 @@ def _watch_sigint() -> bool:
     """Count real SIGINTs from now on (main thread, Python's default handler only); False if we cannot tell."""
     if threading.current_thread() is not threading.main_thread():
         return True  # a signal never raises in another thread: any KeyboardInterrupt there is the step's own
+    if _sigint_watch[0]:
+        return True  # installed by an earlier step (checked once: getsignal costs more than a step's bookkeeping)
     handler = signal.getsignal(signal.SIGINT)
     if handler is _mark_sigint:
+        _sigint_watch[0] = True
         return True
     if handler is signal.default_int_handler:
         signal.signal(signal.SIGINT, _mark_sigint)
+        _sigint_watch[0] = True
         return True
     return False
+
+
+#: Whether :func:`_mark_sigint` is installed as the SIGINT handler.
+_sigint_watch = [False]
+
+
+def exit_as_failure(step: Step, exc: BaseException, watching: bool, before: int) -> StepExitError | None:
+    """The step failure for a step's ``SystemExit`` or its own ``KeyboardInterrupt``; None for a real Ctrl-C."""
+    if isinstance(exc, SystemExit):
+        return StepExitError(f"step {step.name!r} called sys.exit({exc.code!r})")
+    if not watching or _sigints[0] != before:
+        return None
+    return StepExitError(f"step {step.name!r} raised KeyboardInterrupt (not a Ctrl-C)")
 
 
 @contextlib.contextmanager
 def step_exits_as_failures(step: Step) -> Iterator[None]:
     """A step's ``SystemExit`` (``sys.exit(3)``), or a ``KeyboardInterrupt`` it raised itself, is a step
     failure (:class:`StepExitError`), not the process's exit; a real Ctrl-C still interrupts the run."""
-    watching = _watch_sigint()
-    before = _sigints[0]
+    watching, before = _watch_sigint(), _sigints[0]
     try:
         yield
-    except SystemExit as exc:
-        raise StepExitError(f"step {step.name!r} called sys.exit({exc.code!r})") from exc
-    except KeyboardInterrupt as exc:
-        if not watching or _sigints[0] != before:
-            raise  # the user's Ctrl-C
-        raise StepExitError(f"step {step.name!r} raised KeyboardInterrupt (not a Ctrl-C)") from exc
+    except (SystemExit, KeyboardInterrupt) as exc:
+        failure = exit_as_failure(step, exc, watching, before)
+        if failure is None:
+            raise
+        raise failure from exc
 
 
 class StepTimeoutError(FlowymlError, TimeoutError):
