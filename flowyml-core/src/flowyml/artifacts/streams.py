@@ -16,13 +16,14 @@ from types import TracebackType
 from typing import Any
 
 from flowyml.artifacts.storage import Buffer
+from flowyml.core.atomic import CommitOnExit
 
 MiB = 1024 * 1024
 #: ranged reads are at most this large (window x chunk bounds a reader's memory)
 READ_CHUNK = 8 * MiB
 
 
-class PartWriter:
+class PartWriter(CommitOnExit):
     """A :class:`~flowyml.artifacts.storage.WriteStream` that uploads in parts.
 
     Subclasses implement :meth:`_put` (the whole object in one request: objects smaller than
@@ -148,17 +149,6 @@ class PartWriter:
         self._pool.shutdown(wait=True)
         self._cancel()
 
-    def __enter__(self) -> PartWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
-
 
 class RangeReader:
     """A :class:`~flowyml.artifacts.storage.ReadStream` over ranged reads fetched ahead in parallel.
@@ -262,7 +252,7 @@ class RangeReader:
         self.close()
 
 
-class BufferedWriter:
+class BufferedWriter(CommitOnExit):
     """The :class:`~flowyml.artifacts.storage.WriteStream` of a store that only has ``write_bytes``:
     collects the bytes in memory and writes them in one call on commit."""
 
@@ -286,17 +276,6 @@ class BufferedWriter:
         self._buf = bytearray()
         if self.created is None:
             self.created = False
-
-    def __enter__(self) -> BufferedWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 class BytesReader(RangeReader):

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 TMP_SUFFIX = ".tmp"
 #: start writeback of what was written every this many bytes, so the final fsync has little left to do
@@ -42,7 +43,31 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(TMP_SUFFIX)
 
 
-class AtomicFile:
+_W = TypeVar("_W", bound="CommitOnExit")
+
+
+class CommitOnExit:
+    """A write that a ``with`` block commits on a normal exit and aborts on an exception."""
+
+    def commit(self) -> bool:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _W) -> _W:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class AtomicFile(CommitOnExit):
     """A file that appears at ``path`` only on :meth:`commit`, whole; :meth:`abort` leaves no trace.
 
     Data goes to ``.<name>.<random>.tmp`` beside ``path``; ``commit`` fsyncs it and renames it over
@@ -107,17 +132,6 @@ class AtomicFile:
             os.unlink(self.tmp)
         except FileNotFoundError:
             pass
-
-    def __enter__(self) -> AtomicFile:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 def atomic_write(path: Path, data: bytes, *, exclusive: bool = False) -> bool:
