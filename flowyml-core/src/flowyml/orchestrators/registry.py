@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from flowyml.core.errors import RunNotFoundError
+from flowyml.core.locks import locked
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.types import RunHandle
 
@@ -70,7 +71,11 @@ class RunRegistry:
             path = flowyml_home() / "runs.db"
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        # Switching to WAL takes an exclusive lock that SQLite's busy handler does not wait for, so
+        # registries opened at once (threads, processes) set it up one at a time. The mode persists.
+        with locked(self.path.with_name(self.path.name + ".lock")), self._connect() as db:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
 
     @contextmanager
@@ -78,9 +83,6 @@ class RunRegistry:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             db.execute("PRAGMA busy_timeout=30000")
-            mode = db.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode != "wal":
-                db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             yield db
         finally:

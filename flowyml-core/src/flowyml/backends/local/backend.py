@@ -12,9 +12,6 @@ from flowyml.backends.local.paths import (
     SPAWNED,
     SUBMIT_LOCK,
     SUPERVISOR_LOCK,
-    hold_lock,
-    is_locked,
-    locked,
     read_json,
     run_dir,
     supervisor_pid,
@@ -22,6 +19,7 @@ from flowyml.backends.local.paths import (
 )
 from flowyml.backends.local.plugin import LocalConfig
 from flowyml.core.atomic import atomic_write
+from flowyml.core.locks import hold_lock, is_locked, locked
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.configs import redact_config
 from flowyml.plugins.processes import spawn_detached

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import os
 import shutil
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 import attrs
 
 from flowyml.backends.local.paths import read_json, write_json
+from flowyml.core.locks import locked
 from flowyml.plugins.processes import ProcessId, spawn_detached
 from flowyml.plugins.schedules import ScheduleInfo, ScheduleNotFoundError, ScheduleSpec
 
@@ -139,12 +139,8 @@ def load_all() -> list[Record]:
 def spawn_lock() -> Iterator[None]:
     root = schedules_root()
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / "spawn.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with locked(root / "spawn.lock"):
+        yield
 
 
 def scheduler_pid() -> ProcessId | None:

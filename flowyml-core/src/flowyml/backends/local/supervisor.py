@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from flowyml.backends.local.paths import SUPERVISOR_LOCK, hold_lock, read_json, write_json, write_own_pid
+from flowyml.backends.local.paths import SUPERVISOR_LOCK, read_json, write_json, write_own_pid
+from flowyml.core.locks import hold_lock
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.configs import stored_config
 from flowyml.plugins.logs import parse_runner_line
