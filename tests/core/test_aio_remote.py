@@ -138,7 +138,7 @@ async def test_slow_status_calls_never_block_the_loop(slow_backend, slow_orch):
     stop.set()
     lags = sorted(await probe)
     assert statuses == [S.COMPLETED] * 10
-    assert slow_backend.status_calls >= 20  # many 0.25 s calls: on the loop, each would be a 250 ms stall
+    assert slow_backend.status_calls >= 10  # one 0.25 s call per run at least: on the loop, each a 250 ms stall
     stalls = [lag for lag in lags if lag >= 0.2]
     assert len(stalls) <= 2, f"the loop stalled {len(stalls)} times: {stalls}"  # (a busy CI box may stall once)
     assert lags[len(lags) // 2] < 0.02, f"median lag {lags[len(lags) // 2] * 1000:.0f} ms"
@@ -293,7 +293,7 @@ async def test_batch_timeouts_cancel_remote_runs_unless_told_not_to(slow_backend
             ),
             flowyml.aio.remote(slow_orch, pipelines.two_units, run_id="b-wait", poll_interval=0.05, wait_timeout=0.1),
         ],
-        timeout=0.3,
+        timeout=1.5,  # long enough for three submissions on a loaded machine; the runs take 5 s
     )
     assert [o.status for o in outcomes] == [S.TIMED_OUT] * 3
     assert isinstance(outcomes[2].error, flowyml.aio.RunTimedOutError)  # wait_async's own timeout

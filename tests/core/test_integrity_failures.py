@@ -72,6 +72,26 @@ def test_in_process_sys_exit_and_keyboard_interrupt_fail_the_step_in_any_thread(
         assert "not a Ctrl-C" in result.step_results["interrupts"].error
 
 
+def test_an_async_step_calling_sys_exit_fails_the_step_not_the_event_loop():
+    import asyncio
+
+    @step(outputs=["a"])
+    async def exits_async():
+        await asyncio.sleep(0)
+        raise SystemExit(4)
+
+    @step(outputs=["b"])
+    async def fine():
+        return 1
+
+    p = Pipeline("exits-async", enable_cache=False)
+    p.add_step(exits_async).add_step(fine)
+    result = asyncio.run(p.run_async())
+    assert not result.success
+    assert "called sys.exit(4)" in result.step_results["exits_async"].error
+    assert result.step_results["fine"].success
+
+
 def test_a_real_ctrl_c_still_interrupts_the_run(tmp_path: Path):
     marker = tmp_path / "started"
     touch = f"pathlib.Path({str(marker)!r}).touch()"

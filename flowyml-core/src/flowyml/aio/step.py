@@ -23,6 +23,7 @@ from flowyml.core.executor import (
     evaluate_condition,
     prepare_call,
     skipped,
+    step_exits_as_failures,
 )
 from flowyml.core.step import Step
 
@@ -89,9 +90,10 @@ async def _attempt(step: Step, kwargs: dict[str, Any], capture: bool) -> tuple[A
 
 
 async def _invoke(step: Step, kwargs: dict[str, Any]) -> Any:
-    if step.timeout is None:
-        return await step.func(**kwargs)
-    try:
-        return await asyncio.wait_for(step.func(**kwargs), step.timeout)
-    except asyncio.TimeoutError:
-        raise StepTimeoutError(f"step {step.name!r} timed out after {step.timeout:g}s") from None
+    with step_exits_as_failures(step):  # sys.exit() in a step fails the step, not the event loop
+        if step.timeout is None:
+            return await step.func(**kwargs)
+        try:
+            return await asyncio.wait_for(step.func(**kwargs), step.timeout)
+        except asyncio.TimeoutError:
+            raise StepTimeoutError(f"step {step.name!r} timed out after {step.timeout:g}s") from None
