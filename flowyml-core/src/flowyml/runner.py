@@ -121,7 +121,11 @@ def run_unit(spec: JobSpec, unit: UnitSpec, store: ArtifactStore) -> list[Execut
     unavailable: set[str] = set()
     layout = RunLayout(spec.run_id)
     for name, producer in unit.inputs.items():
-        key = layout.input(name) if producer == PIPELINE_INPUT else layout.output(producer, name)
+        if producer == PIPELINE_INPUT:
+            key = (RunLayout(spec.inputs_from) if spec.inputs_from else layout).input(name)
+        else:  # a resumed run reads a reused unit's outputs where the earlier run wrote them
+            source = spec.producer_run(producer)
+            key = (layout if source == spec.run_id else RunLayout(source)).output(producer, name)
         try:
             inputs[name] = store.load(key)
         except ArtifactNotFoundError:
@@ -151,9 +155,12 @@ def run_unit(spec: JobSpec, unit: UnitSpec, store: ArtifactStore) -> list[Execut
 
 
 def _was_skipped(store: ArtifactStore, spec: JobSpec, step_name: str) -> bool:
-    for u in spec.units:
-        if step_name in u.steps:
-            result = read_unit_result(store, spec.run_id, u.name)
+    units = [(u.name, u.steps, spec.run_id) for u in spec.units] + [
+        (u.unit.name, u.unit.steps, u.run_id) for u in spec.reused
+    ]
+    for name, steps, run_id in units:
+        if step_name in steps:
+            result = read_unit_result(store, run_id, name)
             record = result.step(step_name) if result else None
             return record is not None and record.skipped
     return False

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from flowyml.cli import dag
+from flowyml.cli import dag, resume
 from flowyml.cli.main import EXIT_BACKEND, EXIT_NOT_FOUND, EXIT_OK, EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE
 from flowyml.core.errors import (
     AuthError,
@@ -159,14 +159,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # With --json, stdout carries only the JSON object: what the steps print goes to stderr.
     redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
-    with redirect:
-        result = pipeline.run(
+    from flowyml.orchestrators.inprocess import run_recorded
+
+    with redirect:  # recorded in the run registry (flowyml runs, status) and resumable (flowyml resume)
+        result = run_recorded(
+            pipeline,
+            ref,
             run_id=args.run_id,
             context=params,
             max_workers=args.max_workers,
             cache_store=_NoCache() if args.no_cache else None,
         )
-    if args.json:
+    return _print_run(result, args.json)
+
+
+def _print_run(result: Any, as_json: bool) -> int:
+    """An in-process run's summary (or JSON object); after a failure, how to resume it."""
+    if as_json:
         print_json(
             {
                 "run_id": result.run_id,
@@ -181,6 +190,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     else:
         _print_summary(result)
+    if not result.success:
+        err(resume.hint(result.run_id))
     return EXIT_OK if result.success else EXIT_RUN_FAILED
 
 
@@ -251,6 +262,8 @@ def _wait(sub: Any, as_json: bool) -> int:
         print_json(_status_doc(sub.handle, report))
     else:
         out(f"run {sub.run_id} {report.status.name}" + (f": {report.message}" if report.message else ""))
+    if not report.status.is_successful:
+        err(resume.hint(sub.run_id))
     return EXIT_OK if report.status.is_successful else EXIT_RUN_FAILED
 
 
@@ -495,4 +508,5 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "stack": cmd_stack,
     "dag": dag.cmd_dag,
+    "resume": resume.cmd_resume,
 }

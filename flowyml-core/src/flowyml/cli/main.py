@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_schedule_parser(sub)
     dag.add_parser(sub)
+    from flowyml.cli.resume import add_parser as add_resume_parser
+
+    add_resume_parser(sub)
     sub.add_parser("step-runner", help="run one execution unit (inside a job's container)", add_help=False)
     return parser
 

@@ -6,6 +6,7 @@
     runs/<run id>/inputs/<name>/              pipeline inputs (artifacts)
     runs/<run id>/outputs/<step>/<name>/      step outputs (artifacts)
     runs/<run id>/units/<unit>.json           each unit's result (UnitResult), written by the step-runner
+    runs/<run id>/outcome.json                how a run executed in-process ended (written when it ends)
 
 Names become single key components: run ids, step and unit names as they are (validated), output
 names percent-encoded, so FlowyML's asset-path names (``data/raw``) stay one component.
@@ -54,6 +55,10 @@ class RunLayout:
     @property
     def spec(self) -> str:
         return f"{self.root}/job.json"
+
+    @property
+    def outcome(self) -> str:
+        return f"{self.root}/outcome.json"
 
     @property
     def units_prefix(self) -> str:

@@ -584,6 +584,18 @@ class RemoteOrchestrator:
         details.setdefault("platform", handle.backend)
         return details
 
+    def resume_run(self, run_id: str, from_step: str | None = None, new_run_id: str | None = None) -> SubmissionResult:
+        """Submit a new run that resumes a failed or cancelled one (``flowyml resume``).
+
+        Units the run completed are not executed again: their outputs are read from the old
+        run's artifacts. The failed units and everything downstream run; ``from_step`` also
+        re-runs that step's unit and everything downstream of it, even in a completed run.
+        ``new_run_id`` follows the run-id rules of :meth:`run_pipeline` (default: generated).
+        """
+        from flowyml.orchestrators.resume import resume_run
+
+        return resume_run(self, run_id, from_step, new_run_id)
+
     # -- native schedules (backends with the ``schedules`` capability) ------------------------
     def schedule(
         self,
@@ -729,19 +741,20 @@ class RemoteOrchestrator:
 
     def load_output(self, handle: RunHandle, name: str) -> Any:
         store, spec = self._run_spec(handle)
-        for unit in spec.units:
+        units = [*spec.units, *(r.unit for r in spec.reused)]  # a resumed run's reused outputs are its own too
+        for unit in units:
             if name in unit.outputs:
-                return store.load(RunLayout(handle.run_id).output(unit.outputs[name], name))
-        outputs = sorted(o for u in spec.units for o in u.outputs)
+                step_name = unit.outputs[name]
+                return store.load(RunLayout(spec.producer_run(step_name)).output(step_name, name))
+        outputs = sorted(o for u in units for o in u.outputs)
         raise KeyError(f"run {handle.run_id!r} has no output {name!r}; outputs: {outputs}")
 
     def load_outputs(self, handle: RunHandle) -> dict[str, Any]:
         store, spec = self._run_spec(handle)
         result = {}
-        layout = RunLayout(handle.run_id)
-        for unit in spec.units:
+        for unit in [*(r.unit for r in spec.reused), *spec.units]:
             for out, step_name in unit.outputs.items():
-                key = layout.output(step_name, out)
+                key = RunLayout(spec.producer_run(step_name)).output(step_name, out)
                 if store.exists(key):
                     result[out] = store.load(key)
         return result

@@ -86,6 +86,17 @@ class UnitSpec(_JsonMixin):
 
 
 @attrs.define(frozen=True)
+class ReusedUnit(_JsonMixin):
+    """A unit of an earlier run that a resumed run does not execute: its outputs are read where
+    that run wrote them (``flowyml resume``). Backends never see it as a job."""
+
+    #: the unit as the earlier run had it (``depends_on`` complete, for a later resume's plan)
+    unit: UnitSpec
+    #: the run whose artifacts (``runs/<run_id>/outputs/...``) and unit result hold this unit's work
+    run_id: str
+
+
+@attrs.define(frozen=True)
 class JobSpec(_JsonMixin):
     """Everything a backend needs to run a pipeline; serialisable, identical for every backend.
 
@@ -111,12 +122,24 @@ class JobSpec(_JsonMixin):
     runner_command: list[str] = attrs.field(factory=lambda: ["flowyml", "step-runner"])
     #: env name -> secret reference (``scheme://ref``, never a value) the step-runner resolves at start-up
     secrets: dict[str, str] = attrs.field(factory=dict)
+    #: the run this one resumes; the units of earlier runs it reuses instead of running; the run
+    #: whose ``inputs/`` hold the pipeline inputs (None: this run's own)
+    resumed_from: str | None = None
+    reused: list[ReusedUnit] = attrs.field(factory=list)
+    inputs_from: str | None = None
 
     def unit(self, name: str) -> UnitSpec:
         for u in self.units:
             if u.name == name:
                 return u
         raise KeyError(f"job {self.run_id!r} has no unit {name!r}; units: {[u.name for u in self.units]}")
+
+    def producer_run(self, step: str) -> str:
+        """The run whose artifacts hold ``step``'s outputs: this one, or the earlier run it reuses."""
+        for reused in self.reused:
+            if step in reused.unit.steps:
+                return reused.run_id
+        return self.run_id
 
     @property
     def spec_uri(self) -> str:

@@ -117,7 +117,10 @@ def _file_storage(uri: str, settings: Mapping[str, Any]) -> Any:
 
 @hookimpl
 def flowyml_register_backends(register: RegisterBackend) -> None:
+    from flowyml.backends.inprocess import InProcessBackend
+
     register(LocalBackend())
+    register(InProcessBackend())  # how the run registry sees `flowyml run FILE` runs (not a stack type)
 
 
 @hookimpl
