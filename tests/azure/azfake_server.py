@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from azfake_infra import AZURITE_ACCOUNT, REPO, make_tls_files
+from azfake_schedules import ScheduleRoutes, resolve_inputs
 
 RP = "Microsoft.MachineLearningServices"
 ENDED = {"Completed", "Failed", "Canceled"}
@@ -118,7 +119,7 @@ class Job:
         return self.props.get("jobType") == "Pipeline"
 
 
-class FakeAzureML:
+class FakeAzureML(ScheduleRoutes):
     """See the module docstring. Controls: ``set_state``, ``inject``, ``execute``, ``find``."""
 
     def __init__(
@@ -150,6 +151,7 @@ class FakeAzureML:
         self._tmp = Path(tempfile.mkdtemp(prefix="fake-aml-"))
         self.tls = tls or make_tls_files(self._tmp)
         self._server: ThreadingHTTPServer | None = None
+        self._init_schedules()
         self._routes = self._build_routes()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -256,7 +258,8 @@ class FakeAzureML:
         """(node, command, env, upstream nodes) of each unit, in dependency order."""
         job = self.jobs[name]
         if not job.is_pipeline:
-            return [(name, job.props["command"], dict(job.props.get("environmentVariables") or {}), [])]
+            command = resolve_inputs(job.props["command"], job.props.get("inputs") or {})
+            return [(name, command, dict(job.props.get("environmentVariables") or {}), [])]
         specs = {}
         for node, body in job.props["jobs"].items():
             comp = self.component(body["componentId"])["properties"]["componentSpec"]
@@ -269,7 +272,8 @@ class FakeAzureML:
                     for m in BINDING.finditer(str(v.get("path") or v.get("value") or ""))
                 }
             )
-            specs[node] = (node, comp["command"], env, ups)
+            command = resolve_inputs(comp["command"], body.get("inputs") or {}, job.props.get("inputs") or {})
+            specs[node] = (node, command, env, ups)
         ordered: list[tuple[str, str, dict[str, str], list[str]]] = []
         while len(ordered) < len(specs):
             done = {o[0] for o in ordered}
@@ -401,6 +405,7 @@ class FakeAzureML:
             ("GET", r"/history/v1\.0" + ws + r"/runs/(?P<run>[^/]+)/details$", self._run_details),
             ("GET", r"/history/v1\.0" + ws + r"/runs/(?P<run>[^/]+)/children$", self._run_children),
             ("GET", r"/logs/(?P<run>[^/]+)/(?P<file>.+)$", self._log_file),
+            *self.schedule_routes(ws),
         ]
         return [(m, re.compile("^" + p, re.I), fn) for m, p, fn in table]
 
@@ -535,7 +540,7 @@ class FakeAzureML:
     def _put_job(self, p: dict, q: dict, body: Any, h: Any) -> tuple:
         name = p["name"]
         props_in = (body or {}).get("properties") or {}
-        if self.aml_audience and props_in.get("jobType") == "Pipeline":
+        if self.aml_audience and props_in.get("jobType") == "Pipeline" and h is not None:  # h None: fired
             audience = _audience(h.headers.get("x-azureml-token") or "")
             if audience != self.aml_audience.rstrip("/"):
                 return (
@@ -572,6 +577,7 @@ class FakeAzureML:
         jobs = list(reversed(self.jobs.values()))
         if q.get("tag"):
             jobs = [j for j in jobs if q["tag"] in (j.props.get("tags") or {})]
+        jobs = self.scheduled_jobs(jobs, q)
         start = int(q.get("$skip") or 0)
         page = jobs[start : start + self.list_page_size]
         doc: dict[str, Any] = {"value": [j.resource for j in page]}

@@ -12,6 +12,7 @@ from typing import Any
 from flowyml.core.errors import ConfigError, FlowymlError
 from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport, hookimpl
 from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
+from flowyml.plugins.schedules import ScheduleInfo, ScheduleSpec
 from flowyml_azure.config import AzureMLConfig
 from flowyml_azure.secrets import flowyml_register_secrets  # noqa: F401  (the azure-kv:// resolver)
 from flowyml_azure.states import NATIVE_STATES
@@ -21,7 +22,7 @@ class AzureMLBackend(Backend):
     name = "azureml"
     config_class = AzureMLConfig
     description = "Azure ML: one command job per run, or a pipeline job of command components."
-    capabilities = frozenset({"dag", "cancel", "logs", "details", "gpu", "distributed"})
+    capabilities = frozenset({"dag", "cancel", "logs", "details", "gpu", "distributed", "schedules"})
     native_states = NATIVE_STATES
     extra = "azure"
     orchestrator = "flowyml.stacks.azure.AzureMLOrchestrator"
@@ -58,6 +59,37 @@ class AzureMLBackend(Backend):
         from flowyml_azure.jobs import details
 
         return details(handle, config)
+
+    # -- native schedules: Azure ML JobSchedule (CronTrigger), one pipeline job per firing ------
+    def schedule_create(self, schedule: ScheduleSpec, config: AzureMLConfig) -> ScheduleInfo:
+        from flowyml_azure import schedules
+
+        return schedules.create(schedule, config)
+
+    def schedule_list(self, config: AzureMLConfig) -> list[ScheduleInfo]:
+        from flowyml_azure import schedules
+
+        return schedules.list_all(config)
+
+    def schedule_pause(self, name: str, config: AzureMLConfig) -> ScheduleInfo:
+        from flowyml_azure import schedules
+
+        return schedules.pause(name, config)
+
+    def schedule_resume(self, name: str, config: AzureMLConfig) -> ScheduleInfo:
+        from flowyml_azure import schedules
+
+        return schedules.resume(name, config)
+
+    def schedule_delete(self, name: str, config: AzureMLConfig) -> bool:
+        from flowyml_azure import schedules
+
+        return schedules.delete(name, config)
+
+    def schedule_runs(self, name: str, config: AzureMLConfig) -> list[RunHandle]:
+        from flowyml_azure import schedules
+
+        return schedules.runs(name, config)
 
     def translate_error(self, exc: BaseException, operation: str) -> FlowymlError | None:
         from flowyml_azure.client import translate

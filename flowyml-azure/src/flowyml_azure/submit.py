@@ -22,6 +22,10 @@ DONE = "done"  # every component's tiny uri_folder output; dependencies bind it 
 #: Store settings that only make sense on the submitting machine: a variable the compute lacks and
 #: a path to a file there. Jobs authenticate with the compute's identity and trust the image's CAs.
 LOCAL_STORE_SETTINGS = ("connection_string_env", "ca_bundle")
+#: A schedule's template: the pipeline input Azure ML fills with each firing's trigger time, and the
+#: expression that fills it (supported in string inputs of pipeline jobs only).
+FIRE_TIME_INPUT = "fire_time"
+TRIGGER_TIME = "${{creation_context.trigger_time}}"
 
 
 def _environment(spec: JobSpec, config: AzureMLConfig) -> Any:
@@ -56,10 +60,16 @@ def job_env(spec: JobSpec, unit: str) -> dict[str, str]:
     return env
 
 
-def _unit_kwargs(spec: JobSpec, config: AzureMLConfig, unit: UnitSpec, environment: Any) -> dict[str, Any]:
-    """What every command (job or component) of a unit gets."""
+def _unit_kwargs(
+    spec: JobSpec, config: AzureMLConfig, unit: UnitSpec, environment: Any, schedule: str | None = None
+) -> dict[str, Any]:
+    """What every command (job or component) of a unit gets; a schedule's units end their command
+    in ``--schedule <name> --fire-time ${{inputs.fire_time}}`` (Azure ML resolves the input)."""
+    command = shlex.join(spec.unit_command(unit.name))
+    if schedule is not None:
+        command += f" --schedule {shlex.quote(schedule)} --fire-time ${{{{inputs.{FIRE_TIME_INPUT}}}}}"
     kwargs: dict[str, Any] = {
-        "command": shlex.join(spec.unit_command(unit.name)),
+        "command": command,
         "environment": environment,
         "environment_variables": job_env(spec, unit.name),
         "display_name": unit.name,
@@ -86,34 +96,34 @@ def build_command_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
     )
 
 
-def build_pipeline_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
+def build_pipeline_job(spec: JobSpec, config: AzureMLConfig, name: str | None, schedule: str | None = None) -> Any:
     """A ``@dsl.pipeline`` of one command component per unit; ``depends_on`` edges become
-    bindings of the upstream node's ``done`` output to an ``after_<i>`` input."""
+    bindings of the upstream node's ``done`` output to an ``after_<i>`` input.
+
+    With ``schedule``: the template of that schedule's firings (also for one unit), whose string
+    input ``fire_time`` is Azure ML's trigger time, bound to every component's ``fire_time``.
+    """
     from azure.ai.ml import Input, Output, command, dsl
 
     nodes = node_names([u.name for u in spec.units])
     environment = _environment(spec, config)  # one anonymous environment shared by every node
+    extra = {FIRE_TIME_INPUT: Input(type="string")} if schedule is not None else {}
     components = {
         unit.name: command(
             name=nodes[unit.name],
-            inputs={f"after_{i}": Input(type="uri_folder") for i in range(len(unit.depends_on))},
+            inputs={**{f"after_{i}": Input(type="uri_folder") for i in range(len(unit.depends_on))}, **extra},
             outputs={DONE: Output(type="uri_folder")},
-            **_unit_kwargs(spec, config, unit, environment),
+            **_unit_kwargs(spec, config, unit, environment, schedule),
         )
         for unit in spec.units
     }
 
-    @dsl.pipeline(
-        None,
-        name=nodes[spec.units[0].name] + "_pipeline",
-        display_name=spec.pipeline_name,
-        description=f"flowyml run {spec.run_id} of pipeline {spec.pipeline_name}",
-        compute=config.compute,
-    )
-    def flowyml_pipeline() -> None:
+    def build_nodes(fire_time: Any = None) -> None:
         built: dict[str, Any] = {}
         for unit in spec.units:
             bindings = {f"after_{i}": built[dep].outputs[DONE] for i, dep in enumerate(unit.depends_on)}
+            if fire_time is not None:
+                bindings[FIRE_TIME_INPUT] = fire_time
             node = components[unit.name](**bindings)
             node.name = nodes[unit.name]
             node.display_name = unit.name
@@ -121,7 +131,28 @@ def build_pipeline_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
             node.tags = {"flowyml.unit": unit.name}
             built[unit.name] = node
 
-    job = flowyml_pipeline()
+    decorate = dsl.pipeline(
+        None,
+        name=nodes[spec.units[0].name] + "_pipeline",
+        display_name=spec.pipeline_name,
+        description=f"flowyml run {spec.run_id} of pipeline {spec.pipeline_name}",
+        compute=config.compute,
+    )
+    if schedule is None:
+
+        @decorate
+        def flowyml_pipeline() -> None:
+            build_nodes()
+
+        job = flowyml_pipeline()
+    else:
+
+        def flowyml_schedule(fire_time: Any) -> None:
+            build_nodes(fire_time)
+
+        # the dsl reads the input's type from the annotation (a string here: postponed annotations)
+        flowyml_schedule.__annotations__ = {FIRE_TIME_INPUT: Input(type="string"), "return": None}
+        job = decorate(flowyml_schedule)(fire_time=TRIGGER_TIME)
     job.name = name
     job.display_name = spec.pipeline_name
     job.experiment_name = config.experiment_name or experiment_name(spec.pipeline_name)
