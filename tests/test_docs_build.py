@@ -29,8 +29,41 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (tmp_path / "site" / "plugins" / "tutorial" / "index.html").is_file()
-    assert (tmp_path / "site" / "reference" / "plugins" / "index.html").is_file()
+    site = tmp_path / "site"
+    assert (site / "plugins" / "tutorial" / "index.html").is_file()
+    assert (site / "reference" / "plugins" / "index.html").is_file()
+    check_the_built_site(site)
+
+
+REPO = "https://github.com/flowyml-project/flowyml"
+#: settings classes of each distribution, and helpers that are not public API (no __all__ lists them)
+DOCUMENTED = {
+    "gcp": ["flowyml_gcp.config.VertexAIConfig", "flowyml_gcp.orchestrators.VertexAIOrchestrator"],
+    "aws": ["flowyml_aws.config.AWSBatchConfig", "flowyml_aws.config.SageMakerConfig", "flowyml_aws.config.S3Settings"],
+    "azure": ["flowyml_azure.config.AzureMLConfig", "flowyml_azure.orchestrators.AzureMLOrchestrator"],
+    "ray": ["flowyml_ray.config.RayConfig", "flowyml_ray.orchestrators.RayOrchestrator"],
+    "core": ["flowyml.core.executor.LocalExecutor", "flowyml.core.pipeline.Pipeline"],
+}
+INTERNAL = ["flowyml.core.executor.map_outputs", "flowyml.orchestrators.remote.kill_point", "flowyml.runner.mask"]
+
+
+def check_the_built_site(site: Path) -> None:
+    home = (site / "index.html").read_text()
+    assert f'href="{REPO}"' in home, "no repository link (mkdocs.yml repo_url)"
+    assert f'href="{REPO}/edit/main/docs/index.md"' in home, "no edit button (mkdocs.yml edit_uri)"
+    assert 'href="stylesheets/extra.css"' in home
+    css = (site / "stylesheets" / "extra.css").read_text()
+    assert "word-break: normal" in css and "white-space: nowrap" in css  # no name broken mid-word in a table
+    anchors = set()
+    for page in (site / "reference").rglob("index.html"):
+        anchors |= set(re.findall(r'<h[2-6] id="([^"]+)" class="doc doc-heading"', page.read_text()))
+    for page, names in DOCUMENTED.items():
+        text = (site / "reference" / page / "index.html").read_text()
+        for name in names:
+            assert f'id="{name}"' in text, f"reference/{page}: {name} is not rendered"
+    leaked = [a for a in anchors if any(a == name or a.startswith(name + ".") for name in INTERNAL)]
+    assert not leaked, f"internal helpers rendered as public API: {leaked}"
+    assert not [a for a in anchors if a.endswith(".log")], "a module's logger rendered as public API"
 
 
 def program(page: str) -> str:

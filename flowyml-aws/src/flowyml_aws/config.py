@@ -6,6 +6,8 @@ role); the optional key fields are marked secret so they never reach run metadat
 
 from __future__ import annotations
 
+__all__ = ["AWSConnection", "AWSBatchConfig", "SageMakerConfig", "S3Settings"]
+
 import attrs
 
 from flowyml.config.errors import ConfigFieldError, describe

@@ -13,6 +13,8 @@ fetched ahead, all pinned to the ETag the read started with.
 
 from __future__ import annotations
 
+__all__ = ["S3Storage"]
+
 import logging
 from collections.abc import Mapping
 from functools import partial

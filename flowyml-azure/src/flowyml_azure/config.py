@@ -7,6 +7,8 @@ from any process.
 
 from __future__ import annotations
 
+__all__ = ["AzureMLConfig", "CREDENTIAL_MODES", "CLOUD_ARM_ENDPOINTS"]
+
 import re
 
 import attrs

@@ -6,6 +6,8 @@ any other backend; these classes only translate the documented constructor argum
 
 from __future__ import annotations
 
+__all__ = ["AzureMLOrchestrator", "AzureBlobArtifactStore"]
+
 from collections.abc import Mapping
 from typing import Any
 

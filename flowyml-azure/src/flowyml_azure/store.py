@@ -19,6 +19,8 @@ Settings (``artifact_store.settings`` in ``flowyml.yaml``; all non-secret, they 
 
 from __future__ import annotations
 
+__all__ = ["BlobStorage", "SETTINGS"]
+
 import base64
 import os
 import threading

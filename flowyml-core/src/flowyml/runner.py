@@ -8,6 +8,8 @@ line per event and exits non-zero if a step failed.
 
 from __future__ import annotations
 
+__all__ = ["main", "run_unit", "emit"]
+
 import argparse
 import importlib
 import importlib.util

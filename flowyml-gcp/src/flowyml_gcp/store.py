@@ -16,6 +16,8 @@ compose, then deleted. Reads are ranged downloads of the generation the read sta
 
 from __future__ import annotations
 
+__all__ = ["GCSStorage"]
+
 import logging
 import os
 import threading

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["RayConfig", "DEFAULT_ADDRESS"]
+
 import os
 from typing import Any
 

@@ -9,6 +9,8 @@ means signalling exactly those PIDs (and the namespace ends them all when PID 1 
 
 from __future__ import annotations
 
+__all__ = ["RayTestCluster", "isolated", "ISOLATE", "WORKER_RESOURCE"]
+
 import json
 import os
 import signal

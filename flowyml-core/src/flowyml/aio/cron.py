@@ -9,6 +9,8 @@ when the hour field is fixed (``30 2 * * *``), and in both passes when it has a 
 
 from __future__ import annotations
 
+__all__ = ["CronSchedule"]
+
 import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

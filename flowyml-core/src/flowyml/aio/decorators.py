@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["with_retry", "with_semaphore", "with_timeout"]
+
 import asyncio
 import functools
 import logging

@@ -7,6 +7,8 @@ coroutine function, a sync callable (run in the context's executor), or an await
 
 from __future__ import annotations
 
+__all__ = ["ExecutionContext", "Job", "RunOutcome", "as_job", "execute_job", "remote"]
+
 import asyncio
 import inspect
 import logging

@@ -7,6 +7,8 @@ dependencies are done starts at once, up to ``max_workers`` steps in flight. The
 
 from __future__ import annotations
 
+__all__ = ["run_local_async"]
+
 import asyncio
 import time
 from collections.abc import Mapping

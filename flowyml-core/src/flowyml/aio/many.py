@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["BatchFailedError", "iter_many", "run_many"]
+
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from typing import Any

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["Batch", "PoolStats", "RunPool"]
+
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Generator, Iterable

@@ -13,6 +13,20 @@ cancellation of remote runs are the ones ``run_many`` and ``RunPool`` have.
 
 from __future__ import annotations
 
+__all__ = [
+    "PipelineRunner",
+    "RunnerConfig",
+    "RunnerOutcome",
+    "RunnerStats",
+    "PipelineStats",
+    "RunnerError",
+    "PipelinePausedError",
+    "TriggerError",
+    "Overlap",
+    "Backpressure",
+    "MakeJob",
+]
+
 import asyncio
 import collections
 import datetime as dt

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["Strategy", "SequentialStrategy", "ConcurrentStrategy", "StagedStrategy"]
+
 import asyncio
 import functools
 from collections.abc import Sequence

@@ -7,6 +7,8 @@ own condition (a message on a queue, a file appearing). Built in: :class:`Interv
 
 from __future__ import annotations
 
+__all__ = ["AsyncTrigger", "TriggerResult", "IntervalTrigger", "CronTrigger", "ExternalTrigger"]
+
 import collections
 import datetime as dt
 import time

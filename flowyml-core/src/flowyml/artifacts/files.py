@@ -7,6 +7,8 @@ sweeping the whole store at most once per that period.
 
 from __future__ import annotations
 
+__all__ = ["FileStorage", "STALE_TMP_SECONDS"]
+
 import os
 import threading
 import time

@@ -11,6 +11,8 @@ bucket); every other serializer is data-only.
 
 from __future__ import annotations
 
+__all__ = ["Serializer", "JsonSerializer", "BytesSerializer", "NumpySerializer", "PickleSerializer", "ArrowSerializer"]
+
 import io
 import json
 import pickle

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["ArtifactStore"]
+
 import json
 import time
 import uuid

@@ -8,6 +8,8 @@ few threads, handed out in order). Memory stays bounded: at most ``concurrency +
 
 from __future__ import annotations
 
+__all__ = ["PartWriter", "RangeReader", "BufferedWriter", "BytesReader", "MiB", "READ_CHUNK"]
+
 import threading
 from collections import deque
 from collections.abc import Callable

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["FlowymlConfig", "StackConfig", "ArtifactStoreConfig", "DEFAULT_STACK"]
+
 import os
 from typing import TYPE_CHECKING, Any
 

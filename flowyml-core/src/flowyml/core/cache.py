@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["CacheStore", "FileCacheStore", "CacheWriteError", "stable_digest"]
+
 import hashlib
 import io
 import json

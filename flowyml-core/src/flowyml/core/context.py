@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["Context", "context"]
+
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any

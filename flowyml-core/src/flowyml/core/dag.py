@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["DAG", "topological_order"]
+
 from collections.abc import Iterable, Mapping, Sequence
 
 from flowyml.core.errors import PipelineDefinitionError

@@ -2,6 +2,30 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "FlowymlError",
+    "PipelineDefinitionError",
+    "StepGroupError",
+    "StopExecution",
+    "StepFailedError",
+    "RunFailedError",
+    "WaitTimeoutError",
+    "RunTimedOutError",
+    "ArtifactError",
+    "ArtifactNotFoundError",
+    "ArtifactCorruptError",
+    "ArtifactExistsError",
+    "ConfigError",
+    "PluginError",
+    "UnknownBackendError",
+    "BackendError",
+    "AuthError",
+    "RefusedError",
+    "TransientBackendError",
+    "RunIdConflictError",
+    "RunNotFoundError",
+]
+
 
 class FlowymlError(Exception):
     """Base class of flowyml's own errors."""

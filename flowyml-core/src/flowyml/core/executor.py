@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["Executor", "LocalExecutor", "ExecutionResult", "StepExitError", "StepTimeoutError"]
+
 import abc
 import contextlib
 import contextvars

@@ -6,6 +6,8 @@ is for code written against FlowyML's ``flowyml.core.graph``. Both share one top
 
 from __future__ import annotations
 
+__all__ = ["DAG", "Node"]
+
 from collections import defaultdict, deque
 from typing import Any
 

@@ -12,6 +12,8 @@ and never fails the run.
 
 from __future__ import annotations
 
+__all__ = ["HookRegistry", "get_global_hooks", "on_pipeline_start", "on_pipeline_end", "on_step_start", "on_step_end"]
+
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar

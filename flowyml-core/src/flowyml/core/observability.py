@@ -8,6 +8,16 @@ A collector that raises is logged and never fails the run.
 
 from __future__ import annotations
 
+__all__ = [
+    "MetricsCollector",
+    "ConsoleMetricsCollector",
+    "MetricEvent",
+    "PipelineMetricEvent",
+    "StepMetricEvent",
+    "set_metrics_collector",
+    "get_metrics_collector",
+]
+
 import logging
 import sys
 from datetime import datetime

@@ -7,6 +7,18 @@ converts to a ``ResourceConfig`` when a job is built.
 
 from __future__ import annotations
 
+__all__ = [
+    "ResourceRequirements",
+    "ResourceConfig",
+    "GPUConfig",
+    "NodeAffinity",
+    "DockerConfig",
+    "resources",
+    "cpu_units",
+    "memory_bytes",
+    "memory_mib",
+]
+
 import re
 from collections.abc import Callable, Mapping
 from typing import Any

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["PipelineResult"]
+
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any

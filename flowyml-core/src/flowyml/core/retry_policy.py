@@ -9,6 +9,8 @@ comes from ``$FLOWYML_RETRY_POLICY`` (see :meth:`to_env`) and re-runs a failed u
 
 from __future__ import annotations
 
+__all__ = ["OrchestratorRetryPolicy", "ENV_VAR"]
+
 import json
 import os
 import random

@@ -7,6 +7,8 @@ registries and state files read as before. People see the names (``COMPLETED``).
 
 from __future__ import annotations
 
+__all__ = ["ExecutionStatus"]
+
 import enum
 
 

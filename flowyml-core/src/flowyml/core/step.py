@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["Step", "step", "CacheOption", "CACHE_STRATEGIES", "Resources"]
+
 import inspect
 import types
 from collections.abc import Callable, Mapping, Sequence

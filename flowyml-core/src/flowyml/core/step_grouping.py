@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["StepGroup", "Unit", "unit_name", "get_execution_units", "get_step_groups", "get_unit_dependencies"]
+
 import logging
 from collections.abc import Sequence
 from typing import Any

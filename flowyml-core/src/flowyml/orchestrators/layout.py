@@ -14,6 +14,8 @@ names percent-encoded, so FlowyML's asset-path names (``data/raw``) stay one com
 
 from __future__ import annotations
 
+__all__ = ["RunLayout", "UnitResult", "StepRecord", "read_unit_result", "read_unit_results"]
+
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote

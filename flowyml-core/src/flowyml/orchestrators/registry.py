@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["RunRegistry", "RunRecord"]
+
 import json
 import os
 import socket

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["RemoteOrchestrator", "attach", "get_orchestrator"]
+
 import contextlib
 import json
 import logging

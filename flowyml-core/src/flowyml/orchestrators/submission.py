@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["SubmissionResult"]
+
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any

@@ -19,6 +19,8 @@ older contract keeps working.
 
 from __future__ import annotations
 
+__all__ = ["Backend", "NoConfig", "StoreRegistration"]
+
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar

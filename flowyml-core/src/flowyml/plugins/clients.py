@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["ClientCache"]
+
 import threading
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar

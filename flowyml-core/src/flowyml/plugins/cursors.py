@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["CursorError", "encode_cursor", "decode_cursor"]
+
 import json
 from typing import Any
 

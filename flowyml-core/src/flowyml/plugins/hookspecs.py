@@ -20,6 +20,16 @@ the config without them — the environment default then supplies them.
 
 from __future__ import annotations
 
+__all__ = [
+    "flowyml_register_backends",
+    "flowyml_register_stores",
+    "flowyml_register_secrets",
+    "RegisterBackend",
+    "RegisterStore",
+    "RegisterSecret",
+    "HOOK_VERSIONS",
+]
+
 from collections.abc import Callable
 from typing import Any, Protocol
 

@@ -7,6 +7,8 @@ since the epoch (a float).
 
 from __future__ import annotations
 
+__all__ = ["RunnerLine", "parse_runner_line", "record_of"]
+
 import json
 import time
 

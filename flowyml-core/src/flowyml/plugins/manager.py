@@ -3,6 +3,16 @@ dispatching operations to them, and explaining failures."""
 
 from __future__ import annotations
 
+__all__ = [
+    "PluginManager",
+    "PluginRecord",
+    "PluginWarning",
+    "get_plugin_manager",
+    "reset_plugin_manager",
+    "ENTRY_POINT_GROUP",
+    "KNOWN_BACKENDS",
+]
+
 import contextlib
 import importlib
 import os

@@ -7,6 +7,8 @@ flowyml sleeps in a loop waiting for a service.
 
 from __future__ import annotations
 
+__all__ = ["Backoff", "poll_until", "poll_until_async", "follow"]
+
 import asyncio
 import logging
 import random

@@ -6,6 +6,8 @@ time)`` (the kernel's start time from ``/proc``) and is alive only while both ma
 
 from __future__ import annotations
 
+__all__ = ["ProcessId", "process_start_time", "is_alive", "spawn_detached"]
+
 import os
 import signal
 import subprocess

@@ -12,6 +12,17 @@ gets fault injection for free, with no test globals of its own.
 
 from __future__ import annotations
 
+__all__ = [
+    "call_with_retry",
+    "RetryBudget",
+    "budget",
+    "current_operation",
+    "connection_dropped",
+    "InjectedFault",
+    "inject_faults",
+    "faults_left",
+]
+
 import contextlib
 import contextvars
 import logging

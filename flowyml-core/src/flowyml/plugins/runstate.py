@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["aggregate"]
+
 from collections.abc import Iterable
 
 from flowyml.core.status import ExecutionStatus

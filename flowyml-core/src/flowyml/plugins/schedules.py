@@ -8,6 +8,20 @@ of the same instant finds the same run (the idempotent submit path does the rest
 
 from __future__ import annotations
 
+__all__ = [
+    "ScheduleSpec",
+    "ScheduleInfo",
+    "NoSchedulesError",
+    "ScheduleNotFoundError",
+    "SCHEDULE_LABEL",
+    "FIRE_TIME_FORMAT",
+    "scheduled_run_id",
+    "job_for_firing",
+    "check_cron",
+    "parse_fire_time",
+    "claim_firing",
+]
+
 import datetime as dt
 from typing import Any
 

@@ -6,6 +6,17 @@ the run registry, the job spec file the step-runner reads, ``--json`` output.
 
 from __future__ import annotations
 
+__all__ = [
+    "CONTRACT_VERSION",
+    "PipelineRef",
+    "UnitSpec",
+    "JobSpec",
+    "RunHandle",
+    "StatusReport",
+    "LogRecord",
+    "converter",
+]
+
 import json
 import time
 from collections.abc import Mapping

@@ -15,6 +15,8 @@ with the reason shown in the pytest summary::
 
 from __future__ import annotations
 
+__all__ = ["BackendContract", "ContractEnv"]
+
 import json
 import os
 import subprocess

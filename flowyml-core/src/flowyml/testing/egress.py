@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["EgressBlockedError", "install", "uninstall"]
+
 import ipaddress
 import socket
 from collections.abc import Callable

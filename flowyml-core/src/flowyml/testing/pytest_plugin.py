@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["flowyml_home", "no_egress"]
+
 from collections.abc import Iterator
 from pathlib import Path
 

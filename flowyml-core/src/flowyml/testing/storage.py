@@ -19,6 +19,8 @@ prefix as a folder (``runs/r1`` never lists ``runs/r10/...``).
 
 from __future__ import annotations
 
+__all__ = ["StorageContract", "check_storage", "BAD_KEYS"]
+
 import inspect
 import os
 import threading
