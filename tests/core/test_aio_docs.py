@@ -1,4 +1,4 @@
-"""Every snippet of docs/async.md runs (in order, one namespace), except those marked illustrative."""
+"""Every snippet of docs/async.md runs (in order, one namespace), except the one marked not-run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "async.md"
-BLOCK = re.compile(r"(<!-- illustrative -->\s*)?```python\n(.*?)```", re.S)
+BLOCK = re.compile(r"(<!-- docs-test: not-run: [^>]*-->\s*)?```python\n(.*?)```", re.S)
 
 
 def snippets() -> list[tuple[bool, str]]:

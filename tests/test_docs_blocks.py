@@ -1,0 +1,241 @@
+"""Every ```python block in the docs (README.md, docs/**, the distributions' READMEs) is run by a test.
+
+A page's blocks run in page order as one program, in a core-only environment: a fresh venv whose
+site-packages holds flowyml-core and its dependencies and nothing else (no cloud SDK, no backend
+plugin), so a block that claims to need only core is proved to. A block needing more says so in
+the comment right above it, and the test checks the claim:
+
+    <!-- docs-test: needs numpy -->            installed for that page (from this environment)
+    <!-- docs-test: after docs/quickstart.md --> the page's program starts with that page's blocks
+    <!-- docs-test: not-run: REASON -->        not run here, for a REASON this test checks:
+        cloud aws|gcp|azure: ...                the block uses that distribution (it needs a cloud account)
+        runs in tests/...py: ...                that test exists and reads this page
+        excerpt of PATH                         the block is a verbatim excerpt of PATH (which its tests run)
+        needs PACKAGE: ...                      the block imports PACKAGE, and no distribution here needs it
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata as md
+import os
+import re
+import subprocess
+import venv
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted(
+    str(p.relative_to(ROOT))
+    for p in [ROOT / "README.md", *ROOT.glob("docs/**/*.md"), *ROOT.glob("flowyml-*/README.md")]
+)
+FENCE = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```[ \t]*$", re.M | re.S)
+MARK = re.compile(r"<!-- docs-test: (.*?) -->\s*\Z", re.S)
+CLOUDS = {"aws": ("flowyml.stacks.aws", "flowyml_aws"), "gcp": ("flowyml.stacks.gcp", "flowyml_gcp")}
+CLOUDS["azure"] = ("flowyml.stacks.azure", "flowyml_azure")
+
+
+class Block:
+    def __init__(self, page: str, line: int, lang: str, info: str, code: str, mark: str | None) -> None:
+        self.page, self.line, self.lang, self.info, self.code, self.mark = page, line, lang, info, code, mark
+
+    @property
+    def where(self) -> str:
+        return f"{self.page}:{self.line}"
+
+    @property
+    def not_run(self) -> str | None:
+        return self.mark.removeprefix("not-run:").strip() if self.mark and self.mark.startswith("not-run:") else None
+
+    @property
+    def after(self) -> str | None:
+        return self.mark.removeprefix("after ").strip() if self.mark and self.mark.startswith("after ") else None
+
+    @property
+    def needs(self) -> list[str]:
+        return self.mark.removeprefix("needs").split() if self.mark and self.mark.startswith("needs ") else []
+
+
+def blocks(page: str) -> list[Block]:
+    text = (ROOT / page).read_text()
+    found = []
+    for m in FENCE.finditer(text):
+        mark = MARK.search(text[max(0, m.start() - 300) : m.start()])
+        line = text.count("\n", 0, m.start()) + 2  # the block's first line of code
+        found.append(Block(page, line, m.group(1), m.group(2).strip(), m.group(3), mark.group(1) if mark else None))
+    return found
+
+
+def python_blocks() -> Iterator[Block]:
+    for page in PAGES:
+        yield from (b for b in blocks(page) if b.lang == "python")
+
+
+def runnable_pages() -> list[str]:
+    return sorted({b.page for b in python_blocks() if not b.not_run})
+
+
+# --- the core-only environment ---------------------------------------------------------------
+
+
+def _requirements(dist: md.Distribution, extras: set[str]) -> Iterator[str]:
+    for text in dist.requires or []:
+        req = Requirement(text)
+        env = {key: str(value) for key, value in default_environment().items()}
+        if req.marker and not any(req.marker.evaluate({**env, "extra": e}) for e in extras | {""}):
+            continue
+        yield req.name
+
+
+def closure(roots: list[str]) -> list[md.Distribution]:
+    """The installed distributions ``roots`` need (``name[extra]`` allowed), themselves included."""
+    todo = [Requirement(r) for r in roots]
+    seen: dict[str, md.Distribution] = {}
+    while todo:
+        req = todo.pop()
+        name = canonicalize_name(req.name)
+        if name in seen:
+            continue
+        dist = md.distribution(req.name)
+        seen[name] = dist
+        todo += [Requirement(n) for n in _requirements(dist, set(req.extras))]
+    return list(seen.values())
+
+
+@functools.cache
+def environment(extra: tuple[str, ...], base: Path) -> Path:
+    """A venv with flowyml-core, ``extra`` and their dependencies only; its python."""
+    folder = base / ("core" + "".join(f"+{e}" for e in extra))
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(folder)
+    python = folder / "bin" / "python"
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], capture_output=True, text=True
+    ).stdout.strip()
+    site = Path(purelib)
+    for dist in closure(["flowyml-core", *extra]):
+        tops = {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
+        root = Path(str(dist.locate_file("")))
+        for top in tops:
+            if not (site / top).exists() and (root / top).exists():
+                (site / top).symlink_to(root / top)
+    script = folder / "bin" / "flowyml"
+    script.write_text(f"#!{python}\nimport sys\nfrom flowyml.cli.main import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    return python
+
+
+@pytest.fixture(scope="module")
+def envs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("docs-envs")
+
+
+def test_the_core_only_environment_has_no_cloud_sdk_and_no_backend_plugin(envs: Path) -> None:
+    python = environment((), envs)
+    probe = (
+        "import importlib.util, importlib.metadata as md, flowyml\n"
+        "from flowyml.plugins.manager import get_plugin_manager\n"
+        "for m in ('boto3', 'google.cloud', 'azure', 'ray', 'flowyml_aws', 'flowyml_gcp', 'numpy', 'pytest'):\n"
+        "    assert importlib.util.find_spec(m.split('.')[0]) is None, m\n"
+        "print(sorted(get_plugin_manager().backends))\n"
+    )
+    proc = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60, cwd=envs)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['local']"
+
+
+# --- the blocks ------------------------------------------------------------------------------
+
+
+def test_every_python_block_is_run_or_says_why_not() -> None:
+    """The REASON of each ``not-run`` is checked against the block; pages are classified."""
+    found = list(python_blocks())
+    assert len(found) >= 45, len(found)
+    for block in found:
+        reason = block.not_run
+        if block.mark and reason is None and not block.needs and not block.after:
+            raise AssertionError(f"{block.where}: unknown docs-test mark {block.mark!r}")
+        if block.after:
+            assert (ROOT / block.after).is_file() and block.after in runnable_pages(), f"{block.where}: {block.mark}"
+        if reason is None:
+            continue
+        where = f"{block.where}: not-run: {reason}"
+        if m := re.match(r"cloud (aws|gcp|azure): \S", reason):
+            assert any(f"import {mod}" in block.code or f"from {mod}" in block.code for mod in CLOUDS[m.group(1)]), (
+                f"{where}: the block uses no {m.group(1)} module"
+            )
+        elif m := re.match(r"runs in (tests/\S+\.py): \S", reason):
+            test = ROOT / m.group(1)
+            assert test.is_file(), f"{where}: no such test"
+            assert Path(block.page).name in test.read_text(), f"{where}: that test does not read {block.page}"
+        elif m := re.match(r"excerpt of (\S+)$", reason):
+            source = ROOT / m.group(1)
+            assert source.is_file(), f"{where}: no such file"
+            assert block.code.strip() in source.read_text(), f"{where}: the block is not in {m.group(1)} as written"
+        elif m := re.match(r"needs ([\w-]+): \S", reason):
+            package = m.group(1)
+            assert re.search(rf"^\s*(from|import) {package}\b", block.code, re.M), f"{where}: no import of {package}"
+            ours = {canonicalize_name(d.metadata["Name"]) for d in closure(["flowyml[all]"])}
+            assert canonicalize_name(package) not in ours, f"{where}: flowyml[all] installs {package}: run the block"
+        else:
+            raise AssertionError(f"{where}: say why (cloud X: / runs in tests/..: / excerpt of PATH / needs PKG:)")
+
+
+def runnable(page: str) -> list[Block]:
+    """The page's blocks that run, after those of the page it says it follows."""
+    own = [b for b in blocks(page) if b.lang == "python" and not b.not_run]
+    first = [runnable(b.after) for b in own if b.after]
+    return [*(b for blocks_ in first for b in blocks_), *own]
+
+
+def program(page: str) -> str:
+    """The page's runnable blocks as one script; a traceback names the page and its line numbers.
+
+    A block that starts the local scheduler (docs/schedules.md) leaves it running: the script stops
+    it at the end (its own child, by PID), when run as the main program, not when a step-runner
+    imports it.
+    """
+    code = [(b.where, b.line, b.code) for b in runnable(page)]
+    return (
+        "import sys\n"
+        f"_BLOCKS = {code!r}\n"
+        "try:\n"
+        "    for _where, _line, _code in _BLOCKS:\n"
+        "        try:\n"
+        "            exec(compile('\\n' * (_line - 1) + _code, _where.split(':')[0], 'exec'), globals())\n"
+        "        except BaseException:\n"
+        "            print(f'docs block {_where} failed', file=sys.stderr)\n"
+        "            raise\n"
+        "finally:\n"
+        "    if __name__ == '__main__':\n"
+        "        import signal\n"
+        "        from flowyml.backends.local import schedules as _schedules\n"
+        "        _pid = _schedules.scheduler_pid()\n"
+        "        if _pid is not None and _pid.is_alive():\n"
+        "            _pid.kill_group(signal.SIGTERM)\n"
+    )
+
+
+@pytest.mark.parametrize("page", runnable_pages())
+def test_the_python_of_a_page_runs_in_a_core_only_install(page: str, envs: Path, tmp_path: Path) -> None:
+    needs = tuple(sorted({n for b in runnable(page) for n in b.needs}))
+    python = environment(needs, envs)
+    script = tmp_path / "page_program.py"
+    script.write_text(program(page))
+    env = {
+        **os.environ,
+        "FLOWYML_HOME": str(tmp_path / "home"),
+        "FLOWYML_RETRY_BASE_DELAY": "0.01",
+        "FLOWYML_BACKEND_RETRY_DELAY": "0.01",
+        "PYTHONPATH": str(ROOT),  # `examples` (docs/schedules.md imports examples.digits)
+        "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    for name in ("FLOWYML_CONFIG", "FLOWYML_STACK", "VIRTUAL_ENV", "PYTHONHOME"):
+        env.pop(name, None)
+    proc = subprocess.run([python, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 0, f"{page} (core{''.join('+' + n for n in needs)}):\n{proc.stdout}\n{proc.stderr}"
