@@ -30,6 +30,7 @@ class Settings:
     clean_venv: bool  # build a throw-away venv with only flowyml-core (about 10 s, needs the package index)
     runner_firings: int = 2000  # PipelineRunner firings of a no-op job (overhead per firing)
     azure_runs: int = 500  # runs polled in one round against the fake Azure ML
+    unit_chain_reps: int = 5  # local-backend runs of the 20-unit chain, per way of starting units
 
 
 FULL = Settings(
@@ -80,4 +81,5 @@ SMOKE = Settings(
     clean_venv=False,
     runner_firings=20,
     azure_runs=2,
+    unit_chain_reps=1,
 )

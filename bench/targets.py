@@ -29,6 +29,7 @@ TARGETS: dict[str, Target] = {
     "core_distributions": Target(10, "≤ 10", "issue 3"),
     "local_first_step": Target(0.5, "≤ 0.5 s", "issue 4"),
     "status_wall": Target(0.2, "≤ 0.2 s", "issue 4"),
+    "local_unit_cost": Target(50.0, "≤ 50 ms", "issue 14"),
     "async_fanout_ratio": Target(1.3, "≤ 1.3x", "issue 6"),
     "loop_lag_p99": Target(50.0, "≤ 50 ms", "issue 6"),
     "describe_jobs_per_round": Target(5, "≤ 5", "issue 5"),

@@ -6,7 +6,6 @@ submit are module-level globals here; the chains and fan-outs are built on deman
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import time
@@ -64,6 +63,7 @@ def fanout_pipeline(width: int, seconds: float, use_async: bool = False) -> Pipe
 
 def _sleeper(i: int, seconds: float, use_async: bool) -> Callable[[], Any]:
     if use_async:
+        import asyncio  # here, not at the top: local-backend step-runners import this module
 
         async def work_async() -> int:
             await asyncio.sleep(seconds)
@@ -99,6 +99,21 @@ def mark_start(marker: str = "", hold: float = 0.0, release: str = "") -> float:
 
 first_step = Pipeline("bench-first-step", context=context(marker="", hold=0.0, release=""), enable_cache=False)
 first_step.add_step(mark_start)
+
+#: units in the local-backend chain (issue 14: per-unit cost of the remote path)
+CHAIN_UNITS = 20
+
+
+def unit_chain(n: int = CHAIN_UNITS) -> Pipeline:
+    """``n`` trivial steps in a line, each its own execution unit on a remote backend."""
+    pipeline = Pipeline(f"bench-unit-chain-{n}", enable_cache=False)
+    for s in chain_steps(chain_functions(n)):
+        pipeline.add_step(s)
+    return pipeline
+
+
+chain_of_units = unit_chain()
+short_chain_of_units = unit_chain(3)  # the smoke run's
 
 
 def linear_child(n: int, warm_reps: int) -> dict[str, Any]:

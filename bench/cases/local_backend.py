@@ -1,8 +1,15 @@
-"""The local backend (issue 4): submit -> first step running, and ``flowyml status RUN`` wall time."""
+"""The local backend: submit -> first step running and ``flowyml status RUN`` wall time (issue 4);
+the per-unit cost of a 20-unit chain (issue 14).
+
+The chain runs both ways in the same run, interleaved: units forked from the run's step-runner
+zygote (the default) and, as the baseline, a fresh ``python -m flowyml.runner`` per unit
+(``FLOWYML_LOCAL_FORK_UNITS=0``, how every unit started before).
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from pathlib import Path
 
@@ -10,7 +17,8 @@ from bench.model import CaseResult, Row, median, skipped, summary
 from bench.proc import REPO_ROOT, child_env, isolated_home, script_path, timed_run
 from bench.settings import Settings
 
-TITLE = "Local backend: submit → first step running; `flowyml status RUN`"
+TITLE = "Local backend: submit → first step running; `flowyml status RUN`; per-unit cost of a chain"
+FORK_ENV = "FLOWYML_LOCAL_FORK_UNITS"
 
 
 def available() -> str | None:
@@ -50,6 +58,80 @@ def _first_running(orchestrator, run_id: str, timeout: float) -> float:
     raise TimeoutError(f"run {run_id} did not report RUNNING within {timeout:g}s")
 
 
+def _chain_run(orchestrator, pipeline, fork: bool) -> dict[str, float]:
+    """One run of the chain, submit to COMPLETED; also the supervisor's own start-to-end span."""
+    from flowyml.backends.local.paths import read_json, run_dir
+
+    old = os.environ.get(FORK_ENV)
+    os.environ[FORK_ENV] = "1" if fork else "0"  # the detached supervisor inherits our environment
+    try:
+        t0 = time.time()
+        sub = orchestrator.run_pipeline(pipeline, inputs={"v0": 0})
+        status = sub.wait_for_completion(timeout=600, poll_interval=0.01)
+        wall = time.time() - t0
+    finally:
+        if old is None:
+            os.environ.pop(FORK_ENV, None)
+        else:
+            os.environ[FORK_ENV] = old
+    if str(getattr(status, "value", status)).lower() != "completed":
+        raise RuntimeError(f"chain run {sub.run_id} ended {status}")
+    state = read_json(run_dir(sub.run_id) / "state.json") or {}
+    return {
+        "wall_s": wall,
+        "supervised_s": state["finished_at"] - state["started_at"],
+        "cpu_s": state.get("cpu_seconds", float("nan")),  # supervisor + everything it reaped
+    }
+
+
+def unit_chain_rows(settings: Settings, orchestrator) -> tuple[list[Row], dict]:
+    """The chain's per-unit cost, forked units against fresh interpreters, interleaved."""
+    from bench import workloads
+
+    pipeline = workloads.chain_of_units if settings.mode == "full" else workloads.short_chain_of_units
+    n = len(pipeline.steps)
+    load_start = os.getloadavg()[0]
+    forked: list[dict[str, float]] = []
+    fresh: list[dict[str, float]] = []
+    _chain_run(orchestrator, pipeline, True)  # warm-up (bytecode, page cache)
+    for _ in range(settings.unit_chain_reps):
+        forked.append(_chain_run(orchestrator, pipeline, True))
+        fresh.append(_chain_run(orchestrator, pipeline, False))
+    load_end = os.getloadavg()[0]
+
+    def per_unit_ms(runs: list[dict[str, float]], key: str) -> float:
+        return round(median([r[key] for r in runs]) / n * 1000, 1)
+
+    fork_ms, fresh_ms = per_unit_ms(forked, "wall_s"), per_unit_ms(fresh, "wall_s")
+    rows = [
+        Row.of(
+            "local_unit_cost",
+            f"local backend, {n}-unit chain of trivial steps: wall per unit, submit → COMPLETED",
+            fork_ms,
+            "ms",
+            f"median of {len(forked)}; a fresh interpreter per unit, same run: {fresh_ms:.0f} ms "
+            f"({fresh_ms / fork_ms:.1f}x); inside the supervisor {per_unit_ms(forked, 'supervised_s'):.0f} ms "
+            f"(fresh {per_unit_ms(fresh, 'supervised_s'):.0f} ms); CPU per unit, all processes "
+            f"{per_unit_ms(forked, 'cpu_s'):.0f} ms (fresh {per_unit_ms(fresh, 'cpu_s'):.0f} ms); "
+            f"load {load_start:.1f} → {load_end:.1f}",
+        ),
+        Row.of(
+            "local_unit_cost_fresh",
+            f"the same, every unit a fresh `python -m flowyml.runner` ({FORK_ENV}=0)",
+            fresh_ms,
+            "ms",
+            f"median of {len(fresh)}, interleaved with the row above",
+        ),
+    ]
+    details = {
+        "units": n,
+        "forked": [{k: round(v, 4) for k, v in r.items()} for r in forked],
+        "fresh": [{k: round(v, 4) for k, v in r.items()} for r in fresh],
+        "loadavg": [round(load_start, 2), round(load_end, 2)],
+    }
+    return rows, details
+
+
 def run(settings: Settings) -> CaseResult:
     missing = available()
     if missing:
@@ -81,12 +163,14 @@ def run(settings: Settings) -> CaseResult:
         start = time.perf_counter()
         orchestrator.get_run_status(run_ids[-1])
         in_process_ms = (time.perf_counter() - start) * 1000
+        chain_rows, chain_details = unit_chain_rows(settings, orchestrator)
     result.details = {
         "submit_returns_s": summary(submit_s, 1, 4),
         "status_reports_running_s": summary(reported_s, 1, 4),
         "step_body_started_s": summary(body_s, 1, 4),
         "status_cli_wall_s": summary(status_walls, 1, 4),
         "status_in_process_ms": round(in_process_ms, 2),
+        "unit_chain": chain_details,
     }
     result.rows.append(
         Row.of(
@@ -107,4 +191,5 @@ def run(settings: Settings) -> CaseResult:
             f"median of {len(status_walls)}; the status call itself takes {in_process_ms:.1f} ms in-process",
         )
     )
+    result.rows.extend(chain_rows)
     return result

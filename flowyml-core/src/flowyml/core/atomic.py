@@ -6,8 +6,6 @@ target: :func:`remove_stale_temps` deletes such leftovers once they are older th
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import tempfile
 import time
@@ -23,11 +21,17 @@ _SYNC_FILE_RANGE_WRITE = 2
 
 
 def _load_sync_file_range() -> object | None:
+    """libc's ``sync_file_range`` (Linux), loaded on the first large write.
+
+    The process's own symbols are searched (libc is always loaded): ``ctypes.util.find_library``
+    would start ``ldconfig`` in a subprocess, a cost every step-runner paid at import.
+    """
     if not hasattr(os, "sched_getaffinity"):  # Linux only
         return None
+    import ctypes
+
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.sync_file_range
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
     except (OSError, AttributeError):
         return None
     fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
@@ -35,7 +39,13 @@ def _load_sync_file_range() -> object | None:
     return fn
 
 
-_sync_file_range = _load_sync_file_range()
+_SYNC_FILE_RANGE: list[object | None] = []  # [fn or None] once looked up
+
+
+def _sync_file_range() -> object | None:
+    if not _SYNC_FILE_RANGE:
+        _SYNC_FILE_RANGE.append(_load_sync_file_range())
+    return _SYNC_FILE_RANGE[0]
 
 
 def is_temp_name(name: str) -> bool:
@@ -93,8 +103,10 @@ class AtomicFile(CommitOnExit):
         while done < total:
             done += self._file.write(view[done:]) or 0
         self._written += total
-        if _sync_file_range is not None and self._written - self._flushed >= _WRITEBACK_EVERY:
-            _sync_file_range(self._file.fileno(), self._flushed, self._written - self._flushed, _SYNC_FILE_RANGE_WRITE)  # type: ignore[operator]
+        if self._written - self._flushed >= _WRITEBACK_EVERY:
+            sync_range = _sync_file_range()
+            if sync_range is not None:
+                sync_range(self._file.fileno(), self._flushed, self._written - self._flushed, _SYNC_FILE_RANGE_WRITE)  # type: ignore[operator]
             self._flushed = self._written
         return total
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flowyml.core.atomic import atomic_write
+from flowyml.core.atomic import atomic_write, replace_quickly
 from flowyml.orchestrators.layout import safe_component
 from flowyml.plugins.processes import ProcessId
 
@@ -37,8 +37,13 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return doc
 
 
-def write_json(path: Path, doc: Any) -> None:
-    atomic_write(path, json.dumps(doc, sort_keys=True).encode())
+def write_json(path: Path, doc: Any, *, durable: bool = True) -> None:
+    """Replace ``path`` whole; ``durable=False`` skips the fsync (for records a crash may lose)."""
+    data = json.dumps(doc, sort_keys=True).encode()
+    if durable:
+        atomic_write(path, data)
+    else:
+        replace_quickly(path, data)
 
 
 def supervisor_pid(directory: Path) -> ProcessId | None:

@@ -3,12 +3,19 @@
 Started by ``submit`` in its own session (so it survives the submitting process and can be
 stopped as one process group). It alone writes ``state.json``; each unit's stdout/stderr become
 timestamped JSON lines in ``logs/<unit>.jsonl``.
+
+Units are forked from a step-runner interpreter started once per run (:mod:`.zygote`), which
+runs the same ``flowyml.runner.main`` as ``python -m flowyml.runner`` would, without starting an
+interpreter and importing flowyml per unit; ``FLOWYML_LOCAL_FORK_UNITS=0`` (or a zygote that
+cannot start) gives each unit a fresh interpreter instead. The loop sleeps until a unit ends
+(the zygote reports it), a signal arrives, or a fresh interpreter's poll interval passes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -18,14 +25,21 @@ from pathlib import Path
 from typing import IO, Any
 
 from flowyml.backends.local.paths import SUPERVISOR_LOCK, read_json, write_json, write_own_pid
+from flowyml.backends.local.zygote import ForkedUnit, Zygote, ZygoteError, drain_fd
 from flowyml.core.locks import hold_lock
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.configs import stored_config
 from flowyml.plugins.logs import parse_runner_line
 from flowyml.plugins.types import JobSpec
 
+#: how often units started as fresh interpreters are checked for their exit
 POLL = 0.02
+#: the longest the loop sleeps when only forked units run (their ends wake it at once)
+IDLE = 1.0
+#: ``0`` starts every unit as a fresh ``python -m flowyml.runner`` instead of forking it
+FORK_ENV = "FLOWYML_LOCAL_FORK_UNITS"
 S = ExecutionStatus
+Unit = subprocess.Popen[bytes] | ForkedUnit
 
 
 class _LogPump(threading.Thread):
@@ -54,12 +68,16 @@ class Supervisor:
         self.python = config.get("python") or sys.executable
         self.units = {u.name: S.PENDING for u in self.spec.units}
         self.exit_codes: dict[str, int] = {}
-        self.running: dict[str, tuple[subprocess.Popen[bytes], list[_LogPump], IO[str]]] = {}
+        self.running: dict[str, tuple[Unit, list[_LogPump], IO[str]]] = {}
+        self.zygote: Zygote | None = None
+        self.wake_fd: int | None = None  # read end of the signal wake-up pipe (set by main)
         self.stop_signal = False
         self.started = time.time()
         self.message: str | None = None
 
     def write_state(self, status: ExecutionStatus, finished: bool = False) -> None:
+        """Record the run's state; only the final one is fsynced (a lost intermediate one is re-read
+        from the processes by ``status``)."""
         doc: dict[str, Any] = {
             "status": status.value,
             "units": {k: v.value for k, v in self.units.items()},
@@ -69,18 +87,40 @@ class Supervisor:
             "message": self.message,
         }
         if finished:
+            self.close()  # the zygote's CPU time (and its units') counts once it is reaped
             doc["finished_at"] = time.time()
-        write_json(self.dir / "state.json", doc)
+            doc["cpu_seconds"] = round(_cpu_seconds(), 3)
+        write_json(self.dir / "state.json", doc, durable=finished)
 
     def command(self, unit: str) -> list[str]:
         argv = self.spec.unit_command(unit)[len(self.spec.runner_command) :]
         return [self.python, "-m", "flowyml.runner", *argv]
 
+    def start_zygote(self) -> None:
+        """Start the run's zygote (it imports while the supervisor gets going), unless turned off."""
+        if os.environ.get(FORK_ENV, "1") == "0" or not hasattr(os, "fork") or not self.spec.units:
+            return
+        env = {**os.environ, **self.spec.unit_env(self.spec.units[0].name)}
+        try:
+            self.zygote = Zygote(self.python, env, os.getcwd())
+        except OSError as exc:
+            print(f"flowyml: units start as fresh interpreters: {exc}", file=sys.stderr, flush=True)
+
     def start(self, unit: str) -> None:
         env = {**os.environ, **self.spec.unit_env(unit)}
-        proc = subprocess.Popen(
-            self.command(unit), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-        )
+        proc: Unit | None = None
+        if self.zygote is not None:
+            argv = self.command(unit)[3:]  # after: python -m flowyml.runner
+            try:
+                proc = self.zygote.spawn(unit, argv, env, os.getcwd())
+            except ZygoteError as exc:
+                print(f"flowyml: {exc}; units start as fresh interpreters from now on", file=sys.stderr, flush=True)
+                self.zygote.close()
+                self.zygote = None
+        if proc is None:
+            proc = subprocess.Popen(
+                self.command(unit), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+            )
         sink = open(self.dir / "logs" / f"{unit}.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         lock = threading.Lock()
         assert proc.stdout is not None and proc.stderr is not None
@@ -175,7 +215,36 @@ class Supervisor:
                 return final
             if changed:
                 self.write_state(S.RUNNING)
-            time.sleep(POLL)
+            self.sleep(deadline)
+
+    def sleep(self, deadline: float | None) -> None:
+        """Wait until a forked unit ends, a signal arrives, a fresh interpreter's poll is due, or the deadline."""
+        fresh = any(not isinstance(proc, ForkedUnit) for proc, _, _ in self.running.values())
+        timeout = POLL if fresh or self.wake_fd is None else IDLE
+        if deadline is not None:
+            timeout = max(0.0, min(timeout, deadline - time.time()))
+        fds = [] if self.wake_fd is None else [self.wake_fd]
+        if self.zygote is not None and self.zygote.alive and self.running:
+            fds.append(self.zygote.fileno())
+        if not fds:
+            time.sleep(timeout)
+            return
+        ready, _, _ = select.select(fds, [], [], timeout)
+        if self.wake_fd is not None and self.wake_fd in ready:
+            drain_fd(self.wake_fd)
+
+    def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this supervisor and every process it reaped (the zygote, its units, fresh units)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main(argv: list[str]) -> int:
@@ -200,7 +269,16 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the submitting terminal must not kill the run
-    final = supervisor.run()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)  # a SIGTERM ends the loop's wait at once
+    supervisor.wake_fd = wake_r
+    supervisor.start_zygote()
+    try:
+        final = supervisor.run()
+    finally:
+        supervisor.close()
     return 0 if final is S.COMPLETED else 1
 
 
