@@ -141,6 +141,7 @@ class FakeAzureML(ScheduleRoutes):
         self.faults: list[Fault] = []
         self.creates: dict[str, int] = {}
         self.executions: list[dict[str, Any]] = []
+        self.unrouted: list[str] = []  # "METHOD path" of every request no route matched (a 404)
         self.exec_env: dict[str, str] = {}
         self.list_page_size = 100  # an assumption: the service's page size of the jobs list is not documented
         self.msi_secret = uuid.uuid4().hex
@@ -468,6 +469,7 @@ class FakeAzureML(ScheduleRoutes):
             if match and m == method:
                 with self._lock:
                     return fn(match.groupdict(), query, body, h)
+        self.unrouted.append(f"{method} {path}")
         return 404, {"error": {"code": "NoFakeRoute", "message": f"FakeAzureML has no route for {method} {path}"}}, {}
 
     @staticmethod

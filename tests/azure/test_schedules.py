@@ -5,9 +5,11 @@ executes as normal runs."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import az_pipelines
+import az_sched_pipelines
 import pytest
 from azfake_server import FakeAzureML
 from azhelpers import file_root, orchestrator
@@ -16,6 +18,7 @@ from flowyml.core.errors import ConfigError
 from flowyml.core.status import ExecutionStatus as S
 from flowyml.orchestrators.registry import RunRegistry
 from flowyml.plugins.schedules import ScheduleNotFoundError
+from flowyml_azure import schedules
 from flowyml_azure.config import AzureMLConfig
 
 pytestmark = pytest.mark.azure
@@ -57,6 +60,7 @@ def test_a_schedule_is_a_job_schedule_whose_pipeline_job_takes_the_trigger_time(
     assert sched["trigger"]["expression"] == "0 * * * *" and sched["trigger"]["timeZone"] == "UTC"
     assert list(sched["action"]["jobDefinition"]["jobs"]) == ["ticker"]  # one unit: still a pipeline job
     assert again.cron == "@hourly" and [i.name for i in orch.list_schedules()] == ["nightly"]
+    assert fake.unrouted == [], "every call the SDK made has a route in the fake"
 
 
 def test_pause_resume_and_delete(fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path) -> None:
@@ -80,6 +84,7 @@ def test_pause_resume_and_delete(fake: FakeAzureML, config: AzureMLConfig, tmp_p
     assert orch.delete_schedule("often") is False and orch.list_schedules() == []
     created_paused = orch.schedule(az_pipelines.ticking, cron="0 * * * *", name="later", paused=True)
     assert created_paused.paused and only_schedule(fake)["properties"]["isEnabled"] is False
+    assert fake.unrouted == []
 
 
 def test_each_firing_is_a_normal_run_named_by_its_trigger_time(
@@ -114,6 +119,27 @@ def test_each_firing_is_a_normal_run_named_by_its_trigger_time(
     assert len(orch.list_schedules()) == 1 and len(RunRegistry().list()) == 2  # listing again adds nothing
     other = orch.run_pipeline(az_pipelines.ticking, run_id="manual-1")  # a job no schedule started
     assert other.job_id not in fake.fired and len(orch.record_schedule_runs("nightly")) == 2
+    assert fake.unrouted == []
+
+
+def test_a_failing_firing_reads_failed_and_a_pending_one_can_be_cancelled(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
+    orch = orchestrator(config, file_root(tmp_path))
+    info = orch.schedule(az_sched_pipelines.checked, cron="*/30 * * * *", name="v1.2-check", context={"fail": True})
+    azure_name = schedules.azure_name("v1.2-check")  # Azure ML schedule names have no '.'
+    assert re.fullmatch(r"flowyml-v1-2-check-[0-9a-f]{8}", azure_name) and list(fake.schedules) == [azure_name]
+    assert info.name == "v1.2-check"  # the flowyml name is read back from the schedule's tags
+    failing = fake.fire(azure_name, dt.datetime(2026, 12, 2, 10, 0, tzinfo=UTC))
+    fake.execute(failing)
+    pending = fake.fire(azure_name, dt.datetime(2026, 12, 2, 10, 30, tzinfo=UTC))
+    assert [i.name for i in orch.list_schedules()] == ["v1.2-check"]
+    report = orch.get_status_report("v1.2-check-20261202-100000")
+    assert report.status is S.FAILED and report.units == {"load": S.COMPLETED, "check": S.FAILED}, report
+    assert "check failed on 3 rows" in (report.message or ""), report.message
+    assert orch.get_status_report("v1.2-check-20261202-103000").status is S.PENDING
+    assert orch.stop_run("v1.2-check-20261202-103000") is True
+    assert fake.jobs[pending].run.status == "CancelRequested"
 
 
 def test_an_unsupported_time_zone_or_cron_is_refused_before_anything_is_created(
