@@ -48,7 +48,7 @@ def test_a_schedule_is_a_job_schedule_whose_pipeline_job_takes_the_trigger_time(
     for node, body in job["jobs"].items():
         assert body["inputs"]["fire_time"]["value"] == "${{parent.inputs.fire_time}}", node
         command = fake.component(body["componentId"])["properties"]["componentSpec"]["command"]
-        assert command.endswith(" --schedule nightly --fire-time ${{inputs.fire_time}}"), command
+        assert command.endswith(" --schedule nightly --fire-time '${{inputs.fire_time}}'"), command
         assert "/runs/nightly/job.json" in command  # the template, which the core wrote to the store
     assert info.name == "nightly" and info.backend == "azureml" and info.native_id == sched["id"]
     assert info.cron == "0 3 * * *" and info.timezone == "Europe/Paris" and info.pipeline_name == "azure-three-units"
@@ -114,12 +114,27 @@ def test_each_firing_is_a_normal_run_named_by_its_trigger_time(
         assert orch._run_spec(handle)[1].labels["flowyml-schedule"] == "nightly"
         assert "training on 4 rows" in orch.get_run_logs(run_id)
     # every unit of a firing ran as that firing's run: the trigger time reached its command
-    fired = [e["command"].rsplit("--fire-time ", 1)[1] for e in fake.executions]
+    fired = [e["command"].rsplit("--fire-time ", 1)[1].strip("'") for e in fake.executions]
     assert fired == ["2026-12-02T02:00:00Z"] * 3 + ["2026-12-03T02:00:00Z"] * 3
     assert len(orch.list_schedules()) == 1 and len(RunRegistry().list()) == 2  # listing again adds nothing
     other = orch.run_pipeline(az_pipelines.ticking, run_id="manual-1")  # a job no schedule started
     assert other.job_id not in fake.fired and len(orch.record_schedule_runs("nightly")) == 2
     assert fake.unrouted == []
+
+
+def test_a_trigger_time_in_dotnet_form_names_the_run_the_same_on_both_sides(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
+    orch = orchestrator(config, file_root(tmp_path))
+    orch.schedule(az_pipelines.ticking, cron="30 14 * * *", name="afternoon")
+    fake.trigger_time_format = "%m/%d/%Y %I:%M:%S %p"  # "12/02/2026 02:30:00 PM": a space in it
+    fake.execute(fake.fire(schedules.azure_name("afternoon"), dt.datetime(2026, 12, 2, 14, 30, tzinfo=UTC)))
+    assert fake.executions[-1]["command"].endswith("--fire-time '12/02/2026 02:30:00 PM'")
+    assert fake.executions[-1]["code"] == 0
+    orch.list_schedules()
+    report = orch.get_status_report("afternoon-20261202-143000")  # the units and the registry agree
+    assert report.status is S.COMPLETED, report
+    assert orch.load_output(RunRegistry().get("afternoon-20261202-143000").handle, "ticks") == 5
 
 
 def test_a_failing_firing_reads_failed_and_a_pending_one_can_be_cancelled(

@@ -64,10 +64,11 @@ def _unit_kwargs(
     spec: JobSpec, config: AzureMLConfig, unit: UnitSpec, environment: Any, schedule: str | None = None
 ) -> dict[str, Any]:
     """What every command (job or component) of a unit gets; a schedule's units end their command
-    in ``--schedule <name> --fire-time ${{inputs.fire_time}}`` (Azure ML resolves the input)."""
+    in ``--schedule <name> --fire-time '${{inputs.fire_time}}'`` (Azure ML resolves the input)."""
     command = shlex.join(spec.unit_command(unit.name))
     if schedule is not None:
-        command += f" --schedule {shlex.quote(schedule)} --fire-time ${{{{inputs.{FIRE_TIME_INPUT}}}}}"
+        # quoted: Azure ML replaces the placeholder in the text, and a time may hold spaces
+        command += f" --schedule {shlex.quote(schedule)} --fire-time '${{{{inputs.{FIRE_TIME_INPUT}}}}}'"
     kwargs: dict[str, Any] = {
         "command": command,
         "environment": environment,

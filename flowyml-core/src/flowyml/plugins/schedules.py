@@ -122,12 +122,26 @@ def check_cron(cron: str, timezone: str) -> None:
         raise PluginError(str(exc)) from None
 
 
+#: Other forms a service may write a time in: .NET's invariant ``G`` and sortable-with-slashes (UTC).
+OTHER_FIRE_TIME_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%Y/%m/%d %H:%M:%S")
+
+
 def parse_fire_time(text: str) -> dt.datetime:
-    """A fire time as a service hands it over (RFC 3339, ``...Z`` or with an offset) -> aware UTC."""
+    """A fire time as a service hands it over (RFC 3339, ``...Z`` or with an offset; or one of
+    :data:`OTHER_FIRE_TIME_FORMATS`, read as UTC) -> aware UTC."""
     try:
         value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"invalid schedule fire time {text!r}: expected RFC 3339, e.g. 2026-12-02T03:00:00Z") from None
+        for form in OTHER_FIRE_TIME_FORMATS:
+            try:
+                value = dt.datetime.strptime(text.strip(), form)
+                break
+            except ValueError:
+                continue
+        else:
+            raise ValueError(
+                f"invalid schedule fire time {text!r}: expected RFC 3339, e.g. 2026-12-02T03:00:00Z"
+            ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc)
