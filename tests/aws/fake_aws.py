@@ -4,7 +4,8 @@ moto (no-Docker Batch) finishes jobs inside SubmitJob and SageMaker jobs at once
 StopTrainingJob. The proxy keeps an *overlay* of native states: a job we submit starts
 SUBMITTED (Batch) / InProgress-Starting (SageMaker) and only moves when a test says so —
 ``set_state``, ``execute`` (runs the unit's real command + env as a local subprocess and writes its
-output to CloudWatch Logs in moto), cancel/terminate/stop as AWS would, and ``settle``.
+output to CloudWatch Logs in moto; a Batch job gets its job definition's ``secrets`` from moto's
+Secrets Manager / SSM as Batch's agent would), cancel/terminate/stop as AWS would, and ``settle``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class AwsFake:
         self.tokens: dict[tuple[str, str], str] = {}  # (pipeline, ClientRequestToken) -> execution ARN
         self.threads: list[threading.Thread] = []
         self.lose_answers = 0  # creates performed whose answers are then "lost" (5xx after the fact)
+        self.inject_secrets = True  # Batch sets the job definition's `secrets` in the container (False: it fails to)
+        self.job_env: dict[str, str] = {}  # extra environment of every job process (e.g. endpoints it cannot reach)
         self.lock = threading.RLock()
         self.batch = direct_client("batch", moto_endpoint)
         self.sm = direct_client("sagemaker", moto_endpoint)
@@ -424,6 +427,13 @@ class AwsFake:
             over.update(status="RUNNING", startedAt=int(time.time() * 1000))
         overrides = request["containerOverrides"]
         env = {e["name"]: e["value"] for e in overrides.get("environment", [])}
+        try:  # as the ECS agent does with the execution role, before the container starts
+            if self.inject_secrets:
+                env.update(self._batch_secrets(request["jobDefinition"]))
+        except Exception as exc:
+            with self.lock:
+                self._fail_batch(job_id, f"ResourceInitializationError: unable to pull secrets or registry auth: {exc}")
+            return
         stream = self.batch.describe_jobs(jobs=[job_id])["jobs"][0]["container"]["logStreamName"]
         code, lines = self._run_command(overrides["command"], env)
         self._write_logs("/aws/batch/job", stream, lines)
@@ -437,6 +447,32 @@ class AwsFake:
                 )
             else:
                 self._fail_batch(job_id, "Essential container in task exited", exit_code=code)
+
+    def _batch_secrets(self, definition: str) -> dict[str, str]:
+        """The job definition's ``secrets`` read from moto's Secrets Manager / SSM, as Batch injects them:
+        ``valueFrom`` a secret ARN (``:json-key:version-stage:version-id`` optional), else an SSM parameter."""
+        name, _, revision = definition.rpartition(":")
+        docs = self.batch.describe_job_definitions(jobDefinitionName=name)["jobDefinitions"]
+        doc = next(d for d in docs if str(d["revision"]) == revision)
+        values: dict[str, str] = {}
+        for entry in (doc.get("containerProperties") or {}).get("secrets") or []:
+            source = entry["valueFrom"]
+            if source.startswith("arn:aws:secretsmanager:"):
+                parts = source.split(":")
+                arn, extra = ":".join(parts[:7]), parts[7:]
+                key, stage, version = [*extra, "", "", ""][:3]
+                kwargs = {"SecretId": arn, **({"VersionStage": stage} if stage else {})}
+                kwargs.update({"VersionId": version} if version else {})
+                text = direct_client("secretsmanager", self.moto).get_secret_value(**kwargs)["SecretString"]
+                values[entry["name"]] = str(json.loads(text)[key]) if key else text
+            else:
+                param = source
+                if source.startswith("arn:"):  # ...:parameter/prod/token is /prod/token, ...:parameter/token is token
+                    rest = source.split(":parameter/", 1)[1]
+                    param = f"/{rest}" if "/" in rest else rest
+                answer = direct_client("ssm", self.moto).get_parameter(Name=param, WithDecryption=True)
+                values[entry["name"]] = answer["Parameter"]["Value"]
+        return values
 
     def _run_training(self, name: str) -> None:
         with self.lock:
@@ -462,6 +498,7 @@ class AwsFake:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("FLOWYML_")}
         full_env = {k: v for k, v in inherited.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
         full_env.update(FLOWYML_HOME=os.environ.get("FLOWYML_HOME", ""), AWS_ENDPOINT_URL=self.moto)
+        full_env.update(self.job_env)
         full_env.update(env)
         full_env["PATH"] = f"{VENV_BIN}{os.pathsep}{full_env.get('PATH', '')}"
         proc = subprocess.run(command, env=full_env, cwd=REPO, capture_output=True, text=True, timeout=180)

@@ -19,7 +19,8 @@ import attrs
 from flowyml.core.errors import ConfigError, RefusedError, RunNotFoundError
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.types import JobSpec, RunHandle, StatusReport
-from flowyml_aws import names, resources, states
+from flowyml.secrets import NATIVE_SECRETS_ENV
+from flowyml_aws import batch_secrets, names, resources, states
 from flowyml_aws.client import backend_error, call, client_error_message, client_for
 from flowyml_aws.config import AWSBatchConfig
 
@@ -38,6 +39,8 @@ _REGISTER_FIELDS = (
     "tags",
     "platformCapabilities",
 )
+#: tag of a revision flowyml registered (image, secrets): the ``name:revision`` it was copied from
+DERIVED_TAG = "flowyml:derived-from"
 _STARTED = {"STARTING", "RUNNING"}
 _NOT_STARTED = {"SUBMITTED", "PENDING", "RUNNABLE"}
 
@@ -108,9 +111,25 @@ def _definition_of(doc: Mapping[str, Any]) -> JobDefinition:
     return JobDefinition(f"{doc['jobDefinitionName']}:{doc['revision']}", platform, defaults, props.get("image"))
 
 
-def job_definition(config: AWSBatchConfig, image: str | None) -> JobDefinition:
-    """The configured job definition; with ``image`` set, its ACTIVE revision running that image
-    (registered from the latest revision when there is none yet)."""
+def _tags(doc: Mapping[str, Any]) -> dict[str, str]:
+    return dict(doc.get("tags") or {})
+
+
+def _content(doc: Mapping[str, Any]) -> tuple[Any, list[tuple[str, str]]]:
+    """What flowyml sets in a revision it registers: the image and the ``secrets`` entries."""
+    props = doc.get("containerProperties") or {}
+    return props.get("image"), sorted((str(s["name"]), str(s["valueFrom"])) for s in props.get("secrets") or [])
+
+
+def job_definition(
+    config: AWSBatchConfig, image: str | None, secrets: list[dict[str, str]] | None = None
+) -> JobDefinition:
+    """The configured job definition; with ``image`` or ``secrets``, its ACTIVE revision running that
+    image with those ``containerProperties.secrets`` added (registered once, then reused).
+
+    A bare name means its latest revision flowyml did not register (``flowyml:derived-from``);
+    a revision flowyml registered is reused only for the revision it was derived from.
+    """
     wanted = str(config.job_definition)
     revisions: list[dict] | None = None  # every ACTIVE revision of the name, once read
     if wanted.startswith("arn:"):
@@ -119,35 +138,53 @@ def job_definition(config: AWSBatchConfig, image: str | None) -> JobDefinition:
         name, _, number = wanted.partition(":")
         revisions = _describe_definitions(config, jobDefinitionName=name, status="ACTIVE")
         docs = [d for d in revisions if not number or str(d.get("revision")) == number]
+        if not number:
+            docs = [d for d in docs if DERIVED_TAG not in _tags(d)] or docs
     docs = [d for d in docs if d.get("status", "ACTIVE") == "ACTIVE"]
     if not docs:
         raise RefusedError(
             f"aws_batch: job definition {wanted} does not exist (no ACTIVE revision in "
             f"{_batch(config).meta.region_name}): register it, or fix `job_definition:` in the orchestrator config"
         )
-    latest = max(docs, key=lambda d: int(d.get("revision", 0)))
-    current = _definition_of(latest)
-    if not image or current.image == image:
+    base = max(docs, key=lambda d: int(d.get("revision", 0)))
+    current = _definition_of(base)
+    props = base.get("containerProperties") or {}
+    desired_props = {**props, "image": image or props.get("image")}
+    if secrets:
+        desired_props["secrets"] = batch_secrets.merged(props.get("secrets") or [], secrets)
+    desired = {**base, "containerProperties": desired_props}
+    if _content(desired) == _content(base):
         return current
-    name = latest["jobDefinitionName"]
+    name, base_ref = base["jobDefinitionName"], current.ref
     if revisions is None:
         revisions = _describe_definitions(config, jobDefinitionName=name, status="ACTIVE")
-    same = [d for d in revisions if (d.get("containerProperties") or {}).get("image") == image]
+    same = [
+        d for d in revisions if _content(d) == _content(desired) and _tags(d).get(DERIVED_TAG, base_ref) == base_ref
+    ]
     if same:
         return _definition_of(max(same, key=lambda d: int(d.get("revision", 0))))
-    if not latest.get("containerProperties"):
+    changes = [f"docker.image {image!r}"] if image else []
+    what = " and ".join([*changes, *(["secrets from Secrets Manager / SSM"] if secrets else [])])
+    if not props:
         raise ConfigError(
             f"aws_batch: job definition {name} is not a container job definition, so flowyml cannot run it with "
-            f"docker.image {image!r}: register one with that image, or remove docker.image"
+            f"{what}: register one with containerProperties, or remove them"
         )
-    request = {k: latest[k] for k in _REGISTER_FIELDS if latest.get(k) not in (None, {}, [])}
-    request["containerProperties"] = {**latest["containerProperties"], "image": image}
+    if secrets and not props.get("executionRoleArn"):
+        raise ConfigError(
+            f"aws_batch: job definition {base_ref} has no executionRoleArn, and Batch injects secrets "
+            f"({', '.join(s['name'] for s in secrets)}) with the execution role: register it with one allowed "
+            "secretsmanager:GetSecretValue / ssm:GetParameters (and kms:Decrypt for a customer key) on them"
+        )
+    request = {k: base[k] for k in _REGISTER_FIELDS if base.get(k) not in (None, {}, [])}
+    request["containerProperties"] = desired_props
+    request["tags"] = {**_tags(base), DERIVED_TAG: base_ref}
     batch = _batch(config)
     made = call(
         lambda: batch.register_job_definition(jobDefinitionName=name, **request),
-        f"aws_batch register_job_definition {name} (image {image})",
+        f"aws_batch register_job_definition {name} ({what})",
     )
-    log.info("registered %s:%s with image %s", name, made["revision"], image)
+    log.info("registered %s:%s from %s with %s", name, made["revision"], base_ref, what)
     return _definition_of({**request, "jobDefinitionName": name, "revision": made["revision"]})
 
 
@@ -177,6 +214,9 @@ def _submit_request(
 ) -> dict[str, Any]:
     unit = spec.unit(unit_name)
     env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, **spec.unit_env(unit_name)}
+    native = batch_secrets.native_names(spec.secrets)
+    if native:  # Batch sets them from the job definition's `secrets`: the step-runner only masks them
+        env[NATIVE_SECRETS_ENV] = ",".join(native)
     overrides: dict[str, Any] = {
         "command": spec.unit_command(unit_name),
         "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
@@ -229,7 +269,7 @@ def submit(spec: JobSpec, config: AWSBatchConfig) -> RunHandle:
     """Submit every unit (dependency order, ``dependsOn`` wired through barriers past 20
     dependencies), reusing jobs an earlier attempt made."""
     config.validate()
-    definition = job_definition(config, spec.image)
+    definition = job_definition(config, spec.image, batch_secrets.entries(config, spec.secrets))
     check_resources(spec, definition)
     region = _batch(config).meta.region_name
     existing = find_existing(config, spec.run_id)

@@ -20,7 +20,7 @@ class _AWSBackend(Backend):
     extra = "aws"
     #: jobs run on AWS machines: a ``file://`` artifact store on the submitting machine is refused
     needs_remote_store = True
-    #: resolved in the job by the step-runner with the job's role (flowyml_aws.secrets)
+    #: SageMaker: resolved in the job by the step-runner (flowyml_aws.secrets); Batch injects them (batch_secrets)
     secret_schemes = frozenset({"aws-sm", "aws-ssm"})
 
     def impl(self) -> ModuleType:

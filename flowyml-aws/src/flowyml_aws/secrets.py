@@ -1,8 +1,9 @@
 """AWS secrets for jobs: ``aws-sm://`` (Secrets Manager) and ``aws-ssm://`` (SSM Parameter Store).
 
-Resolved inside the job, by the step-runner at start-up, with the job's own role (Batch job role,
-SageMaker execution role): ``secretsmanager:GetSecretValue`` / ``ssm:GetParameter``. The region is
-the ARN's, else the job's ``AWS_REGION`` (both backends set it); boto3's own endpoint settings
+On SageMaker, resolved inside the job by the step-runner at start-up, with the job's execution role:
+``secretsmanager:GetSecretValue`` / ``ssm:GetParameter``. On AWS Batch, Batch injects them itself
+from the job definition's ``secrets`` (:mod:`flowyml_aws.batch_secrets`). The region is the ARN's,
+else the job's ``AWS_REGION`` (both backends set it); boto3's own endpoint settings
 (``AWS_ENDPOINT_URL``) apply.
 
 - ``aws-sm://prod/api-token`` (a name or an ARN): the secret's string; ``aws-sm://prod/db#password``

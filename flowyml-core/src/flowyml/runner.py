@@ -31,15 +31,13 @@ from flowyml.core.step_grouping import StepGroup
 from flowyml.orchestrators.layout import RunLayout, StepRecord, UnitResult, read_unit_result
 from flowyml.orchestrators.spec import PIPELINE_INPUT
 from flowyml.plugins.types import JobSpec, PipelineRef, UnitSpec
-from flowyml.secrets import Masker, resolve_all
+from flowyml.secrets import NATIVE_SECRETS_ENV, Masker, SecretError, resolve_all
 
 EXIT_OK, EXIT_STEP_FAILED, EXIT_SETUP_FAILED = 0, 1, 2
 
 
 #: Masks the unit's resolved secrets in everything it logs (set once they are resolved).
 mask = Masker()
-#: Env names a backend injected natively (e.g. AWS Batch ``secrets``): already set, only masked.
-NATIVE_SECRETS_ENV = "FLOWYML_NATIVE_SECRETS"
 
 
 def emit(severity: str, message: str, **fields: Any) -> None:
@@ -239,10 +237,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def load_secrets(spec: JobSpec) -> None:
     """Resolve the spec's secret references into this process's environment, and mask their values
     in everything the unit prints from now on (the step's output, the executor's capture, our lines)."""
-    native = {n.strip() for n in os.environ.get(NATIVE_SECRETS_ENV, "").split(",") if n.strip()}
+    native = sorted({n.strip() for n in os.environ.get(NATIVE_SECRETS_ENV, "").split(",") if n.strip()})
+    missing = [n for n in native if n not in os.environ]
+    if missing:  # never resolved here instead: the platform was to inject them with its own role
+        refs = ", ".join(f"{n} ({spec.secrets.get(n, 'no reference')})" for n in missing)
+        raise SecretError(f"the platform was to inject {refs} ({NATIVE_SECRETS_ENV}), and did not set it")
     values = resolve_all({name: ref for name, ref in spec.secrets.items() if name not in native})
     os.environ.update(values)
-    mask.add([*values.values(), *(os.environ[n] for n in native if n in os.environ)])
+    mask.add([*values.values(), *(os.environ[n] for n in native)])
     if mask.values:
         capture.redact = mask
         capture.install()

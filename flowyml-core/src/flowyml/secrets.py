@@ -5,7 +5,9 @@ A step's secret environment variable is a *reference* ``scheme://ref`` in the jo
 identity, through the resolver a plugin registered for the scheme
 (``flowyml_register_secrets``): ``env://NAME`` (the job's process environment: local and Ray),
 ``aws-sm://`` / ``aws-ssm://`` (flowyml-aws), ``gcp-sm://`` (flowyml-gcp), ``azure-kv://``
-(flowyml-azure). Resolved values are masked (``***``) in what the step prints.
+(flowyml-azure). Resolved values are masked (``***``) in what the step prints. Where the platform
+injects a secret itself (AWS Batch job-definition ``secrets``), the job's ``FLOWYML_NATIVE_SECRETS``
+lists those names: the step-runner only checks and masks them.
 
 Settings other than environment variables that were written with ``${...}`` keep their
 resolved value in memory only: the config object remembers the template as written
@@ -26,6 +28,7 @@ from flowyml.core.errors import ConfigError, FlowymlError
 
 __all__ = [
     "ENV_SCHEME",
+    "NATIVE_SECRETS_ENV",
     "Masker",
     "SecretError",
     "SecretResolver",
@@ -40,6 +43,9 @@ __all__ = [
 ]
 
 ENV_SCHEME = "env"
+#: The job's variable naming the secrets the platform injected itself (AWS Batch ``secrets``):
+#: the step-runner checks they are set and masks them, and never resolves them.
+NATIVE_SECRETS_ENV = "FLOWYML_NATIVE_SECRETS"
 MASK = "***"
 #: Values shorter than this are not masked (masking "1" would garble every log line).
 MIN_MASKED = 4
