@@ -114,7 +114,13 @@ class AwsFake:
         arn = reply.json()["PipelineExecutionArn"]
         with self.lock:
             self.tokens[key] = arn
-            self.executions[arn] = {"status": "Executing", "steps": {}, "pipeline": body["PipelineName"]}
+            parameters = {p["Name"]: p["Value"] for p in body.get("PipelineParameters") or []}
+            self.executions[arn] = {
+                "status": "Executing",
+                "steps": {},
+                "pipeline": body["PipelineName"],
+                "parameters": parameters,
+            }
             auto = body["PipelineName"] in self.sm_auto
         if auto:
             self._start_thread(self._run_execution, arn)
@@ -177,7 +183,7 @@ class AwsFake:
                 done[step["Name"]] = "NotStarted"
                 continue
             job = f"pipelines-{arn.rsplit('/', 1)[-1]}-{step['Name']}-{len(done):04d}"[:63].rstrip("-")
-            args = step["Arguments"]
+            args = resolve_parameters(step["Arguments"], over.get("parameters") or {})
             self.sm.create_training_job(TrainingJobName=job, **args)
             job_arn = self.sm.describe_training_job(TrainingJobName=job)["TrainingJobArn"]
             with self.lock:
@@ -522,6 +528,18 @@ class AwsFake:
     def join(self) -> None:
         for thread in self.threads:
             thread.join(timeout=60)
+
+
+def resolve_parameters(value: Any, parameters: dict[str, str]) -> Any:
+    """A step's arguments with ``{"Get": "Parameters.X"}`` replaced by the execution's value, as SageMaker does."""
+    if isinstance(value, dict):
+        ref = value.get("Get")
+        if len(value) == 1 and isinstance(ref, str) and ref.startswith("Parameters."):
+            return parameters[ref.removeprefix("Parameters.")]
+        return {k: resolve_parameters(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_parameters(v, parameters) for v in value]
+    return value
 
 
 def moto_api(endpoint: str, path: str, payload: dict | None = None) -> Any:

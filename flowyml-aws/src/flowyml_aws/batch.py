@@ -317,13 +317,15 @@ def submit(spec: JobSpec, config: AWSBatchConfig) -> RunHandle:
     )
 
 
-def find(spec: JobSpec, config: AWSBatchConfig) -> RunHandle | None:
+def find(spec: JobSpec, config: AWSBatchConfig, existing: Mapping[str, dict] | None = None) -> RunHandle | None:
     """The handle of the jobs an earlier submit of ``spec`` created (by their names), creating nothing.
 
     None if it created none. Units it never reached are listed as ``never_submitted``: they read
     CANCELLED, so an interrupted run ends instead of waiting for jobs that do not exist.
+    ``existing`` (name -> summary, from one ``find_existing`` of a common prefix) saves the listing.
     """
-    existing = find_existing(config, spec.run_id)
+    if existing is None:
+        existing = find_existing(config, spec.run_id)
     job_ids: dict[str, str] = {}
     barriers: dict[str, list[str]] = {}
     for unit in spec.topological_units():

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 __all__ = ["AWSConnection", "AWSBatchConfig", "SageMakerConfig", "S3Settings"]
 
+import re
+
 import attrs
 
 from flowyml.config.errors import ConfigFieldError, describe
 
 _SECRET = {"secret": True}
+_GROUP = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 
 
 def _positive(_inst: object, attr: attrs.Attribute, value: int) -> None:
@@ -21,6 +24,7 @@ def _positive(_inst: object, attr: attrs.Attribute, value: int) -> None:
 
 
 _ROLE = "the execution role's ARN (arn:aws:iam::<account>:role/<name>)"
+_SCHEDULER_ROLE = "the IAM role EventBridge Scheduler assumes to start each firing (arn:aws:iam::<account>:role/<name>)"
 
 
 def _require(config: object, **expected: str) -> None:
@@ -63,6 +67,9 @@ class AWSBatchConfig(AWSConnection):
     retry_attempts: int | None = attrs.field(default=None, validator=_positive)
     share_identifier: str | None = None
     scheduling_priority: int | None = None
+    #: native schedules (EventBridge Scheduler): the role it assumes to submit firings, and its schedule group
+    scheduler_role_arn: str | None = None
+    schedule_group: str = "flowyml"
 
     def validate(self) -> None:
         """Raise :class:`ConfigFieldError` naming the first required field that is not set (no AWS call)."""
@@ -96,12 +103,31 @@ class SageMakerConfig(AWSConnection):
     volume_kms_key_id: str | None = None
     #: a multi-unit run's pipeline runs at most this many steps at once (None: all that are ready)
     max_parallel_steps: int | None = attrs.field(default=None, validator=_positive)
+    #: native schedules (EventBridge Scheduler): the role it assumes to start executions, and its schedule group
+    scheduler_role_arn: str | None = None
+    schedule_group: str = "flowyml"
 
     def validate(self) -> None:
         """Raise :class:`ConfigFieldError` naming the first field that cannot work (no AWS call)."""
         _require(self, role_arn=_ROLE)
         if not str(self.role_arn).startswith("arn:"):
             raise ConfigFieldError("role_arn", _ROLE, describe(self.role_arn))
+
+
+def validate_schedules(config: AWSBatchConfig | SageMakerConfig, backend: str, needs: str) -> None:
+    """The schedule fields (only when a schedule is created): a clear error naming the field and the fix."""
+    hint = (
+        f"set `scheduler_role_arn:` in the {backend} stack's orchestrator settings in flowyml.yaml: a role that "
+        f"scheduler.amazonaws.com may assume, allowed {needs} (docs/backends/aws.md#schedules)"
+    )
+    role = config.scheduler_role_arn
+    if not role:
+        raise ConfigFieldError.missing("scheduler_role_arn", _SCHEDULER_ROLE, hint=hint)
+    if not str(role).startswith("arn:") or ":role/" not in str(role):
+        raise ConfigFieldError("scheduler_role_arn", _SCHEDULER_ROLE, describe(role), hint=hint)
+    group = config.schedule_group
+    if not group or not _GROUP.match(group):
+        raise ConfigFieldError("schedule_group", "a group name ([0-9A-Za-z_.-], 1-64 characters)", describe(group))
 
 
 @attrs.define(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 from flowyml.core.errors import FlowymlError
 from flowyml.plugins import Backend, JobSpec, LogRecord, RunHandle, StatusReport, hookimpl
 from flowyml.plugins.hookspecs import RegisterBackend, RegisterStore
+from flowyml.plugins.schedules import ScheduleInfo, ScheduleSpec
 from flowyml_aws.config import AWSBatchConfig, SageMakerConfig
 from flowyml_aws.secrets import flowyml_register_secrets  # noqa: F401  (the aws-sm:// and aws-ssm:// resolvers)
 from flowyml_aws.states import BATCH_STATES, SAGEMAKER_STATES
@@ -24,6 +25,10 @@ class _AWSBackend(Backend):
     secret_schemes = frozenset({"aws-sm", "aws-ssm"})
 
     def impl(self) -> ModuleType:
+        raise NotImplementedError
+
+    def schedules(self) -> ModuleType:
+        """The module of the backend's native schedules (EventBridge Scheduler)."""
         raise NotImplementedError
 
     def submit(self, spec: JobSpec, config: Any) -> RunHandle:
@@ -58,6 +63,25 @@ class _AWSBackend(Backend):
 
         return typed_error(f"{self.name} {operation}", exc)
 
+    # -- native schedules: EventBridge Scheduler (flowyml_aws.schedules) -----------------------
+    def schedule_create(self, schedule: ScheduleSpec, config: Any) -> ScheduleInfo:
+        return self.schedules().create(schedule, config)
+
+    def schedule_list(self, config: Any) -> list[ScheduleInfo]:
+        return self.schedules().list_all(config)
+
+    def schedule_pause(self, name: str, config: Any) -> ScheduleInfo:
+        return self.schedules().pause(name, config)
+
+    def schedule_resume(self, name: str, config: Any) -> ScheduleInfo:
+        return self.schedules().resume(name, config)
+
+    def schedule_delete(self, name: str, config: Any) -> bool:
+        return bool(self.schedules().delete(name, config))
+
+    def schedule_runs(self, name: str, config: Any) -> list[RunHandle]:
+        return self.schedules().runs(name, config)
+
     def store_settings(self, config: Any, settings: Mapping[str, str]) -> dict[str, str]:
         """The orchestrator's region (and endpoint) reach an ``s3://`` store that sets none."""
         merged = dict(settings)
@@ -70,7 +94,7 @@ class BatchBackend(_AWSBackend):
     name = "aws_batch"
     config_class = AWSBatchConfig
     description = "AWS Batch: one job per execution unit, the DAG as dependsOn (boto3)."
-    capabilities = frozenset({"dag", "cancel", "logs", "details", "gpu", "parallel"})
+    capabilities = frozenset({"dag", "cancel", "logs", "details", "gpu", "parallel", "schedules"})
     native_states = BATCH_STATES
     orchestrator = "flowyml.stacks.aws.AWSBatchOrchestrator"
 
@@ -78,6 +102,11 @@ class BatchBackend(_AWSBackend):
         from flowyml_aws import batch
 
         return batch
+
+    def schedules(self) -> ModuleType:
+        from flowyml_aws import batch_schedules
+
+        return batch_schedules
 
     def status_many(self, handles: list[RunHandle], config: Any) -> Mapping[str, StatusReport]:
         from flowyml_aws.batch import poll_many
@@ -92,7 +121,7 @@ class SageMakerBackend(_AWSBackend):
         "Amazon SageMaker: a single-unit run is a training job; a multi-unit run is a SageMaker Pipeline of "
         "Training steps with DependsOn, so the DAG runs inside AWS (boto3)."
     )
-    capabilities = frozenset({"dag", "cancel", "logs", "details", "gpu"})
+    capabilities = frozenset({"dag", "cancel", "logs", "details", "gpu", "schedules"})
     native_states = SAGEMAKER_STATES
     orchestrator = "flowyml.stacks.aws.SageMakerOrchestrator"
 
@@ -100,6 +129,11 @@ class SageMakerBackend(_AWSBackend):
         from flowyml_aws import sagemaker
 
         return sagemaker
+
+    def schedules(self) -> ModuleType:
+        from flowyml_aws import sagemaker_schedules
+
+        return sagemaker_schedules
 
 
 def _s3_storage(uri: str, settings: Mapping[str, Any]) -> Any:
