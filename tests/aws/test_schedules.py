@@ -176,7 +176,7 @@ def test_a_batch_schedule_is_an_eventbridge_schedule_submitting_a_launcher(fake,
     assert launcher_config["job_queue"] == "flowyml-queue" and launcher_config["job_definition"] == "flowyml-step:1"
     assert not {"aws_secret_access_key", "aws_access_key_id", "scheduler_role_arn"} & set(launcher_config)
     assert env["AWS_REGION"] == "us-east-1" and json.loads(env["FLOWYML_STORE_SETTINGS"])["region"] == "us-east-1"
-    assert request["Tags"]["flowyml:schedule"] == "nightly"
+    assert request["Tags"]["flowyml:schedule"] == "nightly" and request["RetryStrategy"] == {"Attempts": 2}
     assert request["Tags"]["flowyml:fire-time"] == "<aws.scheduler.scheduled-time>"
 
     assert info.name == "nightly" and info.backend == "aws_batch" and info.native_id == schedule["Arn"]
@@ -212,6 +212,28 @@ def test_pause_resume_delete_and_unknown_names(fake, batch_orch) -> None:
     assert batch_orch.delete_schedule("often") is False and batch_orch.list_schedules() == []
     later = batch_orch.schedule(diamond, cron="0 * * * *", name="later", paused=True)
     assert later.paused and scheduler(fake).get_schedule(Name="later", GroupName="flowyml")["State"] == "DISABLED"
+
+
+def test_throttling_is_retried_and_a_lost_create_answer_leaves_one_schedule(fake, batch_orch) -> None:
+    from tests.aws.fault_proxy import Reply, error_reply
+
+    create = "POST:/schedules/nightly"
+    lost = {"n": 1}
+
+    def lose_first_answer(req, forward) -> Reply:
+        reply = forward()
+        if lost["n"]:
+            lost["n"] -= 1
+            return error_reply(req, 500, "InternalServerException", "the answer was lost after the create happened")
+        return reply
+
+    fake.proxy.add_rule(create, lose_first_answer)
+    fake.proxy.fail(["GET:/schedule-groups/flowyml", "GET:/schedules"], 2, status=429, code="ThrottlingException")
+    info = batch_orch.schedule(diamond, cron="0 3 * * *", name="nightly")
+    assert info.name == "nightly" and len(fake.proxy.sent(create)) == 2  # the retry met the schedule it had made
+    assert [s["Name"] for s in scheduler(fake).list_schedules(GroupName="flowyml")["Schedules"]] == ["nightly"]
+    assert [i.name for i in batch_orch.list_schedules()] == ["nightly"]
+    assert any(c.injected for c in fake.proxy.calls if c.status == 429)
 
 
 def test_a_missing_or_malformed_scheduler_role_names_the_field_and_the_fix(

@@ -34,6 +34,7 @@ CONFIG_ENV = "FLOWYML_AWS_BATCH_CONFIG"
 LAUNCHER_MODULE = "flowyml_aws.fire"
 #: a launcher only submits jobs: a short attempt limit
 LAUNCHER_TIMEOUT_SECONDS = 900
+LAUNCHER_ATTEMPTS = 2
 _STAMP = re.compile(r"(\d{8}-\d{6})-")
 _NEEDS = "batch:SubmitJob on the job queue and job definition"
 
@@ -110,8 +111,8 @@ def target(spec: ScheduleSpec, config: AWSBatchConfig) -> dict[str, Any]:
         request["ShareIdentifier"] = config.share_identifier
     if config.scheduling_priority is not None:
         request["SchedulingPriorityOverride"] = config.scheduling_priority
-    if config.retry_attempts:
-        request["RetryStrategy"] = {"Attempts": config.retry_attempts}
+    # EventBridge saw SubmitJob succeed: only Batch can retry a launcher that failed (it is idempotent)
+    request["RetryStrategy"] = {"Attempts": max(LAUNCHER_ATTEMPTS, config.retry_attempts or 0)}
     return eb.target(eb.BATCH_TARGET, config, request)
 
 

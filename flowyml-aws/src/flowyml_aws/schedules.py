@@ -36,7 +36,7 @@ MAX_DESCRIPTION = 512
 #: how often EventBridge retries a target call that failed (throttling, 5xx), and for how long
 RETRY_POLICY = {"MaximumRetryAttempts": 5, "MaximumEventAgeInSeconds": 3600}
 #: (last run id, message) of a schedule's latest firing, as the backend finds it
-LastFiring = Callable[[str, Any], "tuple[str | None, str | None]"]
+LastFiring = Callable[[str, Any], tuple[str | None, str | None]]
 
 
 def scheduler(config: Any) -> Any:
@@ -148,7 +148,8 @@ def _get_raw(config: Any, name: str) -> dict[str, Any] | None:
                 return None
             raise
 
-    return _sdk(attempt, f"EventBridge Scheduler get_schedule {name}")  # type: ignore[no-any-return]
+    found: dict[str, Any] | None = _sdk(attempt, f"EventBridge Scheduler get_schedule {name}")
+    return found
 
 
 def _list(config: Any, backend: str, target_arn: str) -> list[dict[str, Any]]:
@@ -213,14 +214,28 @@ def list_all(config: Any, backend: str, target_arn: str, last: LastFiring) -> li
     return [info(s, backend, last(str(s["Name"]), config)) for s in _list(config, backend, target_arn)]
 
 
+#: what ``update_schedule`` must be sent back to keep a schedule as it is
+_KEPT = (
+    "Name",
+    "GroupName",
+    "ScheduleExpression",
+    "ScheduleExpressionTimezone",
+    "Description",
+    "Target",
+    "FlexibleTimeWindow",
+    "StartDate",
+    "EndDate",
+    "KmsKeyArn",
+    "ActionAfterCompletion",
+)
+
+
 def set_state(config: Any, name: str, backend: str, state: str) -> dict[str, Any]:
     """ENABLED / DISABLED. ``update_schedule`` replaces the whole schedule: send back what it holds."""
     schedule = _get(config, name, backend)
     if schedule.get("State") == state:
         return schedule
-    fields = ("Name", "GroupName", "ScheduleExpression", "ScheduleExpressionTimezone", "Description", "Target")
-    fields += ("FlexibleTimeWindow", "StartDate", "EndDate", "KmsKeyArn", "ActionAfterCompletion")
-    request = {k: schedule[k] for k in fields if schedule.get(k) not in (None, "")}
+    request = {k: schedule[k] for k in _KEPT if schedule.get(k) not in (None, "")}
     client = scheduler(config)
     _sdk(partial(client.update_schedule, **request, State=state), f"EventBridge Scheduler update_schedule {name}")
     return _get(config, name, backend)

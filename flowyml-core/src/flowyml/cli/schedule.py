@@ -39,10 +39,20 @@ def _row(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flowyml.cli.commands import load_target, out, parse_params, print_json
+    from flowyml.config.errors import ConfigFieldError
     from flowyml.config.loader import load_config
 
-    orchestrator = load_config(args.config).orchestrator(args.stack)
+    config = load_config(args.config)
+    orchestrator = config.orchestrator(args.stack)
+    try:
+        return _run(args, orchestrator)
+    except ConfigFieldError as exc:  # a setting only schedules need (e.g. a scheduler role): in the file, at its key
+        raise exc.located(config.path or "flowyml.yaml", f"stacks.{orchestrator.stack}.orchestrator") from None
+
+
+def _run(args: argparse.Namespace, orchestrator: Any) -> int:
+    from flowyml.cli.commands import load_target, out, parse_params, print_json
+
     if args.action == "list":
         docs = [i.to_dict() for i in orchestrator.list_schedules()]
         if args.json:
