@@ -1,17 +1,24 @@
-"""Every ```python block in the docs (README.md, docs/**, the distributions' READMEs) is run by a test.
+"""Every code block of the docs (README.md, docs/**, the distributions' READMEs) is run by a test.
 
-A page's blocks run in page order as one program, in a core-only environment: a fresh venv whose
-site-packages holds flowyml-core and its dependencies and nothing else (no cloud SDK, no backend
-plugin), so a block that claims to need only core is proved to. A block needing more says so in
-the comment right above it, and the test checks the claim:
+```python blocks: a page's blocks run in page order as one program, in a core-only environment: a
+fresh venv whose site-packages holds flowyml-core and its dependencies and nothing else (no cloud
+SDK, no backend plugin), so a block that claims to need only core is proved to.
+
+```bash blocks: each command runs in that environment, in a scratch folder holding the repository's
+``examples``; ``RUN_ID`` (and ``<run-id>``) is the id the block's ``--detach`` run printed.
+
+A block needing more says so in the comment right above it (directives separated by ``;``), and
+the test checks each claim:
 
     <!-- docs-test: needs numpy -->            installed for that page (from this environment)
     <!-- docs-test: after docs/quickstart.md --> the page's program starts with that page's blocks
+    <!-- docs-test: file my_pipeline.py = docs/quickstart.md[1] -->   (bash) that page's 1st python block, as a file
     <!-- docs-test: not-run: REASON -->        not run here, for a REASON this test checks:
-        cloud aws|gcp|azure: ...                the block uses that distribution (it needs a cloud account)
-        runs in tests/...py: ...                that test exists and reads this page
+        cloud aws|gcp|azure|ray: ...            the block uses that cloud's module, CLI or stack
+        runs in tests/...py: ...                that test exists and reads this page (or runs its commands)
         excerpt of PATH                         the block is a verbatim excerpt of PATH (which its tests run)
         needs PACKAGE: ...                      the block imports PACKAGE, and no distribution here needs it
+        repo script: ...                        every command is a script of this repository (or git clone)
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import functools
 import importlib.metadata as md
 import os
 import re
+import shlex
 import subprocess
 import venv
 from collections.abc import Iterator
@@ -44,23 +52,35 @@ CLOUDS["azure"] = ("flowyml.stacks.azure", "flowyml_azure")
 
 class Block:
     def __init__(self, page: str, line: int, lang: str, info: str, code: str, mark: str | None) -> None:
-        self.page, self.line, self.lang, self.info, self.code, self.mark = page, line, lang, info, code, mark
+        self.page, self.line, self.lang, self.info, self.code = page, line, lang, info, code
+        self.directives = [d.strip() for d in mark.split(";")] if mark else []
 
     @property
     def where(self) -> str:
         return f"{self.page}:{self.line}"
 
+    def _values(self, prefix: str) -> list[str]:
+        return [d.removeprefix(prefix).strip() for d in self.directives if d.startswith(prefix)]
+
     @property
     def not_run(self) -> str | None:
-        return self.mark.removeprefix("not-run:").strip() if self.mark and self.mark.startswith("not-run:") else None
+        return next(iter(self._values("not-run:")), None)
 
     @property
     def after(self) -> str | None:
-        return self.mark.removeprefix("after ").strip() if self.mark and self.mark.startswith("after ") else None
+        return next(iter(self._values("after ")), None)
 
     @property
     def needs(self) -> list[str]:
-        return self.mark.removeprefix("needs").split() if self.mark and self.mark.startswith("needs ") else []
+        return [name for value in self._values("needs ") for name in value.split()]
+
+    @property
+    def files(self) -> dict[str, str]:
+        return dict(tuple(part.strip() for part in value.split("=", 1)) for value in self._values("file "))  # type: ignore[misc]
+
+    def unknown_directives(self) -> list[str]:
+        known = ("not-run:", "after ", "needs ", "file ")
+        return [d for d in self.directives if not d.startswith(known)]
 
 
 def blocks(page: str) -> list[Block]:
@@ -76,6 +96,36 @@ def blocks(page: str) -> list[Block]:
 def python_blocks() -> Iterator[Block]:
     for page in PAGES:
         yield from (b for b in blocks(page) if b.lang == "python")
+
+
+def bash_blocks() -> Iterator[Block]:
+    for page in PAGES:
+        yield from (b for b in blocks(page) if b.lang in ("bash", "sh", "shell", "console"))
+
+
+def commands(block: Block) -> list[list[str]]:
+    """The block's commands (continuations joined, comments dropped; ``;``, ``&&``, ``&`` end one), as words."""
+    found: list[list[str]] = []
+    for line in block.code.replace("\\\n", " ").splitlines():
+        command: list[str] = []
+        for word in shlex.split(line, comments=True):
+            end = word in ("&&", "&", ";") or word.endswith(";")
+            word = word.rstrip(";") if word not in ("&&", "&") else ""
+            if word:
+                command.append(word)
+            if end and command:
+                found.append(command)
+                command = []
+        if command:
+            found.append(command)
+    return found
+
+
+def file_block(source: str) -> Block | None:
+    """``docs/quickstart.md[1]``: that page's first python block."""
+    m = re.fullmatch(r"(\S+)\[(\d+)\]", source)
+    found = [b for b in blocks(m.group(1)) if b.lang == "python"] if m and (ROOT / m.group(1)).is_file() else []
+    return found[int(m.group(2)) - 1] if m and 0 < int(m.group(2)) <= len(found) else None
 
 
 def runnable_pages() -> list[str]:
@@ -157,38 +207,80 @@ def test_the_core_only_environment_has_no_cloud_sdk_and_no_backend_plugin(envs: 
 # --- the blocks ------------------------------------------------------------------------------
 
 
+CLOUD_WORDS = {
+    "aws": ("flowyml.stacks.aws", "flowyml_aws", "aws "),
+    "gcp": ("flowyml.stacks.gcp", "flowyml_gcp", "gcloud "),
+    "azure": ("flowyml.stacks.azure", "flowyml_azure", "az "),
+    "ray": ("flowyml.stacks.ray", "flowyml_ray", "ray"),
+}
+
+
+def check_directives(block: Block) -> None:
+    """Each directive is known; the REASON of a ``not-run`` holds for the block."""
+    assert not block.unknown_directives(), f"{block.where}: unknown docs-test directive {block.unknown_directives()}"
+    if block.after:
+        assert block.after in runnable_pages(), f"{block.where}: after {block.after}: not a page with runnable blocks"
+    for name, source in block.files.items():
+        assert file_block(source), f"{block.where}: file {name}: no such python block {source}"
+    reason = block.not_run
+    if reason is None:
+        return
+    where = f"{block.where}: not-run: {reason}"
+    if m := re.match(r"cloud (aws|gcp|azure|ray): \S", reason):
+        module, package, cli = CLOUD_WORDS[m.group(1)]
+        used = (f"import {module}", f"from {module}", f"import {package}", f"from {package}")
+        if block.lang != "python":
+            used = (f"{cli}", "--stack ")
+        assert any(word in block.code for word in used), f"{where}: the block uses nothing of {m.group(1)}"
+    elif m := re.match(r"runs in (tests/\S+\.py): \S", reason):
+        test = ROOT / m.group(1)
+        assert test.is_file(), f"{where}: no such test"
+        text = test.read_text()
+        words = [w for w in block.code.split() if w.startswith("--") or ("/" in w and not w.startswith("<"))]
+        globbed = block.page.startswith("docs/") and "docs/**/*.md" in text
+        readme = block.page.startswith("flowyml-") and "flowyml-*/README.md" in text
+        assert Path(block.page).name in text or globbed or readme or any(w in text for w in words), (
+            f"{where}: that test neither reads {block.page} nor runs its commands"
+        )
+    elif m := re.match(r"excerpt of (\S+)$", reason):
+        source = ROOT / m.group(1)
+        assert source.is_file(), f"{where}: no such file"
+        assert block.code.strip() in source.read_text(), f"{where}: the block is not in {m.group(1)} as written"
+    elif m := re.match(r"needs ([\w-]+): \S", reason):
+        package = m.group(1)
+        assert re.search(rf"^\s*(from|import) {package}\b", block.code, re.M), f"{where}: no import of {package}"
+        ours = {canonicalize_name(d.metadata["Name"]) for d in closure(["flowyml[all]"])}
+        assert canonicalize_name(package) not in ours, f"{where}: flowyml[all] installs {package}: run the block"
+    elif re.match(r"repo script: \S", reason):
+        for command in commands(block):
+            script = ROOT / command[0]
+            ok = (
+                command[:2] == ["git", "clone"]
+                or command[0] == "cd"
+                or (script.is_file() and os.access(script, os.X_OK))
+            )
+            assert ok, f"{where}: {' '.join(command)} is not a script of this repository"
+    else:
+        raise AssertionError(
+            f"{where}: say why (cloud X: / runs in tests/..: / excerpt of PATH / needs PKG: / repo script:)"
+        )
+
+
 def test_every_python_block_is_run_or_says_why_not() -> None:
-    """The REASON of each ``not-run`` is checked against the block; pages are classified."""
     found = list(python_blocks())
     assert len(found) >= 45, len(found)
     for block in found:
-        reason = block.not_run
-        if block.mark and reason is None and not block.needs and not block.after:
-            raise AssertionError(f"{block.where}: unknown docs-test mark {block.mark!r}")
-        if block.after:
-            assert (ROOT / block.after).is_file() and block.after in runnable_pages(), f"{block.where}: {block.mark}"
-        if reason is None:
-            continue
-        where = f"{block.where}: not-run: {reason}"
-        if m := re.match(r"cloud (aws|gcp|azure): \S", reason):
-            assert any(f"import {mod}" in block.code or f"from {mod}" in block.code for mod in CLOUDS[m.group(1)]), (
-                f"{where}: the block uses no {m.group(1)} module"
-            )
-        elif m := re.match(r"runs in (tests/\S+\.py): \S", reason):
-            test = ROOT / m.group(1)
-            assert test.is_file(), f"{where}: no such test"
-            assert Path(block.page).name in test.read_text(), f"{where}: that test does not read {block.page}"
-        elif m := re.match(r"excerpt of (\S+)$", reason):
-            source = ROOT / m.group(1)
-            assert source.is_file(), f"{where}: no such file"
-            assert block.code.strip() in source.read_text(), f"{where}: the block is not in {m.group(1)} as written"
-        elif m := re.match(r"needs ([\w-]+): \S", reason):
-            package = m.group(1)
-            assert re.search(rf"^\s*(from|import) {package}\b", block.code, re.M), f"{where}: no import of {package}"
-            ours = {canonicalize_name(d.metadata["Name"]) for d in closure(["flowyml[all]"])}
-            assert canonicalize_name(package) not in ours, f"{where}: flowyml[all] installs {package}: run the block"
-        else:
-            raise AssertionError(f"{where}: say why (cloud X: / runs in tests/..: / excerpt of PATH / needs PKG:)")
+        check_directives(block)
+
+
+def test_every_bash_block_is_run_or_says_why_not() -> None:
+    found = list(bash_blocks())
+    assert len(found) >= 25, len(found)
+    for block in found:
+        check_directives(block)
+        if block.not_run is None:
+            flowyml = all(c[0].removeprefix(".venv/bin/") == "flowyml" for c in commands(block))
+            assert flowyml, f"{block.where}: only flowyml commands run here; mark the others not-run (why)"
 
 
 def runnable(page: str) -> list[Block]:
@@ -244,3 +336,47 @@ def test_the_python_of_a_page_runs_in_a_core_only_install(page: str, envs: Path,
         env.pop(name, None)
     proc = subprocess.run([python, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=180, env=env)
     assert proc.returncode == 0, f"{page} (core{''.join('+' + n for n in needs)}):\n{proc.stdout}\n{proc.stderr}"
+
+
+RUN_ID = ("RUN_ID", "<run-id>")
+
+
+def distinct_bash_blocks() -> list[str]:
+    """Runnable bash blocks, one per command sequence (README.md and the quickstart show the same one)."""
+    seen: dict[tuple[tuple[str, ...], ...], str] = {}
+    for block in bash_blocks():
+        if block.not_run is None:
+            key = tuple(tuple(w.removeprefix(".venv/bin/") for w in c) for c in commands(block))
+            seen.setdefault(key, block.where)
+    return list(seen.values())
+
+
+@pytest.mark.parametrize("where", distinct_bash_blocks())
+def test_the_commands_of_a_bash_block_run_in_a_core_only_install(where: str, envs: Path, tmp_path: Path) -> None:
+    page, _, line = where.rpartition(":")
+    block = next(b for b in blocks(page) if str(b.line) == line)
+    python = environment(tuple(sorted(block.needs)), envs)
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    for name, source in block.files.items():
+        (tmp_path / name).write_text(file_block(source).code)  # type: ignore[union-attr]
+    env = {**os.environ, "FLOWYML_HOME": str(tmp_path / "home"), "FLOWYML_BACKEND_RETRY_DELAY": "0.01"}
+    env["PATH"] = f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    for name in ("FLOWYML_CONFIG", "FLOWYML_STACK", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH"):
+        env.pop(name, None)
+    run_id = None
+    try:
+        for command in commands(block):
+            if any(w in RUN_ID for w in command):
+                assert run_id, f"{where}: {' '.join(command)} needs the id of a --detach run before it"
+                command = [run_id if w in RUN_ID else w for w in command]
+            argv = [str(python.parent / "flowyml"), *command[1:]]
+            proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+            assert proc.returncode == 0, (
+                f"{where}: {shlex.join(command)} -> {proc.returncode}\n{proc.stdout}{proc.stderr}"
+            )
+            if "--detach" in command:
+                run_id = proc.stdout.split()[0]
+    finally:
+        stop = "from flowyml.backends.local import schedules as s; import signal; p = s.scheduler_pid(); "
+        stop += "p is not None and p.is_alive() and p.kill_group(signal.SIGTERM)"
+        subprocess.run([python, "-c", stop], env=env, cwd=tmp_path, timeout=60)
