@@ -360,6 +360,7 @@ def test_the_commands_of_a_bash_block_run_in_a_core_only_install(where: str, env
     for name, source in block.files.items():
         (tmp_path / name).write_text(file_block(source).code)  # type: ignore[union-attr]
     env = {**os.environ, "FLOWYML_HOME": str(tmp_path / "home"), "FLOWYML_BACKEND_RETRY_DELAY": "0.01"}
+    env |= {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}  # scikit-learn: no thread storm on a shared CI box
     env["PATH"] = f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"
     for name in ("FLOWYML_CONFIG", "FLOWYML_STACK", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH"):
         env.pop(name, None)
