@@ -165,7 +165,7 @@ def test_flowyml_plugins_lists_it_and_the_env_switches_choose() -> None:
     disabled = json.loads(_cli("plugins", "--json", env={"FLOWYML_DISABLE_PLUGINS": "httpjobs"}).stdout)
     assert "httpjobs" not in {b["name"] for b in disabled["backends"]}
     only = json.loads(_cli("plugins", "--json", env={"FLOWYML_LOAD_PLUGINS": "httpjobs"}).stdout)
-    assert {b["name"] for b in only["backends"]} == {"local", "httpjobs"}
+    assert {b["name"] for b in only["backends"]} == {"local", "inprocess", "httpjobs"}  # core's built-ins stay
 
 
 def test_the_tutorial_flow_from_the_cli(job_server: JobServer, tmp_path: Path) -> None:
@@ -216,7 +216,7 @@ def test_the_tutorials_python_snippets_run(job_server: JobServer, tmp_path: Path
         env={**os.environ, "HTTPJOBS_TOKEN": TOKEN},
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["fy-hello-3", "10", "['httpjobs',", "'local']"]
+    assert proc.stdout.split() == ["fy-hello-3", "10", "['httpjobs',", "'inprocess',", "'local']"]
 
 
 def test_the_tutorial_shows_the_plugin_and_its_kit_run_as_they_are() -> None:
