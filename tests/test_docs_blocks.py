@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.metadata as md
+import itertools
 import os
 import re
 import shlex
@@ -128,6 +129,14 @@ def file_block(source: str) -> Block | None:
     return found[int(m.group(2)) - 1] if m and 0 < int(m.group(2)) <= len(found) else None
 
 
+ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def program_of(command: list[str]) -> str:
+    """The program a command runs (after leading ``NAME=value`` environment assignments)."""
+    return next((w for w in command if not ASSIGNMENT.match(w)), "")
+
+
 def runnable_pages() -> list[str]:
     return sorted({b.page for b in python_blocks() if not b.not_run})
 
@@ -228,9 +237,9 @@ def check_directives(block: Block) -> None:
     where = f"{block.where}: not-run: {reason}"
     if m := re.match(r"cloud (aws|gcp|azure|ray): \S", reason):
         module, package, cli = CLOUD_WORDS[m.group(1)]
-        used = (f"import {module}", f"from {module}", f"import {package}", f"from {package}")
+        used: tuple[str, ...] = (f"import {module}", f"from {module}", f"import {package}", f"from {package}")
         if block.lang != "python":
-            used = (f"{cli}", "--stack ")
+            used = (cli, "--stack ")
         assert any(word in block.code for word in used), f"{where}: the block uses nothing of {m.group(1)}"
     elif m := re.match(r"runs in (tests/\S+\.py): \S", reason):
         test = ROOT / m.group(1)
@@ -243,9 +252,9 @@ def check_directives(block: Block) -> None:
             f"{where}: that test neither reads {block.page} nor runs its commands"
         )
     elif m := re.match(r"excerpt of (\S+)$", reason):
-        source = ROOT / m.group(1)
-        assert source.is_file(), f"{where}: no such file"
-        assert block.code.strip() in source.read_text(), f"{where}: the block is not in {m.group(1)} as written"
+        original = ROOT / m.group(1)
+        assert original.is_file(), f"{where}: no such file"
+        assert block.code.strip() in original.read_text(), f"{where}: the block is not in {m.group(1)} as written"
     elif m := re.match(r"needs ([\w-]+): \S", reason):
         package = m.group(1)
         assert re.search(rf"^\s*(from|import) {package}\b", block.code, re.M), f"{where}: no import of {package}"
@@ -279,7 +288,7 @@ def test_every_bash_block_is_run_or_says_why_not() -> None:
     for block in found:
         check_directives(block)
         if block.not_run is None:
-            flowyml = all(c[0].removeprefix(".venv/bin/") == "flowyml" for c in commands(block))
+            flowyml = all(program_of(c).removeprefix(".venv/bin/") == "flowyml" for c in commands(block))
             assert flowyml, f"{block.where}: only flowyml commands run here; mark the others not-run (why)"
 
 
@@ -370,8 +379,10 @@ def test_the_commands_of_a_bash_block_run_in_a_core_only_install(where: str, env
             if any(w in RUN_ID for w in command):
                 assert run_id, f"{where}: {' '.join(command)} needs the id of a --detach run before it"
                 command = [run_id if w in RUN_ID else w for w in command]
-            argv = [str(python.parent / "flowyml"), *command[1:]]
-            proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+            assignments = list(itertools.takewhile(ASSIGNMENT.match, command))
+            argv = [str(python.parent / "flowyml"), *command[len(assignments) + 1 :]]
+            extra = dict(a.split("=", 1) for a in assignments)
+            proc = subprocess.run(argv, cwd=tmp_path, env=env | extra, capture_output=True, text=True, timeout=240)
             assert proc.returncode == 0, (
                 f"{where}: {shlex.join(command)} -> {proc.returncode}\n{proc.stdout}{proc.stderr}"
             )
