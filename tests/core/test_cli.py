@@ -42,8 +42,6 @@ def test_run_errors_have_exit_code_2():
     assert ambiguous.returncode == 2 and "found 2 pipelines (quick, slow)" in ambiguous.stderr
     bad_param = flowyml("run", "tests/core/lifecycle_pipelines.py:quick", "-p", "novalue")
     assert bad_param.returncode == 2 and "expected KEY=VALUE" in bad_param.stderr
-    detach_alone = flowyml("run", "tests/core/lifecycle_pipelines.py:quick", "--detach")
-    assert detach_alone.returncode == 2 and "--detach needs --stack" in detach_alone.stderr
 
 
 def test_plugins_lists_backends_hooks_and_versions():

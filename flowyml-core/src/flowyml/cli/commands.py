@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from flowyml.cli import dag, resume
+from flowyml.cli import completion, dag, resume
 from flowyml.cli.main import EXIT_BACKEND, EXIT_NOT_FOUND, EXIT_OK, EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE
 from flowyml.core.errors import (
     AuthError,
@@ -151,10 +151,8 @@ def load_target(target: str) -> tuple[Any, str]:
 def cmd_run(args: argparse.Namespace) -> int:
     params = parse_params(args.param)
     pipeline, ref = load_target(args.target)
-    if args.stack:
+    if args.stack or args.detach:  # --detach alone: the local stack
         return _submit(args, pipeline, ref, params)
-    if args.detach:
-        raise ConfigError("--detach needs --stack (e.g. --stack local)")
     import contextlib
 
     # With --json, stdout carries only the JSON object: what the steps print goes to stderr.
@@ -218,7 +216,7 @@ def _print_summary(result: Any) -> None:
 def _submit(args: argparse.Namespace, pipeline: Any, ref: str, params: dict[str, Any]) -> int:
     from flowyml.config.loader import load_config
 
-    orchestrator = load_config(args.config).orchestrator(args.stack)
+    orchestrator = load_config(args.config).orchestrator(args.stack or "local")
     sub = orchestrator.run_pipeline(pipeline, run_id=args.run_id, context=params, pipeline_module=ref)
     from flowyml.orchestrators.remote import kill_point
 
@@ -509,4 +507,5 @@ COMMANDS = {
     "stack": cmd_stack,
     "dag": dag.cmd_dag,
     "resume": resume.cmd_resume,
+    "completion": completion.cmd_completion,
 }

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from flowyml.cli import dag
+from flowyml.cli import completion, dag
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_UNREACHABLE, EXIT_BACKEND, EXIT_INTERRUPTED = (
     0,
@@ -25,12 +25,20 @@ EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_UNREACHABLE, EXIT_BAC
 )
 
 
+CONFIG_HELP = "path of flowyml.yaml (default: $FLOWYML_CONFIG or ./flowyml.yaml)"
+JSON_HELP = "print JSON instead of text"
+RUN_ID_HELP = "the run id (or the backend's job id), as `flowyml runs` lists it"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from flowyml import __version__
+
     parser = argparse.ArgumentParser(
         prog="flowyml",
         description="Run ML pipelines anywhere: locally, or on Vertex AI, AWS Batch, SageMaker, Azure ML.",
     )
-    parser.add_argument("--config", help="path of flowyml.yaml (default: $FLOWYML_CONFIG or ./flowyml.yaml)")
+    parser.add_argument("--version", action="version", version=f"flowyml {__version__}", help="print the version")
+    parser.add_argument("--config", help=CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a pipeline here, or submit it to a stack")
@@ -44,41 +52,58 @@ def build_parser() -> argparse.ArgumentParser:
         help="set a context parameter (value parsed as YAML: 0.1, true, [1,2])",
     )
     run.add_argument("--stack", "-s", help="submit to this stack from flowyml.yaml (e.g. local)")
-    run.add_argument("--detach", "-d", action="store_true", help="with --stack: return at once with the run id")
+    run.add_argument(
+        "--detach", "-d", action="store_true", help="submit and return at once with the run id (stack: local unless -s)"
+    )
     run.add_argument("--run-id", help="run id (default: generated)")
     run.add_argument("--max-workers", type=int, default=1, help="in-process: run independent steps at once")
     run.add_argument("--no-cache", action="store_true", help="in-process: ignore the step cache")
     run.add_argument("--json", action="store_true", help="print a JSON object instead of the summary")
 
-    runs = sub.add_parser("runs", help="list recent runs from the run registry")
-    runs.add_argument("--limit", type=int, default=20)
-    runs.add_argument("--backend")
-    runs.add_argument("--json", action="store_true")
+    runs = sub.add_parser("runs", help="list recent runs from the run registry, newest first")
+    runs.add_argument("--limit", "-n", type=int, default=20, help="show at most this many runs (default 20)")
+    runs.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        metavar="STATUS",
+        help="only runs in this state, e.g. failed or running (repeat or comma-separate for several)",
+    )
+    runs.add_argument("--pipeline", help="only runs of this pipeline (shell-style wildcards allowed: 'train-*')")
+    runs.add_argument(
+        "--since", metavar="WHEN", help="only runs started since: a duration ago (30m, 2h, 7d) or a date (2026-12-01)"
+    )
+    runs.add_argument("--backend", help="only runs on this backend (local, vertex_ai, aws_batch, ...)")
+    runs.add_argument("--json", action="store_true", help="print a JSON list of rows (with start, end, duration)")
 
-    status = sub.add_parser("status", help="a run's status, as its backend reports it now")
-    status.add_argument("run_id")
-    status.add_argument("--details", action="store_true", help="include the backend's details")
-    status.add_argument("--json", action="store_true")
+    status = sub.add_parser("status", help="a run's status and its units in DAG order, as the backend reports now")
+    status.add_argument("run_id", help=RUN_ID_HELP)
+    status.add_argument("--details", action="store_true", help="include what the backend knows of the run")
+    status.add_argument("--json", action="store_true", help=JSON_HELP)
 
     logs = sub.add_parser("logs", help="a run's logs")
-    logs.add_argument("run_id")
+    logs.add_argument("run_id", help=RUN_ID_HELP)
     logs.add_argument("--follow", "-f", action="store_true", help="keep following until the run ends")
     logs.add_argument("--cursor", help="resume after this cursor (from --json output)")
     logs.add_argument("--json", action="store_true", help="one JSON object per line, with its cursor")
 
     cancel = sub.add_parser("cancel", help="stop a run")
-    cancel.add_argument("run_id")
+    cancel.add_argument("run_id", help=RUN_ID_HELP)
     cancel.add_argument("--force", action="store_true", help="kill at once instead of a graceful stop")
     cancel.add_argument("--wait", action="store_true", help="wait until the backend confirms")
-    cancel.add_argument("--json", action="store_true")
+    cancel.add_argument("--json", action="store_true", help=JSON_HELP)
 
     plugins = sub.add_parser("plugins", help="list installed backends and plugins")
-    plugins.add_argument("--json", action="store_true")
+    plugins.add_argument("--json", action="store_true", help=JSON_HELP)
 
     stack = sub.add_parser("stack", help="inspect the stacks of flowyml.yaml")
-    stack.add_argument("action", choices=["list", "show", "validate"])
-    stack.add_argument("name", nargs="?")
-    stack.add_argument("--json", action="store_true")
+    stack.add_argument(
+        "action",
+        choices=["list", "show", "validate"],
+        help="list: the stacks (* marks the active one); show: one stack's settings; validate: check the fields",
+    )
+    stack.add_argument("name", nargs="?", help="the stack (show: required; validate: default all)")
+    stack.add_argument("--json", action="store_true", help=JSON_HELP)
 
     from flowyml.cli.schedule import add_parser as add_schedule_parser
 
@@ -87,8 +112,32 @@ def build_parser() -> argparse.ArgumentParser:
     from flowyml.cli.resume import add_parser as add_resume_parser
 
     add_resume_parser(sub)
+    completion.add_parser(sub)
     sub.add_parser("step-runner", help="run one execution unit (inside a job's container)", add_help=False)
+    _accept_config_everywhere(parser)
     return parser
+
+
+def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The parser's sub-commands by name (aliases left out), in the order they were added."""
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                if child not in found.values():
+                    found[name] = child
+    return found
+
+
+def _accept_config_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--config`` also after the sub-command (``flowyml run x.py --config ci.yaml``).
+
+    The copies default to SUPPRESS, so one that is not given leaves the top-level value alone.
+    """
+    for name, child in subparsers(parser).items():
+        if name != "step-runner":
+            child.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
+            _accept_config_everywhere(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
+    if args.config:  # re-attaching commands (status, logs, ...) read the run's stack from this file too
+        import os
+
+        os.environ["FLOWYML_CONFIG"] = args.config
     from flowyml.cli import commands, schedule
 
     try:

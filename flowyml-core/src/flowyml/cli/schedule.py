@@ -29,7 +29,7 @@ def add_parser(sub: Any) -> None:
     create.add_argument("--paused", action="store_true", help="create it paused")
     common(actions.add_parser("list", help="list the stack's schedules"))
     for action, text in (("pause", "stop firing"), ("resume", "fire again"), ("delete", "remove (runs stay)")):
-        common(actions.add_parser(action, help=text)).add_argument("name")
+        common(actions.add_parser(action, help=text)).add_argument("name", help="the schedule's name")
 
 
 def _row(doc: dict[str, Any]) -> str:
