@@ -289,23 +289,83 @@ def _orchestrator_for(run_id: str) -> tuple[Any, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from flowyml.cli import history
+
     orchestrator, record = _orchestrator_for(args.run_id)
     report = orchestrator.get_status_report(record.handle)
+    order, results = _unit_results(orchestrator, record.handle)
+    if results and report.status.is_finished:
+        start, end = history.run_span(results)
+        orchestrator.registry.set_times(record.run_id, start if start is not None else record.created_at, end)
+    record = orchestrator.registry.find(record.run_id) or record
     doc = _status_doc(record.handle, report)
+    timeline: list[dict[str, Any]] = []
+    for unit in history.in_dag_order(order, report.units or dict.fromkeys(order, None)):
+        result = results.get(unit)
+        state = report.units.get(unit)
+        timeline.append(
+            {
+                "unit": unit,
+                "status": state.name if state is not None else None,
+                "start": history.iso_utc(result.started_at) if result else None,
+                "end": history.iso_utc(result.finished_at) if result else None,
+                "duration_seconds": _span(result.started_at, result.finished_at) if result else None,
+                "error": result.error if result else None,
+            }
+        )
+    run_end = record.finished_at if report.status.is_finished else None
+    doc.update(
+        units={row["unit"]: row["status"] for row in timeline if row["status"] is not None} or doc["units"],
+        timeline=timeline,
+        start=history.iso_utc(record.created_at),
+        end=history.iso_utc(run_end),
+        duration_seconds=_span(record.created_at, run_end),
+    )
     if args.details:
         doc["details"] = orchestrator.get_run_details(record.handle)
     if args.json:
         print_json(doc)
-    else:
-        out(f"{doc['run_id']}  {doc['status']}  ({doc['backend']}: {doc['job_id']})")
-        for unit, st in doc["units"].items():
-            out(f"  {unit}: {st}")
-        if report.message:
-            out(f"  message: {report.message}")
-        if args.details:
-            for k, v in doc["details"].items():
-                out(f"  {k}: {v}")
+        return EXIT_OK
+    out(f"{doc['run_id']}  {doc['status']}  ({doc['backend']}: {doc['job_id']})")
+    took = history.duration(doc["duration_seconds"])
+    if doc["duration_seconds"] is None:
+        took = history.duration(time.time() - record.created_at) + " so far"
+    out(f"  pipeline {doc['pipeline'] or '-'}, submitted {history.local_time(record.created_at)}, took {took}")
+    if timeline:
+        width = max(len("UNIT"), *(len(row["unit"]) for row in timeline))
+        out(f"  {'UNIT':<{width}}  {'STATUS':<10} {'STARTED':<8}  DURATION")
+        for row in timeline:
+            result = results.get(row["unit"])
+            began = result.started_at if result else None
+            started = time.strftime("%H:%M:%S", time.localtime(began)) if began else "-"
+            took = history.duration(row["duration_seconds"])
+            out(f"  {row['unit']:<{width}}  {row['status'] or '-':<10} {started:<8}  {took}")
+    if report.message:
+        out(f"  message: {report.message}")
+    if args.details:
+        out("  details:")
+        for line in history.details_lines(doc["details"], indent="    "):
+            out(line)
     return EXIT_OK
+
+
+def _span(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else round(max(0.0, end - start), 3)
+
+
+def _unit_results(orchestrator: Any, handle: Any) -> tuple[list[str], dict[str, Any]]:
+    """(units in DAG order, unit results) from the run's artifact store; nothing if it cannot be read yet."""
+    from flowyml.artifacts.store import ArtifactStore
+    from flowyml.cli import history
+
+    if not handle.artifact_root:
+        return [], {}
+    try:
+        settings = handle.metadata.get("store_settings") or orchestrator.store_settings
+        store = ArtifactStore(handle.artifact_root, settings)
+        return history.unit_timings(store, handle.run_id)
+    except (FlowymlError, OSError, ValueError, KeyError, TypeError):  # no spec yet, or a store we cannot read
+        return [], {}
 
 
 def _format_record(rec: Any) -> str:
@@ -343,42 +403,108 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from flowyml.cli import history
+    from flowyml.core.status import ExecutionStatus
     from flowyml.orchestrators.registry import RunRegistry
 
+    if args.limit < 1:
+        raise ConfigError(f"--limit {args.limit}: expected a positive number of runs")
+    wanted = history.parse_statuses(args.status)
+    since = history.parse_since(args.since) if args.since else None
     registry = RunRegistry()
-    records = registry.list(limit=args.limit, backend=args.backend)
-    fresh, notes = _fresh_statuses(registry, [r.handle for r in records if not r.status.is_finished])
+    # With --status, unfinished rows are read too: their backend may say they are in a wanted state now.
+    query = None if wanted is None else wanted | {s for s in ExecutionStatus if not s.is_finished}
+    page = args.limit if wanted is None else max(args.limit, 50)
     rows: list[dict[str, Any]] = []
-    for rec in records:
-        report = fresh.get(rec.run_id)
-        status = report.status.name if report else rec.status.name
-        message = report.message if report else rec.message
-        if rec.run_id in notes:
-            status, message = "UNKNOWN", notes[rec.run_id]
-        rows.append(
-            {
-                "run_id": rec.run_id,
-                "backend": rec.handle.backend,
-                "job_id": rec.handle.job_id,
-                "pipeline": rec.handle.pipeline_name,
-                "stack": rec.stack,
-                "status": status,
-                "message": message,
-                "created_at": rec.created_at,
-            }
+    notes: dict[str, str] = {}
+    offset = 0
+    while len(rows) < args.limit:
+        records = registry.list(
+            limit=page, backend=args.backend, pipeline=args.pipeline, since=since, statuses=query, offset=offset
         )
+        offset += len(records)
+        fresh, page_notes = _fresh_statuses(registry, [r.handle for r in records if not r.status.is_finished])
+        notes.update(page_notes)
+        for rec in records:
+            row = _run_row(registry, rec, fresh.get(rec.run_id), page_notes.get(rec.run_id))
+            if wanted is None or ExecutionStatus(row["status"]) in wanted:
+                rows.append(row)
+        if len(records) < page:
+            break
+    rows = rows[: args.limit]
     if args.json:
         print_json(rows)
         return EXIT_OK
     if not rows:
-        out("no runs yet")
+        filtered = wanted is not None or args.pipeline or args.since or args.backend
+        out("no runs match" if filtered else "no runs yet")
         return EXIT_OK
-    out(f"{'RUN':<44} {'BACKEND':<10} {'STATUS':<10} {'CREATED':<20} PIPELINE")
-    for r in rows:
-        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(r["created_at"] or 0)))
+    now = time.time()
+    table = [
+        (
+            r["run_id"],
+            r["pipeline"] or "-",
+            r["status"],
+            history.local_time(r["created_at"]),
+            history.duration(r["duration_seconds"])
+            if r["duration_seconds"] is not None
+            else history.duration(now - r["created_at"]) + "+",
+            r["backend"],
+        )
+        for r in rows
+    ]
+    header = ("RUN", "PIPELINE", "STATUS", "STARTED", "DURATION", "BACKEND")
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
+    out("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for r, cells in zip(rows, table, strict=True):
         note = f"  ({notes[r['run_id']]})" if r["run_id"] in notes else ""
-        out(f"{r['run_id']:<44} {r['backend']:<10} {r['status']:<10} {created:<20} {r['pipeline']}{note}")
+        out("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip() + note)
     return EXIT_OK
+
+
+def _run_row(registry: Any, rec: Any, report: Any, note: str | None) -> dict[str, Any]:
+    """One ``flowyml runs`` row: the registry's record with the backend's fresh status, if asked."""
+    from flowyml.cli import history
+
+    status = report.status.name if report else rec.status.name
+    message = report.message if report else rec.message
+    if note:
+        status, message = "UNKNOWN", note
+    if report is not None and report.status.is_finished:
+        rec = registry.find(rec.run_id) or rec  # the refresh recorded when it was seen to end
+    rec = _exact_times(registry, rec)
+    end = rec.finished_at if rec.status.is_finished else None
+    return {
+        "run_id": rec.run_id,
+        "backend": rec.handle.backend,
+        "job_id": rec.handle.job_id,
+        "pipeline": rec.handle.pipeline_name,
+        "stack": rec.stack,
+        "status": status,
+        "message": message,
+        "created_at": rec.created_at,
+        "start": history.iso_utc(rec.created_at),
+        "end": history.iso_utc(end),
+        "duration_seconds": _span(rec.created_at, end),
+    }
+
+
+def _exact_times(registry: Any, rec: Any) -> Any:
+    """A finished run's end as its unit results say, read once (for runs whose store is a local path)."""
+    from flowyml.cli import history
+
+    if rec.started_at is not None or not rec.status.is_finished or not rec.handle.artifact_root.startswith("file:"):
+        return rec
+    from flowyml.artifacts.store import ArtifactStore
+    from flowyml.orchestrators.layout import read_unit_results
+
+    try:
+        results = read_unit_results(ArtifactStore(rec.handle.artifact_root), rec.run_id)
+    except (FlowymlError, OSError, ValueError, KeyError, TypeError):
+        return rec
+    start, end = history.run_span(results)
+    registry.set_times(rec.run_id, start if start is not None else rec.created_at, end)
+    return registry.find(rec.run_id) or rec
 
 
 def _fresh_statuses(registry: Any, unfinished: list[Any]) -> tuple[dict[str, Any], dict[str, str]]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from flowyml.cli import completion, dag
 
@@ -140,6 +141,26 @@ def _accept_config_everywhere(parser: argparse.ArgumentParser) -> None:
             _accept_config_everywhere(child)
 
 
+@contextmanager
+def _config_file(path: str | None) -> Iterator[None]:
+    """``--config`` as ``$FLOWYML_CONFIG`` while the command runs: re-attaching commands (status, logs,
+    cancel) read the run's stack from it too. Restored after, for callers of :func:`main` in-process."""
+    import os
+
+    if not path:
+        yield
+        return
+    before = os.environ.get("FLOWYML_CONFIG")
+    os.environ["FLOWYML_CONFIG"] = os.path.abspath(path)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("FLOWYML_CONFIG", None)
+        else:
+            os.environ["FLOWYML_CONFIG"] = before
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if sys.stdout is None:  # started with stdout closed (`>&-`): output goes nowhere, the command still runs
@@ -155,14 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    if args.config:  # re-attaching commands (status, logs, ...) read the run's stack from this file too
-        import os
-
-        os.environ["FLOWYML_CONFIG"] = args.config
     from flowyml.cli import commands, schedule
 
     try:
-        return schedule.dispatch(args) if args.command == "schedule" else commands.dispatch(args)
+        with _config_file(args.config):
+            return schedule.dispatch(args) if args.command == "schedule" else commands.dispatch(args)
     except KeyboardInterrupt:
         commands.err("interrupted")
         return EXIT_INTERRUPTED

@@ -45,6 +45,11 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_job_id ON runs(job_id);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 """
+#: Columns added after the first schema: (name, SQL type); registries made before get them on open.
+_ADDED_COLUMNS = (("started_at", "REAL"), ("finished_at", "REAL"))
+_COLUMNS = "handle, stack, status, message, created_at, updated_at, started_at, finished_at"
+#: The finished states (as an SQL tuple): entering one sets the row's finished_at once.
+_FINISHED = "(" + ", ".join(f"'{s.value}'" for s in ExecutionStatus if s.is_finished) + ")"
 
 
 @attrs.define(frozen=True)
@@ -57,10 +62,21 @@ class RunRecord:
     message: str | None
     created_at: float
     updated_at: float
+    #: when the run's first unit started, as its unit results say (None until read: see set_times)
+    started_at: float | None = None
+    #: when the run ended: as its unit results say once read, else when the registry first saw it finished
+    finished_at: float | None = None
 
     @property
     def run_id(self) -> str:
         return self.handle.run_id
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Seconds from submission to the end, or None while the run is not finished."""
+        if self.finished_at is None or not self.status.is_finished:
+            return None
+        return max(0.0, self.finished_at - self.created_at)
 
 
 class RunRegistry:
@@ -79,6 +95,10 @@ class RunRegistry:
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+            for name, kind in _ADDED_COLUMNS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -110,7 +130,9 @@ class RunRegistry:
                 f" status=CASE WHEN lower(runs.status) IN {_UNSUBMITTED} AND runs.handle LIKE ?"
                 " THEN excluded.status ELSE runs.status END,"
                 f" message=CASE WHEN lower(runs.status) IN {_UNSUBMITTED} AND runs.handle LIKE ?"
-                " THEN NULL ELSE runs.message END",
+                " THEN NULL ELSE runs.message END,"
+                f" finished_at=CASE WHEN lower(runs.status) IN {_UNSUBMITTED} AND runs.handle LIKE ?"
+                " THEN NULL ELSE runs.finished_at END",
                 (
                     handle.run_id,
                     handle.backend,
@@ -121,6 +143,7 @@ class RunRegistry:
                     status.value,
                     now,
                     now,
+                    _PROVISIONAL_LIKE,
                     _PROVISIONAL_LIKE,
                     _PROVISIONAL_LIKE,
                 ),
@@ -177,8 +200,9 @@ class RunRegistry:
         only_if: ExecutionStatus | None = None,
     ) -> bool:
         """Set the row's status; with ``only_if``, only while it still reads that status. True if changed."""
-        sql = "UPDATE runs SET status=?, message=?, updated_at=? WHERE run_id=?"
-        args: tuple = (status.value, message, time.time(), run_id)
+        now = time.time()
+        sql = f"UPDATE runs SET status=?, message=?, updated_at=?, {_ENDED} WHERE run_id=?"
+        args: tuple = (status.value, message, now, status.value, now, run_id)
         if only_if is not None:
             sql += " AND status=?"
             args = (*args, only_if.value)
@@ -188,23 +212,31 @@ class RunRegistry:
     def update_statuses(self, rows: Iterable[tuple[str, ExecutionStatus, str | None]]) -> None:
         """Record many runs' statuses in one transaction (polling rounds over hundreds of runs)."""
         now = time.time()
-        values = [(status.value, message, now, run_id) for run_id, status, message in rows]
+        values = [(status.value, message, now, status.value, now, run_id) for run_id, status, message in rows]
         if not values:
             return
         with self._connect() as db:
-            db.executemany("UPDATE runs SET status=?, message=?, updated_at=? WHERE run_id=?", values)
+            db.executemany(f"UPDATE runs SET status=?, message=?, updated_at=?, {_ENDED} WHERE run_id=?", values)
+
+    def set_times(self, run_id: str, started_at: float | None, finished_at: float | None) -> None:
+        """Record when the run's first unit started and its last one ended (from its unit results).
+
+        ``started_at`` is kept as given even when None is passed for ``finished_at``; a row with a
+        ``started_at`` has had its times read (``flowyml runs`` does not read them again).
+        """
+        with self._connect() as db:
+            db.execute(
+                "UPDATE runs SET started_at=?, finished_at=COALESCE(?, finished_at) WHERE run_id=?",
+                (started_at, finished_at, run_id),
+            )
 
     def get(self, run_or_job_id: str) -> RunRecord:
         """Look a run up by run id, or by the job id its backend gave it."""
         with self._connect() as db:
             row = (
-                db.execute(
-                    "SELECT handle, stack, status, message, created_at, updated_at FROM runs WHERE run_id=?",
-                    (run_or_job_id,),
-                ).fetchone()
+                db.execute(f"SELECT {_COLUMNS} FROM runs WHERE run_id=?", (run_or_job_id,)).fetchone()
                 or db.execute(
-                    "SELECT handle, stack, status, message, created_at, updated_at FROM runs WHERE job_id=?"
-                    " ORDER BY created_at DESC LIMIT 1",
+                    f"SELECT {_COLUMNS} FROM runs WHERE job_id=? ORDER BY created_at DESC LIMIT 1",
                     (run_or_job_id,),
                 ).fetchone()
             )
@@ -215,21 +247,47 @@ class RunRegistry:
     def find(self, run_id: str) -> RunRecord | None:
         """The row of exactly this run id, or None."""
         with self._connect() as db:
-            row = db.execute(
-                "SELECT handle, stack, status, message, created_at, updated_at FROM runs WHERE run_id=?", (run_id,)
-            ).fetchone()
+            row = db.execute(f"SELECT {_COLUMNS} FROM runs WHERE run_id=?", (run_id,)).fetchone()
         return None if row is None else _row(row)
 
-    def list(self, limit: int = 50, backend: str | None = None) -> list[RunRecord]:
-        sql = "SELECT handle, stack, status, message, created_at, updated_at FROM runs"
-        args: tuple = ()
+    def list(
+        self,
+        limit: int = 50,
+        backend: str | None = None,
+        *,
+        pipeline: str | None = None,
+        since: float | None = None,
+        statuses: Iterable[ExecutionStatus] | None = None,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Rows newest first. ``pipeline`` is a shell-style pattern (``train-*``); ``since`` an epoch time
+        (rows created since); ``statuses``: rows recorded in one of them."""
+        clauses: list[str] = []
+        args: list[Any] = []
         if backend:
-            sql += " WHERE backend=?"
-            args = (backend,)
-        sql += " ORDER BY created_at DESC LIMIT ?"
+            clauses.append("backend=?")
+            args.append(backend)
+        if pipeline:
+            clauses.append("pipeline GLOB ?")
+            args.append(pipeline)
+        if since is not None:
+            clauses.append("created_at>=?")
+            args.append(since)
+        if statuses is not None:
+            values = sorted({s.value for s in statuses})
+            clauses.append(f"lower(status) IN ({', '.join('?' * len(values))})" if values else "0")
+            args += values
+        sql = f"SELECT {_COLUMNS} FROM runs"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY created_at DESC LIMIT ? OFFSET ?"
         with self._connect() as db:
-            rows = db.execute(sql, (*args, limit)).fetchall()
+            rows = db.execute(sql, (*args, limit, offset)).fetchall()
         return [_row(r) for r in rows]
+
+
+#: SET clause: a row entering a finished state gets finished_at = now, once (params: status value, now).
+_ENDED = f"finished_at=CASE WHEN lower(?) IN {_FINISHED} THEN COALESCE(finished_at, ?) ELSE finished_at END"
 
 
 def submitter_identity() -> dict[str, Any]:
@@ -261,7 +319,14 @@ def is_provisional(handle: RunHandle) -> bool:
 
 
 def _row(row: tuple) -> RunRecord:
-    handle_json, stack, status, message, created, updated = row
+    handle_json, stack, status, message, created, updated, started, finished = row
     return RunRecord(
-        RunHandle.from_dict(json.loads(handle_json)), stack, ExecutionStatus(status), message, created, updated
+        RunHandle.from_dict(json.loads(handle_json)),
+        stack,
+        ExecutionStatus(status),
+        message,
+        created,
+        updated,
+        started,
+        finished,
     )

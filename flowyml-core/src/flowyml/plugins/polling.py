@@ -9,7 +9,6 @@ from __future__ import annotations
 
 __all__ = ["Backoff", "poll_until", "poll_until_async", "follow"]
 
-import asyncio
 import logging
 import random
 import time
@@ -98,6 +97,8 @@ async def poll_until_async(
             return value
         if deadline is not None and time.monotonic() >= deadline:
             return None
+        import asyncio  # here: the sync callers (flowyml status, logs) do not load asyncio
+
         await asyncio.sleep(backoff.next(deadline))
 
 

@@ -1,0 +1,34 @@
+"""Pipelines the run-history CLI tests submit (imported by the local backend's step-runners)."""
+
+from __future__ import annotations
+
+import time
+
+from flowyml import Pipeline, step
+
+
+@step(outputs=["raw"])
+def zeta_load():
+    time.sleep(0.2)
+    return [3, 1, 2]
+
+
+@step(inputs=["raw"], outputs=["model"])
+def alpha_train(raw):
+    time.sleep(0.2)
+    return sorted(raw)
+
+
+@step(inputs=["model"], outputs=["report"])
+def mid_report(model):
+    return f"model {model}"
+
+
+@step(inputs=["raw"], outputs=["model"])
+def alpha_broken(raw):
+    raise ValueError("the training data is empty")
+
+
+#: units in DAG order zeta_load, alpha_train, mid_report: not the alphabetical order
+ok = Pipeline("hist-ok", enable_cache=False).add_step(zeta_load).add_step(alpha_train).add_step(mid_report)
+broken = Pipeline("hist-broken", enable_cache=False).add_step(zeta_load).add_step(alpha_broken)
