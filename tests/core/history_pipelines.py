@@ -32,3 +32,13 @@ def alpha_broken(raw):
 #: units in DAG order zeta_load, alpha_train, mid_report: not the alphabetical order
 ok = Pipeline("hist-ok", enable_cache=False).add_step(zeta_load).add_step(alpha_train).add_step(mid_report)
 broken = Pipeline("hist-broken", enable_cache=False).add_step(zeta_load).add_step(alpha_broken)
+
+
+@step(outputs=["slow"])
+def a_rather_long_step_name_that_a_live_status_line_must_cut(seconds: float = 2.0):
+    time.sleep(seconds)
+    return seconds
+
+
+#: a live status line naming this unit is longer than 60 columns
+slow = Pipeline("hist-slow", enable_cache=False).add_step(a_rather_long_step_name_that_a_live_status_line_must_cut)

@@ -9,7 +9,15 @@ import time
 from typing import Any
 
 from flowyml.cli import completion, dag, resume
-from flowyml.cli.main import EXIT_BACKEND, EXIT_NOT_FOUND, EXIT_OK, EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE
+from flowyml.cli.main import (
+    EXIT_BACKEND,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 from flowyml.core.errors import (
     AuthError,
     BackendError,
@@ -157,9 +165,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # With --json, stdout carries only the JSON object: what the steps print goes to stderr.
     redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    from flowyml.cli.live import announce_steps
     from flowyml.orchestrators.inprocess import run_recorded
 
-    with redirect:  # recorded in the run registry (flowyml runs, status) and resumable (flowyml resume)
+    # recorded in the run registry (flowyml runs, status) and resumable (flowyml resume)
+    with redirect, announce_steps(parallel=args.max_workers > 1):
         result = run_recorded(
             pipeline,
             ref,
@@ -237,32 +247,49 @@ def _submit(args: argparse.Namespace, pipeline: Any, ref: str, params: dict[str,
 
 
 def _wait(sub: Any, as_json: bool) -> int:
-    """Follow a submitted run: a live per-unit status line on a TTY, the logs otherwise."""
-    tty = sys.stdout.isatty() and not as_json
-    if tty:
-        from flowyml.plugins.polling import poll_until
+    """Follow a submitted run: a live status line on a TTY, the logs otherwise; then a per-step summary.
 
-        def show(report: Any) -> bool:
-            line = "  ".join(f"{u}:{s.name}" for u, s in report.units.items()) or report.status.name
-            sys.stdout.write(f"\r\x1b[K{sub.run_id}  {line}"[:200])
-            sys.stdout.flush()
-            return bool(report.status.is_finished)
+    Ctrl-C stops following, not the run: the message says how to re-attach.
+    """
+    from flowyml.cli import live
 
-        final = poll_until(sub.report, show, poll_interval=0.5, initial=0.5, what="live status")
-        report = final if final is not None else sub.report()
-        sys.stdout.write("\n")
-    else:
-        for rec in sub.logs(follow=True):
-            if not as_json:
-                out(_format_record(rec))
-        report = sub.report()
+    started = time.monotonic()
+    try:
+        if sys.stdout.isatty() and not as_json:
+            err(f"following run {sub.run_id} on {sub.handle.backend} (Ctrl-C stops following; the run goes on)")
+            report = live.follow_live(sub, started)
+        else:
+            for rec in sub.logs(follow=True):
+                if not as_json:
+                    out(_format_record(rec))
+            report = sub.report()
+    except KeyboardInterrupt:
+        err(live.detached_note(sub.run_id, sub.handle.backend))
+        return EXIT_INTERRUPTED
     if as_json:
         print_json(_status_doc(sub.handle, report))
     else:
+        _print_remote_summary(sub.handle, report, time.monotonic() - started)
         out(f"run {sub.run_id} {report.status.name}" + (f": {report.message}" if report.message else ""))
     if not report.status.is_successful:
         err(resume.hint(sub.run_id))
     return EXIT_OK if report.status.is_successful else EXIT_RUN_FAILED
+
+
+def _print_remote_summary(handle: Any, report: Any, seconds: float) -> None:
+    """The in-process summary's shape for a finished remote run: one line per step, from its unit results."""
+    from flowyml.artifacts.store import ArtifactStore
+    from flowyml.cli import history, live
+
+    try:
+        store = ArtifactStore(handle.artifact_root, handle.metadata.get("store_settings") or {})
+        rows = live.step_summary(store, handle.run_id)
+    except (FlowymlError, OSError, ValueError, KeyError, TypeError):  # the store cannot be read from here
+        return
+    out(f"pipeline {handle.pipeline_name} {report.status.name} in {history.duration(seconds)}  (run {handle.run_id})")
+    width = max((len(name) for name, *_ in rows), default=4)
+    for name, status, took, _error in rows:
+        out(f"  {name:<{width}}  {status:<8} {history.duration(took):>8}")
 
 
 # -- registry commands --------------------------------------------------------------------------
@@ -375,8 +402,16 @@ def _format_record(rec: Any) -> str:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     orchestrator, record = _orchestrator_for(args.run_id)
-    for rec in orchestrator.iter_logs(record.handle, cursor=args.cursor, follow=args.follow):
-        out(json.dumps(rec.to_dict(), sort_keys=True) if args.json else _format_record(rec))
+    try:
+        for rec in orchestrator.iter_logs(record.handle, cursor=args.cursor, follow=args.follow):
+            out(json.dumps(rec.to_dict(), sort_keys=True) if args.json else _format_record(rec))
+    except KeyboardInterrupt:
+        if not args.follow:
+            raise
+        from flowyml.cli import live
+
+        err(live.detached_note(record.run_id, record.handle.backend))
+        return EXIT_INTERRUPTED
     return EXIT_OK
 
 

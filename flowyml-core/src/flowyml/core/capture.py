@@ -17,6 +17,8 @@ from typing import Any, TextIO
 
 _buffer: contextvars.ContextVar[io.StringIO | None] = contextvars.ContextVar("flowyml_capture", default=None)
 _install_lock = threading.Lock()
+#: Set while a step whose printed lines are labelled runs (``flowyml run --max-workers N``): see ``LineLabel``.
+_label: contextvars.ContextVar[LineLabel | None] = contextvars.ContextVar("flowyml_capture_label", default=None)
 
 
 #: Applied to every text written through the tee (the step-runner masks resolved secrets with it).
@@ -34,6 +36,9 @@ class _Tee:
         buf = _buffer.get()
         if buf is not None:
             buf.write(text)
+        label = _label.get()
+        if label is not None:
+            text = label.whole_lines(self._stream, text)
         self._stream.write(text)
         return written
 
@@ -42,6 +47,45 @@ class _Tee:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+class LineLabel:
+    """What one step prints reaches the terminal as whole lines, each starting with ``prefix``.
+
+    Steps running at once then never share a line, and each line says whose it is. A line still
+    open when the step ends is written by :meth:`flush`. The step's captured logs stay unlabelled.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._open: dict[int, tuple[TextIO, str]] = {}  # id(stream) -> (stream, text after its last newline)
+        self._lock = threading.Lock()
+
+    def whole_lines(self, stream: TextIO, text: str) -> str:
+        """The complete lines of ``text`` (after what ``stream`` had open), labelled; the rest is kept."""
+        with self._lock:
+            head = self._open.pop(id(stream), (stream, ""))[1]
+            done, newline, rest = (head + text).rpartition("\n")
+            if rest:
+                self._open[id(stream)] = (stream, rest)
+        if not newline:
+            return ""
+        return "".join(f"{self.prefix}{line}\n" for line in done.split("\n"))
+
+    def flush(self) -> None:
+        """Write the lines still open, labelled."""
+        with self._lock:
+            items, self._open = list(self._open.values()), {}
+        for stream, rest in items:
+            stream.write(f"{self.prefix}{rest}\n")
+            stream.flush()
+
+
+def label_lines(label: LineLabel | None) -> None:
+    """Label what the current thread or task prints from now on (None: stop)."""
+    if label is not None and (not isinstance(sys.stdout, _Tee) or not isinstance(sys.stderr, _Tee)):
+        _install()
+    _label.set(label)
 
 
 def install() -> None:
