@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import os
 import re
@@ -58,6 +59,11 @@ def check_the_built_site(site: Path) -> None:
         text = (site / "reference" / slug / "index.html").read_text()
         for name in names:
             assert f'id="{name}"' in text, f"reference/{slug}: {name} is not rendered"
+    texts = {page.parent.name: page.read_text() for page in (site / "reference").rglob("index.html")}
+    calls = [name for name, text in texts.items() if "= attrs.field(" in html.unescape(re.sub(r"<[^>]+>", "", text))]
+    assert not calls, f"reference/{calls}: a settings field shown as its attrs.field(...) call"
+    secret = texts["aws"].split('id="flowyml_aws.config.AWSConnection.aws_secret_access_key"')[1].split("</h")[0]
+    assert "secret" in secret, "a secret settings field is not labelled secret"
     leaked = [a for a in anchors if any(a == name or a.startswith(name + ".") for name in INTERNAL)]
     assert not leaked, f"internal helpers rendered as public API: {leaked}"
     assert not [a for a in anchors if a.endswith(".log")], "a module's logger rendered as public API"
