@@ -7,6 +7,8 @@ SDK, no backend plugin), so a block that claims to need only core is proved to.
 ```bash blocks: each command runs in that environment, in a scratch folder holding the repository's
 ``examples``; ``RUN_ID`` (and ``<run-id>``) is the id the block's ``--detach`` run printed.
 
+```yaml blocks with ``stacks:`` load as a flowyml.yaml (every backend installed); ```toml blocks parse.
+
 A block needing more says so in the comment right above it (directives separated by ``;``), and
 the test checks each claim:
 
@@ -392,3 +394,30 @@ def test_the_commands_of_a_bash_block_run_in_a_core_only_install(where: str, env
         stop = "from flowyml.backends.local import schedules as s; import signal; p = s.scheduler_pid(); "
         stop += "p is not None and p.is_alive() and p.kill_group(signal.SIGTERM)"
         subprocess.run([python, "-c", stop], env=env, cwd=tmp_path, timeout=60)
+
+
+def test_every_flowyml_yaml_block_loads_and_every_toml_block_parses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ```yaml block with ``stacks:`` is a flowyml.yaml: it loads with every backend installed (as here)."""
+    import yaml
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    from flowyml.config.loader import parse_config
+
+    loaded = 0
+    for page in PAGES:
+        for block in blocks(page):
+            if block.lang == "toml":
+                tomllib.loads(block.code)
+            if block.lang != "yaml":
+                continue
+            data = yaml.safe_load(block.code)
+            if not (isinstance(data, dict) and "stacks" in data):
+                continue
+            for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", block.code):
+                monkeypatch.setenv(name, "x")  # a reference without a default: the reader's own value
+            config = parse_config(data, block.where)
+            for stack in data["stacks"]:
+                assert config.orchestrator(stack).config is not None, f"{block.where}: stack {stack}"
+            loaded += 1
+    assert loaded >= 12, loaded
