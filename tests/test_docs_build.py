@@ -31,6 +31,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert (site / "plugins" / "tutorial" / "index.html").is_file()
     assert (site / "reference" / "plugins" / "index.html").is_file()
     check_the_built_site(site)
+    assert not list(site.rglob("__pycache__")), "the hooks' bytecode was published"
 
 
 REPO = "https://github.com/flowyml-project/flowyml"
