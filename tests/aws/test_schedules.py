@@ -21,6 +21,7 @@ from flowyml.orchestrators.registry import RunRegistry
 from flowyml.plugins.schedules import ScheduleNotFoundError
 from tests.aws.aws_pipelines import diamond
 from tests.aws.fake_aws import direct_client
+from tests.aws.test_secrets_aws import secrets  # noqa: F401  (the fixture: secrets in moto)
 
 pytestmark = pytest.mark.aws
 UTC = dt.timezone.utc
@@ -339,3 +340,42 @@ def test_batch_and_sagemaker_schedules_share_the_group_without_mixing(fake, batc
     with pytest.raises(ScheduleNotFoundError):
         sm_orch.pause_schedule("batch-nightly")
     assert sm_orch.delete_schedule("batch-nightly") is False
+
+
+@pytest.mark.usefixtures("secrets")
+def test_a_firing_runs_with_the_secrets_batch_injects(fake, batch_config, artifact_root, store_settings) -> None:
+    """The revision with the run's secrets is registered when the schedule is created; the launcher reuses it."""
+    import hashlib
+
+    from flowyml.core.resources import DockerConfig
+    from flowyml.stacks.aws import AWSBatchOrchestrator
+    from tests.aws.test_secrets_aws import EXECUTION_ROLE, SECRET, UNREACHABLE, _definitions, _register
+    from tests.core.secrets_pipelines import token
+
+    definition = _register(fake, "flowyml-secrets", executionRoleArn=EXECUTION_ROLE)
+    orch = AWSBatchOrchestrator(
+        job_queue=batch_config.job_queue,
+        job_definition=definition,
+        endpoint_url=batch_config.endpoint_url,
+        scheduler_role_arn=ROLE,
+        artifact_store=artifact_root,
+        store_settings=store_settings,
+        docker_config=DockerConfig(secrets={"API_TOKEN": "aws-sm://prod/api-token"}),
+    )
+    orch.schedule(token, cron="0 3 * * *", name="nightly")
+    _original, revision = _definitions(fake)
+    assert revision["containerProperties"]["secrets"][0]["name"] == "API_TOKEN"
+    request = json.loads(scheduler(fake).get_schedule(Name="nightly", GroupName="flowyml")["Target"]["Input"])
+    assert request["JobDefinition"] == f"flowyml-secrets:{revision['revision']}"
+    assert SECRET not in json.dumps(request)
+
+    fake._run_batch(play(fake, "nightly", FIRST)["jobId"])
+    assert len(fake.proxy.sent("RegisterJobDefinition")) == 1  # the launcher registered nothing
+    orch.list_schedules()
+    assert _scheduled_runs("nightly") == ["nightly-20261202-020000"]
+    handle = RunRegistry().get("nightly-20261202-020000").handle
+    assert {fake.batch_requests[j]["jobDefinition"] for j in handle.units.values()} == {request["JobDefinition"]}
+    fake.job_env.update(UNREACHABLE)  # the run's job reads nothing itself: Batch injects the secret
+    run_batch_in_order(fake, handle)
+    assert orch.get_status_report(handle.run_id).status is S.COMPLETED
+    assert orch.load_output(handle, "digest") == hashlib.sha256(SECRET.encode()).hexdigest()

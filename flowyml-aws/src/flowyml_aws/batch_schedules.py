@@ -23,7 +23,7 @@ import attrs
 from flowyml.core.errors import ConfigError
 from flowyml.plugins.schedules import FIRE_TIME_FORMAT, ScheduleInfo, ScheduleSpec, job_for_firing, scheduled_run_id
 from flowyml.plugins.types import JobSpec, RunHandle
-from flowyml_aws import batch, names
+from flowyml_aws import batch, batch_secrets, names
 from flowyml_aws import schedules as eb
 from flowyml_aws.client import client_for
 from flowyml_aws.config import AWSBatchConfig, validate_schedules
@@ -79,7 +79,9 @@ def target(spec: ScheduleSpec, config: AWSBatchConfig) -> dict[str, Any]:
     validate_schedules(config, BACKEND, _NEEDS)
     _check_names(spec, config)
     template = spec.job
-    definition = batch.job_definition(config, template.image)
+    # the revision a submit of the template resolves to (image, Batch-injected secrets): registered now,
+    # with this identity's rights, so a launcher finds it instead of registering one
+    definition = batch.job_definition(config, template.image, batch_secrets.entries(config, template.secrets))
     batch.check_resources(template, definition)
     region = str(client_for("batch", config).meta.region_name)
     env = {
