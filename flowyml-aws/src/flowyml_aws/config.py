@@ -67,8 +67,9 @@ class AWSBatchConfig(AWSConnection):
     retry_attempts: int | None = attrs.field(default=None, validator=_positive)
     share_identifier: str | None = None
     scheduling_priority: int | None = None
-    #: native schedules (EventBridge Scheduler): the role it assumes to submit firings, and its schedule group
+    #: schedules: the IAM role EventBridge Scheduler assumes to submit each firing's launcher job
     scheduler_role_arn: str | None = None
+    #: schedules: the EventBridge Scheduler schedule group (created when missing)
     schedule_group: str = "flowyml"
 
     def validate(self) -> None:
@@ -103,8 +104,9 @@ class SageMakerConfig(AWSConnection):
     volume_kms_key_id: str | None = None
     #: a multi-unit run's pipeline runs at most this many steps at once (None: all that are ready)
     max_parallel_steps: int | None = attrs.field(default=None, validator=_positive)
-    #: native schedules (EventBridge Scheduler): the role it assumes to start executions, and its schedule group
+    #: schedules: the IAM role EventBridge Scheduler assumes to start each firing's pipeline execution
     scheduler_role_arn: str | None = None
+    #: schedules: the EventBridge Scheduler schedule group (created when missing)
     schedule_group: str = "flowyml"
 
     def validate(self) -> None:
