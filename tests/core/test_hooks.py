@@ -201,7 +201,7 @@ def test_unknown_backend_lists_installed_ones_and_the_extra_to_install(pm: Plugi
     with pytest.raises(UnknownBackendError) as info:
         pm.backend("sagemaker")
     msg = str(info.value)
-    assert "unknown backend 'sagemaker'" in msg and "echo, local, other" in msg
+    assert "unknown backend 'sagemaker'" in msg and "echo, inprocess, local, other" in msg
     assert "pip install ./flowyml-aws (from the root of a clone of the flowyml repository)" in msg
     with pytest.raises(PluginError, match="third-party backend"):
         pm.backend("mystery")
@@ -303,7 +303,7 @@ def test_disable_and_load_plugins_env(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("FLOWYML_DISABLE_PLUGINS")
     monkeypatch.setenv("FLOWYML_LOAD_PLUGINS", "nothing-else")
     pm = PluginManager()
-    assert set(pm.backends) == {"local"}  # built-ins always load; entry points only if listed
+    assert set(pm.backends) == {"inprocess", "local"}  # built-ins always load; entry points only if listed
 
 
 def test_a_backend_without_an_operation_says_so():
