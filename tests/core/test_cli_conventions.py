@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -217,3 +218,30 @@ def test_fish_completion_through_fish_itself(tmp_path: Path):
     assert [c.split("\t")[0] for c in complete("flowyml dag x.py --format ")] == ["dot", "mermaid", "text"]
     flags = [c.split("\t")[0] for c in complete("flowyml schedule resume --")]
     assert flags == ["--config", "--help", "--json", "--stack"]
+
+
+def test_run_ids_complete_from_the_run_registry(tmp_path: Path):
+    from flowyml.orchestrators.registry import RunRegistry
+    from flowyml.plugins.types import RunHandle
+
+    registry = RunRegistry()
+    for run_id in ("train-1", "train-2", "eval-1"):
+        registry.record(RunHandle(backend="vertex_ai", run_id=run_id, job_id=f"jobs/{run_id}", pipeline_name="p"))
+    quiet = flowyml_cli("runs", "-q")  # the backend (not installed for these rows) is not asked
+    assert quiet.returncode == 0 and quiet.stdout.split() == ["eval-1", "train-2", "train-1"], quiet.stderr
+    env_path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # `flowyml` as the user's shell finds it
+    script = _script("bash", tmp_path)
+    driver = BASH_DRIVER.format(script=script, calls="comp flowyml status tr\ncomp flowyml resume ''")
+    env = {**os.environ, "PATH": env_path}
+    proc = subprocess.run(["bash", "--norc", "-c", driver], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.stdout.splitlines() == ["train-2 train-1", "eval-1 train-2 train-1"], proc.stderr
+    if shutil.which("fish"):
+        fish = _script("fish", tmp_path)
+        got = subprocess.run(
+            ["fish", "--no-config", "-c", f"source {fish}; complete -C 'flowyml cancel ev'"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert got.stdout.split() == ["eval-1"], got.stderr

@@ -141,7 +141,7 @@ def test_ctrl_c_while_following_logs_says_the_same():
         text=True,
         cwd=ROOT,
     )
-    time.sleep(1.5)
+    assert follow.stdout is not None and follow.stdout.readline()  # following: its first record came
     follow.send_signal(signal.SIGINT)
     _, stderr = follow.communicate(timeout=60)
     assert follow.returncode == 130 and f"run {run_id} goes on (local)" in stderr, stderr

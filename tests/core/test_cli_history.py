@@ -147,6 +147,17 @@ def test_status_lists_units_in_dag_order_with_durations_and_readable_details(two
     assert as_json["details"]["platform"] == "local"
 
 
+def test_in_process_runs_have_their_units_own_times():
+    proc = cli("run", f"{PIPELINES}:ok", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(cli("status", json.loads(proc.stdout)["run_id"], "--json").stdout)
+    assert doc["backend"] == "inprocess"
+    first, second, third = doc["timeline"]
+    assert [u["unit"] for u in doc["timeline"]] == ["zeta_load", "alpha_train", "mid_report"]
+    assert 0.2 <= first["duration_seconds"] < 0.35 and 0.2 <= second["duration_seconds"] < 0.35
+    assert iso(second["start"]) >= iso(first["end"]) - 0.01 and third["duration_seconds"] < 0.15
+
+
 def test_status_loads_neither_asyncio_nor_a_cloud_sdk(two_runs):
     """Part of keeping `flowyml status` under 0.2 s: it imports what it needs, nothing more."""
     ok = two_runs[0]

@@ -458,6 +458,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
             limit=page, backend=args.backend, pipeline=args.pipeline, since=since, statuses=query, offset=offset
         )
         offset += len(records)
+        if args.quiet and wanted is None:  # ids as recorded: for scripts and shell completion, no backend call
+            rows += [{"run_id": r.run_id} for r in records]
+            break
         fresh, page_notes = _fresh_statuses(registry, [r.handle for r in records if not r.status.is_finished])
         notes.update(page_notes)
         for rec in records:
@@ -467,6 +470,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if len(records) < page:
             break
     rows = rows[: args.limit]
+    if args.quiet:
+        for r in rows:
+            out(r["run_id"])
+        return EXIT_OK
     if args.json:
         print_json(rows)
         return EXIT_OK

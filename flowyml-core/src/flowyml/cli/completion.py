@@ -14,6 +14,10 @@ from typing import Any, NamedTuple
 SHELLS = ("bash", "zsh", "fish")
 #: Positional arguments and option values completed as file names.
 FILE_VALUES = frozenset({"target", "config"})
+#: Positional arguments completed with the run ids of the run registry (newest first).
+RUN_ID_VALUES = frozenset({"run_id"})
+#: The command that lists them: the registry only, no backend call (a TAB stays quick).
+RUN_IDS = "flowyml runs --quiet --limit 50 2>/dev/null"
 
 
 class Option(NamedTuple):
@@ -32,6 +36,7 @@ class Node(NamedTuple):
     options: list[Option]
     choices: list[str]  # values of a positional with choices (``stack list|show|validate``)
     files: bool  # a positional takes a file name (``run TARGET``)
+    run_ids: bool  # a positional takes a run id (``status RUN_ID``)
 
 
 def add_parser(sub: Any) -> None:
@@ -58,7 +63,7 @@ def nodes(parser: argparse.ArgumentParser, path: str = "") -> list[Node]:
     children = {n: p for n, p in subparsers(parser).items() if n in helps}
     options: list[Option] = []
     choices: list[str] = []
-    files = False
+    files = run_ids = False
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             continue
@@ -72,7 +77,9 @@ def nodes(parser: argparse.ArgumentParser, path: str = "") -> list[Node]:
             choices += [str(c) for c in action.choices]
         elif action.dest in FILE_VALUES:
             files = True
-    found = [Node(path, {n: helps[n] for n in children}, options, choices, files)]
+        elif action.dest in RUN_ID_VALUES:
+            run_ids = True
+    found = [Node(path, {n: helps[n] for n in children}, options, choices, files, run_ids)]
     for name, child in children.items():
         found += nodes(child, f"{path} {name}".strip())
     return found
@@ -104,7 +111,7 @@ def _assoc(name: str, table: dict[str, str]) -> str:
 
 def _tables(all_nodes: list[Node]) -> str:
     """The data both bash and zsh scripts read: associative arrays keyed by command path."""
-    commands, opts, valued, choices, files = {}, {}, {}, {}, {}
+    commands, opts, valued, choices, files, run_ids = {}, {}, {}, {}, {}, {}
     for node in all_nodes:
         key = node.path or "_"
         commands[key] = " ".join(node.commands)
@@ -112,6 +119,7 @@ def _tables(all_nodes: list[Node]) -> str:
         valued[key] = " " + " ".join(f for o in node.options if o.takes_value for f in o.flags) + " "
         choices[key] = " ".join(node.choices)
         files[key] = "1" if node.files else ""
+        run_ids[key] = "1" if node.run_ids else ""
         for o in node.options:
             for flag in o.flags:
                 if o.choices:
@@ -126,12 +134,13 @@ def _tables(all_nodes: list[Node]) -> str:
             ("_flowyml_valued", valued),
             ("_flowyml_choices", choices),
             ("_flowyml_files", files),
+            ("_flowyml_run_ids", run_ids),
         )
     )
 
 
 _BASH = """# flowyml completion for bash (4+): eval "$(flowyml completion bash)"
-declare -gA _flowyml_commands _flowyml_options _flowyml_valued _flowyml_choices _flowyml_files
+declare -gA _flowyml_commands _flowyml_options _flowyml_valued _flowyml_choices _flowyml_files _flowyml_run_ids
 {tables}
 
 _flowyml() {{
@@ -159,6 +168,7 @@ _flowyml() {{
     else
         COMPREPLY=($(compgen -W "${{_flowyml_commands[$key]}} ${{_flowyml_choices[$key]}}" -- "$cur"))
         [[ -n ${{_flowyml_files[$key]}} ]] && COMPREPLY+=($(compgen -f -- "$cur"))
+        [[ -n ${{_flowyml_run_ids[$key]}} ]] && COMPREPLY+=($(compgen -W "$({run_ids})" -- "$cur"))
     fi
     return 0
 }}
@@ -167,12 +177,13 @@ complete -o filenames -F _flowyml flowyml
 
 
 def _bash(all_nodes: list[Node]) -> str:
-    return _BASH.format(tables=_tables(all_nodes))
+    return _BASH.format(tables=_tables(all_nodes), run_ids=RUN_IDS)
 
 
 _ZSH = """#compdef flowyml
 # flowyml completion for zsh: eval "$(flowyml completion zsh)", or save as _flowyml on $fpath
 typeset -gA _flowyml_commands _flowyml_options _flowyml_valued _flowyml_choices _flowyml_files _flowyml_help
+typeset -gA _flowyml_run_ids
 {tables}
 {helps}
 
@@ -209,6 +220,7 @@ _flowyml() {{
         (( ${{#described}} )) && _describe -t commands command described
         [[ -n ${{_flowyml_choices[$key]}} ]] && compadd -- ${{=_flowyml_choices[$key]}}
         [[ -n ${{_flowyml_files[$key]}} ]] && _files
+        [[ -n ${{_flowyml_run_ids[$key]}} ]] && compadd -- ${{(f)"$({run_ids})"}}
     fi
     return 0
 }}
@@ -230,7 +242,7 @@ def _zsh(all_nodes: list[Node]) -> str:
         key = node.path or "_"
         helps.update({f"{key} {n}": _zsh_help(h) for n, h in node.commands.items()})
         helps.update({f"{key} {f}": _zsh_help(o.help) for o in node.options for f in o.flags})
-    return _ZSH.format(tables=_tables(all_nodes), helps=_assoc("_flowyml_help", helps))
+    return _ZSH.format(tables=_tables(all_nodes), helps=_assoc("_flowyml_help", helps), run_ids=RUN_IDS)
 
 
 def _fish_text(text: str) -> str:
@@ -280,6 +292,8 @@ def _fish(all_nodes: list[Node]) -> str:
             lines.append(f"complete -c flowyml -n {condition} -a {_words(node.choices)}")
         if node.files:
             lines.append(f"complete -c flowyml -n {condition} -F")
+        if node.run_ids:
+            lines.append(f"complete -c flowyml -n {condition} -a {shlex.quote(f'({RUN_IDS})')}")
         for option in node.options:
             parts = ["complete -c flowyml", f"-n {condition}"]
             for flag in option.flags:

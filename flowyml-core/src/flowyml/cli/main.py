@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     runs.add_argument("--backend", help="only runs on this backend (local, vertex_ai, aws_batch, ...)")
     runs.add_argument("--json", action="store_true", help="print a JSON list of rows (with start, end, duration)")
+    runs.add_argument(
+        "--quiet", "-q", action="store_true", help="print only the run ids, one a line (no backend is asked)"
+    )
 
     status = sub.add_parser("status", help="a run's status and its units in DAG order, as the backend reports now")
     status.add_argument("run_id", help=RUN_ID_HELP)

@@ -151,9 +151,14 @@ class UnitRecorder:
         if failed is not None:
             error = f"step {failed.step_name!r} failed: {((failed.error or '').splitlines() or [''])[0]}"
             self.first_failure = self.first_failure or f"unit {unit.name!r}: {error}"
-            self.write(unit.name, UnitResult(unit.name, False, error, _steps(got), self.started, time.time(), 1))
+            self.write(unit.name, UnitResult(unit.name, False, error, _steps(got), *self._span(got), 1))
         elif len(got) == len(unit.steps) and all(_done(r) for r in got):
-            self.write(unit.name, UnitResult(unit.name, True, None, _steps(got), self.started, time.time(), 0))
+            self.write(unit.name, UnitResult(unit.name, True, None, _steps(got), *self._span(got), 0))
+
+    def _span(self, got: list[ExecutionResult]) -> tuple[float, float]:
+        """(start, end) of a unit that just ended: its steps' time back from now, not the run's start."""
+        now = time.time()
+        return max(self.started, now - sum(r.duration_seconds for r in got)), now
 
     def interrupted(self) -> None:
         """Mark the units the interrupt stopped part-way (a resume runs them again)."""
