@@ -297,6 +297,17 @@ def test_a_launcher_that_cannot_submit_says_so_in_the_schedule(fake, batch_orch)
 
 
 # -- SageMaker -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "expected"), [("nightly", "nightly-scheduled"), ("v2_nightly.x", "v2-nightly-x-scheduled")]
+)
+def test_execution_display_names_keep_to_sagemakers_alphabet(name: str, expected: str) -> None:
+    import re
+
+    from flowyml_aws.sagemaker_schedules import display_name
+
+    assert display_name(name) == expected and re.match(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$", display_name("x" * 64))
+
+
 def test_each_sagemaker_firing_is_one_execution_of_the_schedule_pipeline(fake, sm_orch) -> None:
     from flowyml_aws.sagemaker_schedules import pipeline_name
 
@@ -307,6 +318,7 @@ def test_each_sagemaker_firing_is_one_execution_of_the_schedule_pipeline(fake, s
     request = json.loads(target["Input"])
     assert request["PipelineName"] == pipeline_name(sm_orch.config, "nightly")
     assert request["PipelineParameters"] == [{"Name": "FireTime", "Value": "<aws.scheduler.scheduled-time>"}]
+    assert request["PipelineExecutionDisplayName"] == "nightly-scheduled"
     definition = fake.pipelines[request["PipelineName"]]
     assert definition["Parameters"] == [{"Name": "FireTime", "Type": "String"}] and len(definition["Steps"]) == 4
     for step in definition["Steps"]:

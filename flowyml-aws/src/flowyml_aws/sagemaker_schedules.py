@@ -37,6 +37,12 @@ def pipeline_name(config: SageMakerConfig, name: str) -> str:
     return f"{readable[:200].rstrip('-')}-{digest}"
 
 
+def display_name(name: str) -> str:
+    """The executions' display name in SageMaker's alphabet: ``nightly_v2`` -> ``nightly-v2-scheduled``."""
+    readable = re.sub(r"-+", "-", re.sub(r"[^A-Za-z0-9]", "-", name)).strip("-")
+    return f"{readable[:71].rstrip('-')}-scheduled".lstrip("-")
+
+
 def definition(spec: ScheduleSpec, config: SageMakerConfig, region: str) -> dict[str, Any]:
     """The schedule's pipeline definition: the template's steps, each told the firing's time."""
     template = spec.job
@@ -88,7 +94,7 @@ def target(spec: ScheduleSpec, config: SageMakerConfig) -> dict[str, Any]:
     token = f"flowyml-{eb.FIRE_TIME}-{hashlib.sha256(spec.name.encode()).hexdigest()[:12]}"
     request = {
         "PipelineName": name,
-        "PipelineExecutionDisplayName": f"{spec.name}-scheduled"[:82],
+        "PipelineExecutionDisplayName": display_name(spec.name),
         "PipelineParameters": [{"Name": PARAMETER, "Value": eb.FIRE_TIME}],
         "ClientRequestToken": token,  # one execution per fire time, whatever EventBridge retries
     }
