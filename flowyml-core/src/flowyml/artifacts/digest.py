@@ -1,7 +1,16 @@
-"""sha256 computed once, while the bytes stream: on the way to a store, and on the way back (verified).
+"""Checksums computed while the bytes stream: sha256 and CRC-32 on the way to a store, one of them
+verified on the way back.
 
-Hashing runs on a second thread for large buffers (hashlib releases the GIL), so it overlaps
-the I/O instead of adding to it. A buffer handed over with ``*_stable`` must stay unchanged
+A save records both in the manifest: the sha256 names the content, the CRC-32 (about three times
+cheaper to compute) is what a load checks the bytes against, with the size. Both detect a flipped
+bit, a truncated or extended object and foreign bytes; a read of an artifact whose manifest has no
+CRC-32 (written before it was recorded) checks the sha256, and :meth:`ArtifactStore.verify
+<flowyml.artifacts.store.ArtifactStore.verify>` checks the sha256 of any artifact.
+
+Hashing runs on a second thread for large buffers (hashlib and zlib release the GIL), so it overlaps
+the I/O instead of adding to it: a save hashes while the bytes are written and flushed to disk,
+where a writer waits anyway, and a load, which the page cache often serves at memory speed, pays
+for the cheaper checksum only. A buffer handed over with ``*_stable`` must stay unchanged
 until :meth:`HashingWriter.finish` / :meth:`VerifyingReader.verify`; plain ``write``/``readinto``
 wait for the hash of their buffer before returning, since the caller may reuse it.
 """
@@ -9,8 +18,10 @@ wait for the hash of their buffer before returning, since the caller may reuse i
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from flowyml.artifacts.storage import Buffer, ReadStream, WriteStream
@@ -23,10 +34,11 @@ MAX_PENDING = 4
 
 
 class Hasher:
-    """An ordered sha256 whose large updates run on a worker thread."""
+    """An ordered sha256 and/or CRC-32 whose large updates run on a worker thread."""
 
-    def __init__(self) -> None:
-        self._sha = hashlib.sha256()
+    def __init__(self, *, sha256: bool = True, crc32: bool = True) -> None:
+        self._sha = hashlib.sha256() if sha256 else None
+        self._crc = 0 if crc32 else None
         self._pool: ThreadPoolExecutor | None = None
         self._pending: deque[Future[None]] = deque()
         self.size = 0
@@ -36,13 +48,13 @@ class Hasher:
         n = len(data) if not isinstance(data, memoryview) else data.nbytes
         self.size += n
         if n < ASYNC_MIN and not self._pending:
-            self._sha.update(data)
+            self._apply(data)
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="flowyml-sha256")
         while len(self._pending) >= MAX_PENDING:
             self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self._sha.update, data))
+        self._pending.append(self._pool.submit(self._apply, data))
         if wait:
             self.wait()
 
@@ -50,9 +62,24 @@ class Hasher:
         while self._pending:
             self._pending.popleft().result()
 
+    def _apply(self, data: Buffer) -> None:
+        """One update of every checksum (on the worker thread for large buffers: one at a time, in order)."""
+        if self._sha is not None:
+            self._sha.update(data)
+        if self._crc is not None:
+            self._crc = zlib.crc32(data, self._crc)
+
     def hexdigest(self) -> str:
+        """The sha256 (hex) of everything added."""
         self.close()
+        assert self._sha is not None, "this hasher computes no sha256"
         return self._sha.hexdigest()
+
+    def crc32(self) -> str:
+        """The CRC-32 of everything added, as 8 hex digits."""
+        self.close()
+        assert self._crc is not None, "this hasher computes no CRC-32"
+        return f"{self._crc:08x}"
 
     def close(self) -> None:
         try:
@@ -61,6 +88,15 @@ class Hasher:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What a save records of the bytes it wrote."""
+
+    size: int
+    sha256: str
+    crc32: str
 
 
 class HashingWriter:
@@ -102,28 +138,30 @@ class HashingWriter:
     def flush(self) -> None:
         return None
 
-    def finish(self) -> tuple[int, str]:
-        """(size, sha256 hex) of everything written."""
-        return self.hasher.size, self.hasher.hexdigest()
+    def finish(self) -> Digest:
+        """Size, sha256 and CRC-32 of everything written."""
+        return Digest(self.hasher.size, self.hasher.hexdigest(), self.hasher.crc32())
 
     def close(self) -> None:
         self.hasher.close()
 
 
 class VerifyingReader:
-    """The source deserializers read from: a :class:`ReadStream` checked against a size and sha256.
+    """The source deserializers read from: a :class:`ReadStream` checked against a size and a checksum.
 
+    With ``crc32`` (8 hex digits) the bytes are checked against it, else against ``sha256``.
     :meth:`verify` reads what the deserializer left, then raises :class:`ArtifactCorruptError`
-    unless exactly ``size`` bytes with the expected digest came through; callers return the
+    unless exactly ``size`` bytes with the expected checksum came through; callers return the
     object only after it passed.
     """
 
-    def __init__(self, stream: ReadStream, *, size: int, sha256: str, what: str) -> None:
+    def __init__(self, stream: ReadStream, *, size: int, sha256: str, what: str, crc32: str | None = None) -> None:
         self.stream = stream
         self.size = size
         self.sha256 = sha256
+        self.crc32 = crc32
         self.what = what
-        self.hasher = Hasher()
+        self.hasher = Hasher(sha256=crc32 is None, crc32=crc32 is not None)
 
     @property
     def remaining(self) -> int:
@@ -192,11 +230,15 @@ class VerifyingReader:
         """Read the rest, then check size and sha256 (raises :class:`ArtifactCorruptError`)."""
         while self.read(8 * 1024 * 1024):
             pass
-        size, digest = self.hasher.size, self.hasher.hexdigest()
-        if size != self.size or digest != self.sha256:
+        if self.crc32 is not None:
+            kind, expected, got = "crc32", self.crc32.lower(), self.hasher.crc32()
+        else:
+            kind, expected, got = "sha256", self.sha256, self.hasher.hexdigest()
+        size = self.hasher.size
+        if size != self.size or got != expected:
             raise ArtifactCorruptError(
-                f"artifact {self.what} does not match its manifest (expected {self.size} bytes, sha256 "
-                f"{self.sha256[:12]}…; read {size} bytes, sha256 {digest[:12]}…)"
+                f"artifact {self.what} does not match its manifest (expected {self.size} bytes, {kind} "
+                f"{expected[:12]}…; read {size} bytes, {kind} {got[:12]}…)"
             )
 
     def close(self) -> None:

@@ -78,7 +78,7 @@ class ArtifactStore:
                     sink.write(encoded)
                 else:
                     serializer.dump(obj, sink)
-                size, digest = sink.finish()
+                digest = sink.finish()
             finally:
                 sink.close()
         if not stream.created:  # a fresh random name was taken: never point a manifest at others' bytes
@@ -86,8 +86,9 @@ class ArtifactStore:
         manifest = {
             "type": serializers.type_name(obj),
             "serializer": serializer.name,
-            "size": size,
-            "sha256": digest,
+            "size": digest.size,
+            "sha256": digest.sha256,
+            "crc32": digest.crc32,
             "data": data_key.rsplit("/", 1)[1],
             "created_at": time.time(),
             **extra,
@@ -107,8 +108,9 @@ class ArtifactStore:
         )
 
     def manifest(self, uri_or_key: str) -> dict[str, Any]:
-        """The artifact's manifest: ``type``, ``serializer``, ``size``, ``sha256``, ``data``,
-        ``created_at`` and the extra keys it was saved with."""
+        """The artifact's manifest: ``type``, ``serializer``, ``size``, ``sha256``, ``crc32`` (what a load
+        checks; absent from artifacts written before it was recorded), ``data``, ``created_at`` and the
+        extra keys it was saved with."""
         key = self.key_of(uri_or_key).rstrip("/")
         try:
             doc = json.loads(self.storage.read_bytes(f"{key}/{MANIFEST}"))
@@ -129,7 +131,9 @@ class ArtifactStore:
         size = int(manifest["size"])
         where = self.storage.uri(key)
         stream = BytesReader(self.storage.read_bytes(data_key)) if size <= SMALL else _open_read(self.storage, data_key)
-        source = VerifyingReader(stream, size=size, sha256=manifest["sha256"], what=where)
+        source = VerifyingReader(
+            stream, size=size, sha256=manifest["sha256"], crc32=_crc32(manifest, where), what=where
+        )
         try:
             try:
                 obj = serializer.load(source, size)
@@ -145,6 +149,21 @@ class ArtifactStore:
             stream.close()
         return obj
 
+    def verify(self, uri_or_key: str) -> None:
+        """Check the artifact's bytes against the sha256 (and size) of its manifest, reading them once;
+        raises :class:`ArtifactCorruptError` if they differ. ``load`` checks the cheaper CRC-32."""
+        key = self.key_of(uri_or_key).rstrip("/")
+        manifest = self.manifest(key)
+        stream = _open_read(self.storage, f"{key}/{manifest['data']}")
+        source = VerifyingReader(
+            stream, size=int(manifest["size"]), sha256=manifest["sha256"], what=self.storage.uri(key)
+        )
+        try:
+            source.verify()
+        finally:
+            source.close()
+            stream.close()
+
     def load_output(self, run_id: str, step_name: str, name: str) -> Any:
         return self.load(self.output_key(run_id, step_name, name))
 
@@ -157,6 +176,16 @@ class ArtifactStore:
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.storage.read_bytes(self.key_of(key)))
+
+
+def _crc32(manifest: Mapping[str, Any], where: str) -> str | None:
+    """The manifest's CRC-32 (8 hex digits), None if it has none; corrupt if it is malformed."""
+    value = manifest.get("crc32")
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 8 or any(c not in "0123456789abcdef" for c in value.lower()):
+        raise ArtifactCorruptError(f"the manifest of {where} has a malformed crc32: {value!r}")
+    return value
 
 
 def _open_write(storage: Storage, key: str) -> WriteStream:
