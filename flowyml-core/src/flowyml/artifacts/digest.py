@@ -34,11 +34,16 @@ MAX_PENDING = 4
 
 
 class Hasher:
-    """An ordered sha256 and/or CRC-32 whose large updates run on a worker thread."""
+    """An ordered sha256 and/or CRC-32 whose large updates run on a worker thread.
+
+    With both, the CRC-32 is computed by the caller's thread and the sha256 by the worker: the two
+    run at once (a save's writer thread mostly waits for the disk meanwhile anyway).
+    """
 
     def __init__(self, *, sha256: bool = True, crc32: bool = True) -> None:
         self._sha = hashlib.sha256() if sha256 else None
         self._crc = 0 if crc32 else None
+        self._crc_inline = sha256 and crc32
         self._pool: ThreadPoolExecutor | None = None
         self._pending: deque[Future[None]] = deque()
         self.size = 0
@@ -50,11 +55,13 @@ class Hasher:
         if n < ASYNC_MIN and not self._pending:
             self._apply(data)
             return
+        if self._crc_inline and self._crc is not None:
+            self._crc = zlib.crc32(data, self._crc)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="flowyml-sha256")
         while len(self._pending) >= MAX_PENDING:
             self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self._apply, data))
+        self._pending.append(self._pool.submit(self._sha.update if self._crc_inline else self._apply, data))  # type: ignore[union-attr]
         if wait:
             self.wait()
 
