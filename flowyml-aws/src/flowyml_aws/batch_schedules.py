@@ -22,7 +22,7 @@ import attrs
 
 from flowyml.core.errors import ConfigError
 from flowyml.plugins.schedules import FIRE_TIME_FORMAT, ScheduleInfo, ScheduleSpec, job_for_firing, scheduled_run_id
-from flowyml.plugins.types import JobSpec, RunHandle
+from flowyml.plugins.types import STORE_SETTINGS_ENV, JobSpec, RunHandle, store_settings_env, store_settings_from_env
 from flowyml_aws import batch, batch_secrets, names
 from flowyml_aws import schedules as eb
 from flowyml_aws.client import client_for
@@ -91,7 +91,7 @@ def target(spec: ScheduleSpec, config: AWSBatchConfig) -> dict[str, Any]:
         CONFIG_ENV: json.dumps(launcher_config(config, definition.ref), sort_keys=True),
     }
     if template.store_settings:
-        env["FLOWYML_STORE_SETTINGS"] = json.dumps(template.store_settings, sort_keys=True)
+        env[STORE_SETTINGS_ENV] = store_settings_env(template.store_settings)
     command = [*launcher_command(template.runner_command), "--job", template.spec_uri]
     command += ["--schedule", spec.name, "--fire-time", eb.FIRE_TIME]
     tags = {**config.tags, **template.labels, "flowyml:schedule": spec.name, "flowyml:fire-time": eb.FIRE_TIME}
@@ -177,7 +177,7 @@ def _template(schedule: dict[str, Any]) -> JobSpec:
     command = list(overrides.get("Command") or [])
     env = {e["Name"]: e["Value"] for e in overrides.get("Environment") or []}
     uri = command[command.index("--job") + 1]
-    store = store_for_root(RunLayout.artifact_root_of(uri), json.loads(env.get("FLOWYML_STORE_SETTINGS") or "{}"))
+    store = store_for_root(RunLayout.artifact_root_of(uri), store_settings_from_env(env))
     return JobSpec.from_dict(store.read_json(uri))
 
 

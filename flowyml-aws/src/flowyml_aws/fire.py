@@ -28,13 +28,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from flowyml.artifacts.store import store_for_root
         from flowyml.orchestrators.layout import RunLayout
         from flowyml.plugins.schedules import claim_firing, parse_fire_time
-        from flowyml.plugins.types import JobSpec
+        from flowyml.plugins.types import JobSpec, store_settings_from_env
         from flowyml_aws import batch
         from flowyml_aws.config import AWSBatchConfig
 
         config = AWSBatchConfig(**json.loads(os.environ[CONFIG_ENV]))
-        settings = json.loads(os.environ.get("FLOWYML_STORE_SETTINGS") or "{}")
-        store = store_for_root(RunLayout.artifact_root_of(args.job), settings)
+        store = store_for_root(RunLayout.artifact_root_of(args.job), store_settings_from_env())
         template = JobSpec.from_dict(store.read_json(args.job))
         job = claim_firing(store, template, args.schedule, parse_fire_time(args.fire_time))
         handle = batch.submit(job, config)

@@ -7,12 +7,11 @@ id) finds the job it made instead of creating another.
 
 from __future__ import annotations
 
-import json
 import shlex
 from typing import Any
 
 from flowyml.core.errors import ConfigError
-from flowyml.plugins.types import JobSpec, RunHandle, UnitSpec
+from flowyml.plugins.types import STORE_SETTINGS_ENV, JobSpec, RunHandle, UnitSpec, store_settings_env
 from flowyml_azure.client import is_conflict, is_not_found, ml_client, refused, retrying
 from flowyml_azure.config import AzureMLConfig
 from flowyml_azure.names import experiment_name, job_name, node_names
@@ -54,9 +53,9 @@ def job_env(spec: JobSpec, unit: str) -> dict[str, str]:
     if any(key in spec.store_settings for key in LOCAL_STORE_SETTINGS):
         kept = {k: v for k, v in spec.store_settings.items() if k not in LOCAL_STORE_SETTINGS}
         if kept:
-            env["FLOWYML_STORE_SETTINGS"] = json.dumps(kept, sort_keys=True)
+            env[STORE_SETTINGS_ENV] = store_settings_env(kept)
         else:
-            env.pop("FLOWYML_STORE_SETTINGS", None)
+            env.pop(STORE_SETTINGS_ENV, None)
     return env
 
 

@@ -30,7 +30,7 @@ from flowyml.core.pipeline import Pipeline
 from flowyml.core.step_grouping import StepGroup
 from flowyml.orchestrators.layout import RunLayout, StepRecord, UnitResult, read_unit_result
 from flowyml.orchestrators.spec import PIPELINE_INPUT
-from flowyml.plugins.types import JobSpec, PipelineRef, UnitSpec
+from flowyml.plugins.types import JobSpec, PipelineRef, UnitSpec, store_settings_from_env
 from flowyml.secrets import NATIVE_SECRETS_ENV, Masker, SecretError, resolve_all
 
 EXIT_OK, EXIT_STEP_FAILED, EXIT_SETUP_FAILED = 0, 1, 2
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.job or not args.unit:
         parser.error("--job and --unit are required (or FLOWYML_JOB_SPEC / FLOWYML_UNIT)")
-    settings = json.loads(os.environ.get("FLOWYML_STORE_SETTINGS") or "{}")
+    settings = store_settings_from_env()
     workdir_on_path()  # before the store opens: a `module:factory` credential may live in the workdir
     try:
         store = ArtifactStore(RunLayout.artifact_root_of(args.job), settings)

@@ -39,6 +39,7 @@ __all__ = [
     "resolve",
     "resolve_all",
     "resolve_templates",
+    "stored_settings",
     "templates_of",
 ]
 
@@ -209,6 +210,12 @@ def escape(value: Any) -> Any:
     if isinstance(value, list):
         return [escape(v) for v in value]
     return value
+
+
+def stored_settings(values: Mapping[str, Any], templates: Mapping[str, Any]) -> dict[str, Any]:
+    """What may be written down of ``values``: a key that came from ``${...}`` as written, every
+    other value escaped (:func:`resolve_templates` turns the result back into ``values``)."""
+    return {k: templates[k] if k in templates else escape(v) for k, v in values.items()}
 
 
 def resolve_templates(data: Mapping[str, Any], where: str = "run metadata") -> dict[str, Any]:

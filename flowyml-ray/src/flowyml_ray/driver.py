@@ -23,7 +23,7 @@ from typing import Any
 
 from flowyml.artifacts.store import ArtifactStore
 from flowyml.orchestrators.layout import RunLayout, read_unit_result
-from flowyml.plugins.types import JobSpec
+from flowyml.plugins.types import JobSpec, store_settings_from_env
 from flowyml_ray.lines import DRIVER, format_line
 from flowyml_ray.progress import read_progress, stop_request, write_progress
 from flowyml_ray.resources import task_options
@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--job", required=True, help="URI of the job spec JSON")
     parser.add_argument("--settings", default="{}", help="JSON: scheduling_strategy, task_retries, ...")
     args = parser.parse_args(argv)
-    store_settings = json.loads(os.environ.get("FLOWYML_STORE_SETTINGS") or "{}")
+    store_settings = store_settings_from_env()
     try:
         store = ArtifactStore(RunLayout.artifact_root_of(args.job), store_settings)
         spec = JobSpec.from_dict(store.read_json(args.job))

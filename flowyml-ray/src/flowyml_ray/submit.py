@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlparse
 from flowyml.artifacts.store import ArtifactStore
 from flowyml.core.errors import ConfigError
 from flowyml.core.status import ExecutionStatus as S
-from flowyml.plugins.types import JobSpec, RunHandle, StatusReport
+from flowyml.plugins.types import STORE_SETTINGS_ENV, JobSpec, RunHandle, StatusReport, store_settings_env
 from flowyml_ray import progress
 from flowyml_ray.client import already_exists, call, client_for, http_status
 from flowyml_ray.config import RayConfig
@@ -80,7 +80,7 @@ def runtime_env(spec: JobSpec, config: RayConfig) -> dict[str, Any]:
     env = copy.deepcopy(dict(config.runtime_env))
     if spec.store_settings:
         variables = dict(env.get("env_vars") or {})
-        variables["FLOWYML_STORE_SETTINGS"] = json.dumps(spec.store_settings, sort_keys=True)
+        variables[STORE_SETTINGS_ENV] = store_settings_env(spec.store_settings)
         env["env_vars"] = variables
     return env
 
@@ -115,7 +115,7 @@ def find_job(client: Any, sid: str) -> Any | None:
 def submit(spec: JobSpec, config: RayConfig) -> RunHandle:
     """Submit the run's one Ray Job (idempotent: the submission id comes from the run id)."""
     config.validate()
-    check_store(spec.artifact_root, config, spec.store_settings)
+    check_store(spec.artifact_root, config, spec.resolved_store_settings())
     sid = submission_id(spec.run_id, config.submission_id_prefix)
     client = client_for(config)
     if find_job(client, sid) is None:

@@ -164,6 +164,7 @@ def _parse_stack(name: str, body: Any, file: str) -> StackConfig:
             key, f"one of: {', '.join(sorted(_STACK_KEYS))}", f"unknown key(s) {', '.join(unknown)}", file=file
         )
     raw_orch = body.get("orchestrator")
+    raw_store = body.get("artifact_store")
     body = interpolate(_env_secrets(dict(body), file, key), file, key)
     orch = body.get("orchestrator")
     if orch is None:
@@ -180,6 +181,9 @@ def _parse_stack(name: str, body: Any, file: str) -> StackConfig:
     if not isinstance(backend, str) or not backend:
         raise ConfigFieldError(f"{key}.orchestrator.type", _BACKEND_EXAMPLES, describe(backend), file=file)
     store = _section(ArtifactStoreConfig, body, "artifact_store", file, key) or ArtifactStoreConfig()
+    raw_settings = raw_store.get("settings") if isinstance(raw_store, Mapping) else None
+    if isinstance(raw_settings, Mapping):  # settings written with ${...}: stored as written, resolved in the job
+        remember_templates(store, {k: v for k, v in raw_settings.items() if has_reference(v)})
     resources = _section(ResourceConfig, body, "resources", file, key)
     if resources is not None:
         try:

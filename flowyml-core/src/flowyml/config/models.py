@@ -128,6 +128,7 @@ class FlowymlConfig:
 
     def _build(self, stack: StackConfig) -> RemoteOrchestrator:
         from flowyml.orchestrators import RemoteOrchestrator
+        from flowyml.secrets import templates_of
 
         return RemoteOrchestrator(
             name=stack.name,
@@ -135,6 +136,7 @@ class FlowymlConfig:
             backend=stack.backend,
             artifact_store=stack.artifact_store.uri,
             store_settings=stack.artifact_store.settings,
+            store_templates=templates_of(stack.artifact_store),
             docker_config=stack.docker,
             resources=stack.resources,
             stack=stack.name,

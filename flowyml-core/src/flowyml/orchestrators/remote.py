@@ -28,7 +28,8 @@ from flowyml.orchestrators.layout import RunLayout, join_errors, run_error
 from flowyml.orchestrators.registry import SUBMITTER, is_provisional, submitter_alive, submitter_identity
 from flowyml.orchestrators.submission import SubmissionResult
 from flowyml.plugins.schedules import ScheduleInfo
-from flowyml.plugins.types import LogRecord, RunHandle, StatusReport
+from flowyml.plugins.types import LogRecord, RunHandle, StatusReport, resolve_store_settings
+from flowyml.secrets import stored_settings
 
 if TYPE_CHECKING:
     from flowyml.core.retry_policy import OrchestratorRetryPolicy
@@ -55,6 +56,16 @@ def safe_str(exc: BaseException) -> str:
         return f"<{type(exc).__name__} whose message could not be read>"
 
 
+def store_arguments(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """``store_settings`` and ``store_templates`` for an orchestrator from settings in their stored form."""
+    from flowyml.config.loader import has_reference
+
+    return {
+        "store_settings": resolve_store_settings(stored),
+        "store_templates": {k: v for k, v in stored.items() if has_reference(v)},
+    }
+
+
 class RemoteOrchestrator:
     """Runs pipelines on a backend through the plugin hooks; cloud classes are thin facades.
 
@@ -72,6 +83,7 @@ class RemoteOrchestrator:
         backend: str | None = None,
         artifact_store: str | None = None,
         store_settings: Mapping[str, str] | None = None,
+        store_templates: Mapping[str, Any] | None = None,
         docker_config: DockerConfig | None = None,
         resources: ResourceConfig | None = None,
         stack: str | None = None,
@@ -94,6 +106,8 @@ class RemoteOrchestrator:
         self.config = config
         self.artifact_root = _as_uri(artifact_store) if artifact_store else self.default_artifact_root()
         self.store_settings = info.store_settings(config, dict(store_settings or {}))
+        #: what is written down (registry, ``job.json``, the jobs' environment): ``${VAR}`` as written
+        self.stored_store_settings = stored_settings(self.store_settings, store_templates or {})
         self.docker_config = docker_config
         self.resources = resources
         self.stack = stack
@@ -168,7 +182,7 @@ class RemoteOrchestrator:
             backend=handle.backend,
             config=stack_config(handle) or stored_config(handle.config),
             artifact_store=handle.artifact_root,
-            store_settings=handle.metadata.get("store_settings"),
+            **store_arguments(handle.metadata.get("store_settings") or {}),
             **kwargs,
         )
 
@@ -263,7 +277,7 @@ class RemoteOrchestrator:
             docker=docker,
             pipeline_module=pipeline_module or self.pipeline_module,
             stack=self.stack,
-            store_settings=self.store_settings,
+            store_settings=self.stored_store_settings,
             runner_command=self.runner_command(),
             timeout_seconds=timeout,
             labels=labels,
@@ -305,7 +319,7 @@ class RemoteOrchestrator:
                 pipeline_name=spec.pipeline_name,
                 metadata={
                     **handle.metadata,
-                    "store_settings": self.store_settings,
+                    "store_settings": self.stored_store_settings,
                     "stack": self.stack,
                     **({"pipeline_version": version} if version else {}),
                 },
@@ -340,7 +354,11 @@ class RemoteOrchestrator:
             run_id=spec.run_id,
             job_id=spec.run_id,
             units={u.name: "" for u in spec.units},
-            metadata={SUBMITTER: submitter_identity(), "store_settings": self.store_settings, "stack": self.stack},
+            metadata={
+                SUBMITTER: submitter_identity(),
+                "store_settings": self.stored_store_settings,
+                "stack": self.stack,
+            },
             config=redact_config(self.config),
             artifact_root=spec.artifact_root,
             pipeline_name=spec.pipeline_name,
@@ -485,7 +503,8 @@ class RemoteOrchestrator:
         """The artifact store the run wrote to."""
         from flowyml.artifacts.store import ArtifactStore
 
-        return ArtifactStore(handle.artifact_root, handle.metadata.get("store_settings") or self.store_settings)
+        stored = handle.metadata.get("store_settings")
+        return ArtifactStore(handle.artifact_root, resolve_store_settings(stored) if stored else self.store_settings)
 
     def _failure_message(self, handle: RunHandle, native: str | None) -> str | None:
         """Join the service's reason with the step error the step-runner recorded, if any."""
@@ -667,7 +686,7 @@ class RemoteOrchestrator:
             handle = handle.evolve(
                 config=redact_config(self.config),
                 artifact_root=handle.artifact_root or self.artifact_root,
-                metadata={**handle.metadata, "store_settings": self.store_settings, "stack": self.stack},
+                metadata={**handle.metadata, "store_settings": self.stored_store_settings, "stack": self.stack},
             )
             self.registry.record(handle, stack=self.stack)
             recorded.append(handle)

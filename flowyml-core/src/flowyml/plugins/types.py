@@ -18,6 +18,7 @@ __all__ = [
 ]
 
 import json
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,31 @@ from flowyml.core.status import ExecutionStatus
 
 #: Bumped when a hook is added; plugins may declare the version they were written for.
 CONTRACT_VERSION = 2
+
+#: The job's variable carrying the artifact store's settings (JSON, resolved by the submitter: the
+#: job needs them to open the store before it can read anything else).
+STORE_SETTINGS_ENV = "FLOWYML_STORE_SETTINGS"
+
+
+def resolve_store_settings(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored store settings with each ``${VAR}`` resolved from this process's environment.
+
+    A setting whose variable is not set here is left out, with a warning naming it: the store then
+    uses its own defaults (the job's identity).
+    """
+    from flowyml.secrets import resolve_templates
+
+    return resolve_templates(stored, "artifact_store.settings")
+
+
+def store_settings_env(stored: Mapping[str, Any]) -> str:
+    """The value of ``$FLOWYML_STORE_SETTINGS`` for a job, from settings in their stored form."""
+    return json.dumps(resolve_store_settings(stored), sort_keys=True)
+
+
+def store_settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The artifact store's settings a job was given (``$FLOWYML_STORE_SETTINGS``; default: this process's)."""
+    return dict(json.loads((os.environ if environ is None else environ).get(STORE_SETTINGS_ENV) or "{}"))
 
 
 def _converter():
@@ -127,7 +153,8 @@ class JobSpec(_JsonMixin):
     stack: str | None = None
     labels: dict[str, str] = attrs.field(factory=dict)
     timeout_seconds: float | None = None
-    #: non-secret settings the step-runner needs to open the artifact store (endpoint, region)
+    #: the settings the step-runner needs to open the artifact store (endpoint, region), in their
+    #: stored form: a value written ``${VAR}`` stays so (:meth:`resolved_store_settings`)
     store_settings: dict[str, str] = attrs.field(factory=dict)
     #: argv prefix that starts the step-runner inside the container
     runner_command: list[str] = attrs.field(factory=lambda: ["flowyml", "step-runner"])
@@ -180,8 +207,12 @@ class JobSpec(_JsonMixin):
             }
         )
         if self.store_settings:
-            env["FLOWYML_STORE_SETTINGS"] = json.dumps(self.store_settings, sort_keys=True)
+            env[STORE_SETTINGS_ENV] = store_settings_env(self.store_settings)
         return env
+
+    def resolved_store_settings(self) -> dict[str, Any]:
+        """The artifact store's settings with their ``${VAR}`` resolved from this process's environment."""
+        return resolve_store_settings(self.store_settings)
 
     def topological_units(self) -> list[UnitSpec]:
         return list(self.units)  # built in dependency order

@@ -50,7 +50,7 @@ def due_firing(record: schedules.Record, current: dt.datetime) -> dt.datetime | 
 def fire(record: schedules.Record, fire_time: dt.datetime) -> str:
     """Submit the firing at ``fire_time`` as a normal local run; the same instant again finds the same run."""
     from flowyml.backends.local.plugin import LocalConfig
-    from flowyml.orchestrators.remote import RemoteOrchestrator
+    from flowyml.orchestrators.remote import RemoteOrchestrator, store_arguments
     from flowyml.plugins.schedules import job_for_firing
 
     job = job_for_firing(record.spec.job, record.name, fire_time)
@@ -58,7 +58,7 @@ def fire(record: schedules.Record, fire_time: dt.datetime) -> str:
         backend="local",
         config=LocalConfig(**record.config),
         artifact_store=job.artifact_root,
-        store_settings=job.store_settings,
+        **store_arguments(job.store_settings),
         stack=job.stack,
     )
     return orchestrator.submit_spec(job).run_id

@@ -152,7 +152,7 @@ class Supervisor:
         from flowyml.artifacts.store import ArtifactStore
         from flowyml.orchestrators.layout import read_unit_result
 
-        store = ArtifactStore(self.spec.artifact_root, self.spec.store_settings)
+        store = ArtifactStore(self.spec.artifact_root, self.spec.resolved_store_settings())
         result = read_unit_result(store, self.spec.run_id, unit)
         if result is not None and result.error:
             return f"unit {unit!r}: {result.error}"
