@@ -53,3 +53,67 @@ def report(raw):
 
 pipeline = Pipeline("resume-demo", context=context(size=3), enable_cache=False)
 pipeline.add_step(load).add_step(featurize).add_step(train).add_step(report)
+
+
+# -- a unit of two steps: resuming it runs both ------------------------------------------------
+@step(inputs=["raw"], outputs=["scaled"], execution_group="fit")
+def scale(raw):
+    executed("scale")
+    return [x / 10 for x in raw]
+
+
+@step(inputs=["scaled"], outputs=["weights"], execution_group="fit")
+def fit(scaled):
+    executed("fit")
+    if (_home() / "break-fit").exists():
+        raise RuntimeError("fit is broken")
+    return sum(scaled)
+
+
+@step(inputs=["weights"], outputs=["score"])
+def score(weights):
+    executed("score")
+    return round(weights * 2, 6)
+
+
+grouped = Pipeline("resume-grouped", context=context(size=3), enable_cache=False)
+grouped.add_step(load).add_step(scale).add_step(fit).add_step(score)
+
+
+# -- a step skipped by its condition stays skipped when reused -----------------------------------
+@step(inputs=["raw"], outputs=["extra"], condition=lambda raw: len(raw) > 100)
+def extra(raw):
+    executed("extra")
+    return len(raw)
+
+
+@step(inputs=["extra"], outputs=["extra_report"])
+def use_extra(extra):
+    executed("use_extra")
+    return extra
+
+
+conditional = Pipeline("resume-conditional", context=context(size=3), enable_cache=False)
+conditional.add_step(load).add_step(extra).add_step(use_extra).add_step(report)
+
+
+# -- an output that cannot be saved: the in-process run goes on, a resume runs its step again --
+@step(outputs=["lock"])
+def open_lock():
+    import threading
+
+    executed("open_lock")
+    return threading.Lock()
+
+
+@step(inputs=["lock"], outputs=["locked"])
+def use_lock(lock):
+    executed("use_lock")
+    return lock.locked()
+
+
+unkept = Pipeline("resume-unkept", enable_cache=False).add_step(open_lock).add_step(use_lock)
+
+
+#: ``raw`` comes in as a pipeline input (``inputs={"raw": ...}``): a resumed run reads the first run's
+from_input = Pipeline("resume-input", enable_cache=False).add_step(featurize).add_step(train)

@@ -158,3 +158,19 @@ def test_a_running_run_is_not_resumed(flowyml_home):
     finally:
         hold.unlink()
     assert wait_status("busy", {"COMPLETED"})["status"] == "COMPLETED"
+
+
+def test_a_resumed_run_reads_the_pipeline_inputs_of_the_run_it_resumes(flowyml_home, broken):
+    from tests.core.resume_pipelines import from_input
+
+    orchestrator = LocalOrchestrator()
+    ref = "tests/core/resume_pipelines.py:from_input"
+    first = orchestrator.run_pipeline(from_input, run_id="in-1", inputs={"raw": [4, 5]}, pipeline_module=ref)
+    assert first.wait_for_completion(poll_interval=0.1, raise_on_failure=False) is ExecutionStatus.FAILED
+    broken.unlink()
+    second = orchestrator.resume_run("in-1", new_run_id="in-2")
+    assert second.wait_for_completion(poll_interval=0.1) is ExecutionStatus.COMPLETED
+    assert second.get_output("model") == 90
+    third = orchestrator.resume_run("in-2", from_step="featurize", new_run_id="in-3")  # a resume of a resume
+    assert third.wait_for_completion(poll_interval=0.1) is ExecutionStatus.COMPLETED
+    assert third.get_output("features") == [40, 50]

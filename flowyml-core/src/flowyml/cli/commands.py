@@ -198,7 +198,7 @@ def _print_run(result: Any, as_json: bool) -> int:
         )
     else:
         _print_summary(result)
-    if not result.success:
+    if not result.success and result.metadata.get("recorded"):
         err(resume.hint(result.run_id))
     return EXIT_OK if result.success else EXIT_RUN_FAILED
 

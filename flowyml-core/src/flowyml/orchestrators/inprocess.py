@@ -8,11 +8,13 @@ are written, so ``flowyml runs``/``status`` show it and ``flowyml resume`` can r
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flowyml.backends.inprocess import NAME, executing_here
+from flowyml.core.errors import FlowymlError
 from flowyml.core.executor import ExecutionResult
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.layout import RunLayout, StepRecord, UnitResult, read_unit_result
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from flowyml.core.pipeline import Pipeline
     from flowyml.core.result import PipelineResult
     from flowyml.orchestrators.remote import RemoteOrchestrator
+
+log = logging.getLogger("flowyml.run")
 
 #: A unit's exit code in its result when the run was interrupted in it (as a shell reports SIGINT).
 INTERRUPTED = 130
@@ -51,10 +55,35 @@ def run_recorded(
 
     orch = orchestrator(registry=registry)
     run_id = check_name(run_id, "run id") if run_id is not None else new_run_id(pipeline.name)
-    spec = build_job_spec(
-        pipeline, run_id, orch.artifact_root, context=context, pipeline_module=pipeline_module, stack=None
-    )
+    try:
+        spec = build_job_spec(
+            pipeline, run_id, orch.artifact_root, context=context, pipeline_module=pipeline_module, stack=None
+        )
+    except FlowymlError as exc:  # e.g. a context value that is not JSON: run as before, unrecorded
+        log.warning("run %s is not recorded and cannot be resumed: %s", run_id, exc)
+        return pipeline.run(run_id=run_id, context=context, max_workers=max_workers, cache_store=cache_store)
     return execute(orch, pipeline, spec, max_workers=max_workers, cache_store=cache_store)
+
+
+class _KeepingStore:
+    """The run's artifact store for in-process steps: an output that cannot be saved (an open file,
+    a lock) is logged, not a failed step — the run goes on, and a resume runs that step again."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def materialize(self, obj: Any, name: str, run_id: str, step_name: str, project_name: str = "default") -> str:
+        try:
+            return str(self.store.materialize(obj, name, run_id, step_name, project_name))
+        except Exception as exc:  # any serializer's failure: the step itself succeeded
+            log.warning(
+                "output %r of step %s is not kept (%s: %s): a resume runs the step again",
+                name,
+                step_name,
+                type(exc).__name__,
+                exc,
+            )
+            return ""
 
 
 def execute(
@@ -72,8 +101,9 @@ def execute(
     source = RunLayout(spec.inputs_from or spec.run_id)
     inputs = {name: store.load(source.input(name)) for name in spec.input_names}
     run = pipeline.new_run(
-        inputs, run_id=spec.run_id, artifact_store=store, context=spec.context, cache_store=cache_store
+        inputs, run_id=spec.run_id, artifact_store=_KeepingStore(store), context=spec.context, cache_store=cache_store
     )
+    run.metadata["recorded"] = True
     if spec.resumed_from:
         run.metadata["resumed_from"] = spec.resumed_from
     _reuse(run, pipeline, spec, store)

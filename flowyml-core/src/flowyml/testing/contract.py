@@ -234,6 +234,21 @@ class BackendContract:
         orchestrator.stop_run(sub.job_id)  # cancel is idempotent
         assert orchestrator.get_run_status(sub.job_id) is ExecutionStatus.CANCELLED
 
+    def test_resume_launches_only_the_units_it_reruns_and_reads_the_rest(
+        self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
+    ) -> None:
+        """``resume_run(from_step=...)``: a new run whose reused unit is never launched (its
+        outputs are read from the old run's artifacts) and whose other units run as usual."""
+        first = orchestrator.run_pipeline(pipelines.two_units, run_id=_uid("resume"), context={"count": 4})
+        assert self.run_to_end(contract_env, first) is ExecutionStatus.COMPLETED
+        again = orchestrator.resume_run(first.run_id, from_step="total")
+        assert again.run_id != first.run_id and "prep" not in again.handle.units
+        assert self.run_to_end(contract_env, again) is ExecutionStatus.COMPLETED
+        assert again.get_output("total") == 18 and again.get_output("scaled") == [0, 3, 6, 9]
+        messages = [r.message for r in orchestrator.iter_logs(again.job_id)]
+        assert any("summing 4 values" in m for m in messages), messages
+        assert not any("making" in m for m in messages), "the reused unit ran again"
+
     # -- logs ----------------------------------------------------------------------------------
     def test_logs_resume_from_a_cursor_without_duplicates(
         self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
