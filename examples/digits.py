@@ -5,13 +5,21 @@ load -> split -> train -> evaluate -> register (only if accuracy clears the bar)
     flowyml run examples/digits.py                       # in this process
     flowyml run examples/digits.py -p C=0.5              # change a context parameter
     flowyml run examples/digits.py --stack local --detach   # as a detached run: status / logs / cancel
+    DIGITS_BREAK=evaluate flowyml run examples/digits.py    # break a step, then: flowyml resume RUN_ID
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flowyml import Pipeline, context, step
+
+
+def break_here(step_name: str) -> None:
+    """Fail on purpose while ``$DIGITS_BREAK`` names this step (to try ``flowyml resume``)."""
+    if os.environ.get("DIGITS_BREAK") == step_name:
+        raise RuntimeError(f"{step_name} broken on purpose (DIGITS_BREAK={step_name}); unset it and resume the run")
 
 
 @step(outputs=["features", "labels"])
@@ -47,6 +55,7 @@ def train(train_set: dict, C: float = 1.0, max_iter: int = 500) -> Any:
 
 @step(inputs=["model", "test_set"], outputs=["metrics"], execution_group="modelling")
 def evaluate(model: Any, test_set: dict) -> dict[str, float]:
+    break_here("evaluate")
     accuracy = float(model.score(test_set["x"], test_set["y"]))
     print(f"test accuracy: {accuracy:.4f}")
     return {"accuracy": accuracy, "test_size": len(test_set["y"])}

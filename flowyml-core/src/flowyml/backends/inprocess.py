@@ -92,11 +92,12 @@ class InProcessBackend(Backend):
         from flowyml.orchestrators.layout import read_unit_results
 
         results = read_unit_results(_store(handle), handle.run_id)
-        units = {u: S.COMPLETED if r.success else S.FAILED for u, r in results.items() if u in handle.units}
         done = outcome(handle)
         alive = _alive(handle) if done is None else False
-        for unit in handle.units:
-            units.setdefault(unit, S.RUNNING if alive else S.CANCELLED)
+        pending = S.RUNNING if alive else S.CANCELLED
+        units = {  # in DAG order, as the spec lists them
+            u: (S.COMPLETED if results[u].success else S.FAILED) if u in results else pending for u in handle.units
+        }
         if done is not None:
             return StatusReport(
                 S(done["status"]), native_state=done["status"], message=done.get("message"), units=units
