@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from flowyml.core.result import PipelineResult
     from flowyml.orchestrators.remote import RemoteOrchestrator
 
+__all__ = ["resume_in_process", "run_recorded"]
+
 log = logging.getLogger("flowyml.run")
 
 #: A unit's exit code in its result when the run was interrupted in it (as a shell reports SIGINT).

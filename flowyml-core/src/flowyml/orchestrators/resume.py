@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from flowyml.orchestrators.remote import RemoteOrchestrator
     from flowyml.orchestrators.submission import SubmissionResult
 
+__all__ = ["NothingToResumeError", "ResumePlan", "plan_for", "plan_resume", "resume_run"]
+
 
 class NothingToResumeError(FlowymlError):
     """The run completed and no ``from_step`` was given: every unit would be reused."""

@@ -10,6 +10,7 @@ __all__ = [
     "CONTRACT_VERSION",
     "PipelineRef",
     "UnitSpec",
+    "ReusedUnit",
     "JobSpec",
     "RunHandle",
     "StatusReport",
