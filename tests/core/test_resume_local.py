@@ -115,6 +115,8 @@ def test_python_api_resume_run_returns_a_submission_result(flowyml_home, broken)
     assert again.wait_for_completion(poll_interval=0.1) is ExecutionStatus.COMPLETED
     assert again.get_output("model") == 60 and again.get_output("raw") == [1, 2, 3]  # raw: reused from api-first
     assert executions(flowyml_home) == ["featurize", "train"]
+    assert again.metadata["resumed_from"] == "api-first"
+    assert orchestrator.get_run_details("api-second")["resumed_from"] == "api-first"
     # the same resume under the same run id is the same run (an idempotent re-submit), nothing runs again
     assert orchestrator.resume_run("api-first", new_run_id="api-second").run_id == "api-second"
     assert executions(flowyml_home) == ["featurize", "train"]

@@ -322,6 +322,7 @@ class RemoteOrchestrator:
                     "store_settings": self.stored_store_settings,
                     "stack": self.stack,
                     **({"pipeline_version": version} if version else {}),
+                    **({"resumed_from": spec.resumed_from} if spec.resumed_from else {}),
                 },
             )
             record = self.registry.record(handle, stack=self.stack)
@@ -603,6 +604,8 @@ class RemoteOrchestrator:
         details.setdefault("run_id", handle.run_id)
         details.setdefault("job_id", handle.job_id)
         details.setdefault("platform", handle.backend)
+        if handle.metadata.get("resumed_from"):
+            details.setdefault("resumed_from", handle.metadata["resumed_from"])
         return details
 
     def resume_run(self, run_id: str, from_step: str | None = None, new_run_id: str | None = None) -> SubmissionResult:
