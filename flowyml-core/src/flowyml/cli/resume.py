@@ -92,7 +92,9 @@ def _resume_in_process(args: argparse.Namespace, record: Any) -> int:
         err(f"resuming {record.run_id} as {plan.spec.run_id} on the local backend: {plan.describe()}")
         return _detached(args, local.submit_spec(plan.spec), plan)
     err(f"resuming {record.run_id} as {plan.spec.run_id} in this process: {plan.describe()}")
+    from flowyml.cli.live import announce_steps
+
     redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
-    with redirect:
+    with redirect, announce_steps(parallel=False):
         result = execute(orchestrator, load_pipeline(plan.spec.pipeline), plan.spec)
     return _print_run(result, args.json)
