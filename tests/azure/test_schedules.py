@@ -101,6 +101,7 @@ def test_each_firing_is_a_normal_run_named_by_its_trigger_time(
 
     listed = orch.list_schedules()  # records the firings in the run registry
     assert [i.name for i in listed] == ["nightly"]
+    assert listed[0].last_run_id == "nightly-20261203-020000"  # Azure ML keeps none: the newest firing's
     runs = sorted(r.run_id for r in RunRegistry().list() if r.run_id.startswith("nightly-"))
     assert runs == ["nightly-20261202-020000", "nightly-20261203-020000"]
     for run_id, job in zip(runs, jobs, strict=True):

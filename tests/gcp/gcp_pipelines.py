@@ -47,6 +47,16 @@ def answer() -> int:
 single = Pipeline("gcp-single", enable_cache=False).add_step(answer)
 
 
+@step(outputs=["me"])
+def whoami() -> str:
+    import os
+
+    return os.environ["FLOWYML_RUN_ID"]
+
+
+whoami_pipeline = Pipeline("gcp-whoami", enable_cache=False).add_step(whoami)
+
+
 @step(outputs=["x"], resources=ResourceConfig(cpu="8", memory="30Gi", gpu="t4", gpu_count=2))
 def gpu_step() -> int:
     return 1

@@ -88,6 +88,18 @@ def test_each_firing_is_a_normal_run_named_by_its_fire_time(fake, config, store_
     assert len(orch.list_schedules()) == 1 and len(RunRegistry().list()) == 2  # listing again adds nothing
 
 
+def test_a_firing_s_steps_see_the_firing_s_run_id(fake, config, store_settings) -> None:
+    orch = orchestrator(config, store_settings)
+    orch.schedule(P.whoami_pipeline, cron="0 3 * * *", name="whoami", timezone="UTC")
+    when = dt.datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+    job = fake.fire(only_schedule(fake)["name"], when)
+    fake.jobs[job]["createTime"] = (when + dt.timedelta(seconds=4)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    fake.execute(job, env=exec_env(), cwd=str(REPO))
+    orch.list_schedules()
+    handle = RunRegistry().get("whoami-20261202-030000").handle
+    assert orch.load_output(handle, "me") == "whoami-20261202-030000"  # not the template's (the schedule's name)
+
+
 def test_a_lost_create_answer_leaves_one_schedule_and_throttling_is_retried(fake, config, store_settings) -> None:
     from tests.gcp.fake_vertex import Fault
 

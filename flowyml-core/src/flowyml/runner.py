@@ -184,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from flowyml.plugins.schedules import claim_firing, parse_fire_time
 
             spec = claim_firing(store, spec, args.schedule, parse_fire_time(args.fire_time or ""))
+            os.environ["FLOWYML_RUN_ID"] = spec.run_id  # the service set the template's (the schedule's name)
         unit = spec.unit(args.unit)
     except Exception as exc:
         emit("ERROR", f"cannot start unit {args.unit!r}: {type(exc).__name__}: {exc}", unit=args.unit)

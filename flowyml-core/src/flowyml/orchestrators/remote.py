@@ -672,8 +672,10 @@ class RemoteOrchestrator:
         """The backend's flowyml schedules, by name; the runs they started that the run registry
         does not know yet are recorded in it (so ``flowyml runs`` lists them)."""
         infos = sorted(self.plugin_manager.schedule_list(self.backend_name, self.config), key=lambda i: i.name)
-        for info in infos:
-            self.record_schedule_runs(info.name)
+        for index, info in enumerate(infos):
+            handles = self.record_schedule_runs(info.name)
+            if info.last_run_id is None and handles:  # the service keeps no "last run": the newest firing's
+                infos[index] = attrs.evolve(info, last_run_id=max(h.run_id for h in handles))
         return infos
 
     def record_schedule_runs(self, name: str) -> list[RunHandle]:
