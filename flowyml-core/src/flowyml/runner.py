@@ -217,18 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ok = all(r.success for r in results)
     failed = next((r for r in results if not r.success), None)
     failure = None if failed is None else f"step {failed.step_name!r} failed: {(failed.error or '').splitlines()[0]}"
-    steps = [
-        StepRecord(
-            name=r.step_name,
-            success=r.success,
-            skipped=r.skipped,
-            cached=r.cached,
-            error=r.error,
-            duration_seconds=r.duration_seconds,
-            artifacts=dict(r.artifact_uris),
-        )
-        for r in results
-    ]
+    steps = [StepRecord.of(r) for r in results]
     code = EXIT_OK if ok else EXIT_STEP_FAILED
     _record(store, spec, UnitResult(unit.name, ok, failure, steps, started, time.time(), code))
     emit("INFO" if ok else "ERROR", f"unit {unit.name} {'completed' if ok else 'failed'}", unit=unit.name)

@@ -207,18 +207,7 @@ class UnitRecorder:
 
 
 def _steps(results: list[ExecutionResult]) -> list[StepRecord]:
-    return [
-        StepRecord(
-            name=r.step_name,
-            success=r.success,
-            skipped=r.skipped,
-            cached=r.cached,
-            error=r.error,
-            duration_seconds=r.duration_seconds,
-            artifacts=dict(r.artifact_uris),
-        )
-        for r in results
-    ]
+    return [StepRecord.of(r) for r in results]
 
 
 def _finish(store: Any, spec: JobSpec, status: ExecutionStatus, message: str | None) -> None:

@@ -17,12 +17,15 @@ from __future__ import annotations
 __all__ = ["RunLayout", "UnitResult", "StepRecord", "read_unit_result", "read_unit_results"]
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import attrs
 
 from flowyml.core.errors import ArtifactError, ArtifactNotFoundError
+
+if TYPE_CHECKING:
+    from flowyml.core.executor import ExecutionResult
 
 RUNS = "runs"
 
@@ -95,6 +98,19 @@ class StepRecord:
     error: str | None = None
     duration_seconds: float = 0.0
     artifacts: dict[str, str] = attrs.field(factory=dict)
+
+    @classmethod
+    def of(cls, result: ExecutionResult) -> StepRecord:
+        """The record of a step the executor ran."""
+        return cls(
+            name=result.step_name,
+            success=result.success,
+            skipped=result.skipped,
+            cached=result.cached,
+            error=result.error,
+            duration_seconds=result.duration_seconds,
+            artifacts=dict(result.artifact_uris),
+        )
 
 
 @attrs.define(frozen=True)
