@@ -70,6 +70,81 @@ def client_for(config: RayConfig) -> Any:
     return _clients.get((address, config.auth_token, config.verify_tls), make)
 
 
+class JobInfo:
+    """A job's details as the Jobs API sends them (``GET /api/jobs/{id}``), read as attributes.
+
+    The SDK's ``JobDetails`` has the same field names (``status``, ``message``, ``driver_exit_code``,
+    ``submission_id``, ...); a field the server did not send reads None.
+    """
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self._doc = doc
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._doc.get(name)
+
+
+def get_json(config: RayConfig, path: str, what: str) -> Any:
+    """``GET`` a Jobs API path as JSON without importing Ray (about 0.7 s): the status path stays quick.
+
+    Errors read as the SDK's do, so :func:`transient` and :func:`translate` treat both alike: an HTTP
+    error is ``RuntimeError("Request failed with status code <n>: <text>")``, no answer a ``ConnectionError``.
+    """
+    import json
+    import urllib.error
+    import urllib.request
+
+    address = config.jobs_address()
+    url = address + path
+    headers = {"Authorization": f"Bearer {config.auth_token}"} if config.auth_token else {}
+    context = None
+    if not config.verify_tls and url.startswith("https:"):
+        import ssl
+
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+
+    def fetch() -> Any:
+        request = urllib.request.Request(url, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=context) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode(errors="replace")
+            raise RuntimeError(f"Request failed with status code {exc.code}: {text}.") from None
+        except urllib.error.URLError as exc:
+            raise ConnectionError(f"Failed to connect to Ray at address: {address}: {exc.reason}") from None
+        except OSError as exc:  # a reset or timed-out connection
+            raise ConnectionError(f"Failed to connect to Ray at address: {address}: {exc}") from None
+
+    return call(fetch, what)
+
+
+def plain_http(config: RayConfig) -> bool:
+    """True for an ``http(s)://`` Jobs API address; a provider's own scheme (``anyscale://``) needs its SDK."""
+    return config.jobs_address().startswith(("http://", "https://"))
+
+
+def job_info(config: RayConfig, job_id: str) -> Any:
+    """``get_job_info``: over plain HTTP (no Ray import) where the address allows, else through the SDK."""
+    if not plain_http(config):
+        client = client_for(config)
+        return call(lambda: client.get_job_info(job_id), f"get Ray job {job_id}")
+    from urllib.parse import quote
+
+    return JobInfo(get_json(config, f"/api/jobs/{quote(job_id, safe='')}", f"get Ray job {job_id}"))
+
+
+def list_job_infos(config: RayConfig) -> list[Any]:
+    """``list_jobs``: over plain HTTP (no Ray import) where the address allows, else through the SDK."""
+    if not plain_http(config):
+        return list(call(client_for(config).list_jobs, "list Ray jobs"))
+    return [JobInfo(doc) for doc in get_json(config, "/api/jobs/", "list Ray jobs") or []]
+
+
 def translate(exc: BaseException, operation: str) -> FlowymlError | None:
     """Jobs API errors as typed flowyml errors: 401/403 AuthError, 404 RunNotFoundError, other 4xx RefusedError."""
     code = http_status(exc)

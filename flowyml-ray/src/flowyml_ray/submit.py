@@ -18,7 +18,7 @@ from flowyml.core.errors import ConfigError
 from flowyml.core.status import ExecutionStatus as S
 from flowyml.plugins.types import STORE_SETTINGS_ENV, JobSpec, RunHandle, StatusReport, store_settings_env
 from flowyml_ray import progress
-from flowyml_ray.client import already_exists, call, client_for, http_status
+from flowyml_ray.client import already_exists, call, client_for, http_status, job_info, list_job_infos
 from flowyml_ray.config import RayConfig
 from flowyml_ray.states import job_native_state, run_status, unit_statuses
 
@@ -198,15 +198,13 @@ def report(handle: RunHandle, info: Any) -> StatusReport:
 
 
 def status(handle: RunHandle, config: RayConfig) -> StatusReport:
-    client = client_for(config)
-    info = call(lambda: client.get_job_info(handle.job_id), f"get Ray job {handle.job_id}")
-    return report(handle, info)
+    """The job's details over plain HTTP: ``flowyml status`` of a Ray run does not import Ray."""
+    return report(handle, job_info(config, handle.job_id))
 
 
 def status_many(handles: list[RunHandle], config: RayConfig) -> dict[str, StatusReport]:
     """One ``list_jobs`` for every run on this cluster; runs it does not list are left to ``status``."""
-    client = client_for(config)
-    jobs = {job.submission_id: job for job in call(client.list_jobs, "list Ray jobs") if job.submission_id}
+    jobs = {job.submission_id: job for job in list_job_infos(config) if job.submission_id}
     return {h.run_id: report(h, jobs[h.job_id]) for h in handles if h.job_id in jobs}
 
 
