@@ -80,3 +80,32 @@ def test_two_clouds_in_one_process_each_get_their_own(fake: FakeAzureML, config:
         assert CLOUD_VARIABLE not in os.environ
     finally:
         other.close()
+
+
+def test_jobs_built_in_many_threads_at_once_keep_their_own_nodes(config: AzureMLConfig, tmp_path: Path) -> None:
+    """azure-ai-ml collects a pipeline's nodes on a process-wide stack: builds must not interleave."""
+    from flowyml_azure.submit import build_command_job, build_pipeline_job
+
+    orch = orchestrator(config, file_root(tmp_path))
+    specs = [orch._job_spec(az_pipelines.three_units, f"many-{i}") for i in range(12)]
+    single = orch._job_spec(az_pipelines.ticking, "many-single")
+    built: dict[str, object] = {}
+    start = threading.Barrier(13)
+
+    def build(spec) -> None:
+        start.wait()
+        for _ in range(3):
+            if len(spec.units) == 1:
+                built[spec.run_id] = build_command_job(spec, config, spec.run_id)
+            else:
+                built[spec.run_id] = build_pipeline_job(spec, config, spec.run_id)
+
+    threads = [threading.Thread(target=build, args=(s,)) for s in [*specs, single]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for spec in specs:
+        nodes = built[spec.run_id].jobs  # type: ignore[attr-defined]
+        assert set(nodes) == {"prepare", "train", "evaluate"}, (spec.run_id, sorted(nodes))
+        assert all(f"/{spec.run_id}/" in n.command for n in nodes.values()), spec.run_id

@@ -7,8 +7,11 @@ id) finds the job it made instead of creating another.
 
 from __future__ import annotations
 
+import functools
 import shlex
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flowyml.core.errors import ConfigError
 from flowyml.plugins.types import STORE_SETTINGS_ENV, JobSpec, RunHandle, UnitSpec, store_settings_env
@@ -25,6 +28,21 @@ LOCAL_STORE_SETTINGS = ("connection_string_env", "ca_bundle")
 #: expression that fills it (supported in string inputs of pipeline jobs only).
 FIRE_TIME_INPUT = "fire_time"
 TRIGGER_TIME = "${{creation_context.trigger_time}}"
+
+
+#: azure-ai-ml adds every node it creates to the pipeline being built on a process-wide stack, so
+#: two threads building jobs at once put each other's nodes in their pipelines: one builds at a time.
+_BUILDING = threading.Lock()
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _one_at_a_time(build: _F) -> _F:
+    @functools.wraps(build)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _BUILDING:
+            return build(*args, **kwargs)
+
+    return locked  # type: ignore[return-value]
 
 
 def _environment(spec: JobSpec, config: AzureMLConfig) -> Any:
@@ -82,6 +100,7 @@ def _unit_kwargs(
     return kwargs
 
 
+@_one_at_a_time
 def build_command_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
     from azure.ai.ml import command
 
@@ -96,6 +115,7 @@ def build_command_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
     )
 
 
+@_one_at_a_time
 def build_pipeline_job(spec: JobSpec, config: AzureMLConfig, name: str | None, schedule: str | None = None) -> Any:
     """A ``@dsl.pipeline`` of one command component per unit; ``depends_on`` edges become
     bindings of the upstream node's ``done`` output to an ``after_<i>`` input.
