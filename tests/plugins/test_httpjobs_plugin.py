@@ -227,6 +227,7 @@ def test_the_tutorial_shows_the_plugin_and_its_kit_run_as_they_are() -> None:
     text = (root / "docs" / "plugins" / "tutorial.md").read_text()
     listings = re.findall(r'^```python title="([^"]+)"\n(.*?)^```', text, re.M | re.S)
     assert {path for path, _ in listings} == {
+        "examples/third_party_plugin/src/flowyml_httpjobs/__init__.py",
         "examples/third_party_plugin/src/flowyml_httpjobs/backend.py",
         "tests/plugins/test_httpjobs_contract.py",
     }

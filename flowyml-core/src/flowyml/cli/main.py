@@ -196,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         frames = traceback.extract_tb(exc.__traceback__)
         where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
         commands.err(
-            f"unexpected error{where}: {type(exc).__name__}: {commands.describe_error(exc)}"
+            f"unexpected error{where}: {type(exc).__name__}: {' '.join(commands.describe_error(exc).split())}"
             " (set FLOWYML_DEBUG=1 for the traceback)"
         )
         return EXIT_RUN_FAILED

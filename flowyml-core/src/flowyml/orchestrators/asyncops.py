@@ -224,15 +224,20 @@ async def _stop_and_confirm(submission: SubmissionResult, grace: float, poll: fl
     """Ask the backend to cancel, then watch until the run is finished (None if ``grace`` ran out)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
-    while True:
-        try:
-            await run_blocking(submission.cancel)
-            break
-        except TransientBackendError as exc:
-            if loop.time() >= deadline:
-                raise
-            log.warning("cancel of %s failed transiently, retrying: %s", submission.run_id, exc)
-            await asyncio.sleep(poll)
+
+    async def ask() -> bool:
+        await run_blocking(submission.cancel)
+        return True
+
+    # the one poll loop: a cancel that fails transiently is asked again every ``poll`` s until ``grace``
+    asked = await poll_until_async(
+        ask, bool, timeout=grace, poll_interval=poll, initial=poll, what=f"cancel of {submission.run_id}"
+    )
+    if asked is None:
+        raise TransientBackendError(
+            f"run {submission.run_id!r} could not be asked to cancel within {grace:g}s: "
+            "the backend could not be reached"
+        )
     report = await _poll_until_finished(submission, max(0.0, deadline - loop.time()), poll)
     if report is None:
         log.warning("run %s was asked to cancel but is not finished after %gs", submission.run_id, grace)

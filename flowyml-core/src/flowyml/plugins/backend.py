@@ -19,11 +19,11 @@ older contract keeps working.
 
 from __future__ import annotations
 
-__all__ = ["Backend", "NoConfig", "StoreRegistration"]
+__all__ = ["Backend", "NoConfig", "StorageFactory", "StoreRegistration"]
 
 import os
-from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
@@ -31,6 +31,13 @@ from flowyml.core.errors import FlowymlError
 from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.schedules import NoSchedulesError, ScheduleInfo, ScheduleSpec
 from flowyml.plugins.types import CONTRACT_VERSION, JobSpec, LogRecord, RunHandle, StatusReport
+
+if TYPE_CHECKING:
+    from flowyml.artifacts.storage import Storage
+
+#: What ``flowyml_register_stores`` registers per URI scheme: ``factory(uri, settings)`` -> a
+#: :class:`~flowyml.artifacts.storage.Storage` rooted at ``uri``.
+StorageFactory = Callable[[str, Mapping[str, Any]], "Storage"]
 
 
 @attrs.define(frozen=True)
@@ -223,6 +230,6 @@ class StoreRegistration:
     """One artifact URI scheme and the factory that opens a store rooted at a URI of it."""
 
     scheme: str
-    factory: Any  # Callable[[str, Mapping[str, Any]], Storage]
+    factory: StorageFactory
     description: str = ""
     extra: str | None = None

@@ -31,11 +31,11 @@ __all__ = [
 ]
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import pluggy
 
-from flowyml.plugins.backend import Backend
+from flowyml.plugins.backend import Backend, StorageFactory
 
 hookspec = pluggy.HookspecMarker("flowyml")
 
@@ -45,7 +45,9 @@ class RegisterBackend(Protocol):
 
 
 class RegisterStore(Protocol):
-    def __call__(self, scheme: str, factory: Any, description: str = "", extra: str | None = None) -> None: ...
+    def __call__(
+        self, scheme: str, factory: StorageFactory, description: str = "", extra: str | None = None
+    ) -> None: ...
 
 
 class RegisterSecret(Protocol):

@@ -27,9 +27,9 @@ import pluggy
 
 from flowyml.core.errors import ArtifactError, BackendError, FlowymlError, PluginError, UnknownBackendError
 from flowyml.plugins import hookspecs
-from flowyml.plugins.backend import Backend, StoreRegistration
+from flowyml.plugins.backend import Backend, StorageFactory, StoreRegistration
 from flowyml.plugins.install import install_hint
-from flowyml.plugins.retry import current_operation
+from flowyml.plugins.retry import current_operation, one_line
 from flowyml.plugins.schedules import ScheduleInfo, ScheduleSpec
 from flowyml.plugins.types import CONTRACT_VERSION, JobSpec, LogRecord, RunHandle, StatusReport
 from flowyml.secrets import SecretResolver
@@ -261,7 +261,9 @@ class PluginManager:
             self._backend_owner[backend.name] = record
             record.backends.append(backend.name)
 
-        def register_store(scheme: str, factory: Any, description: str = "", extra: str | None = None) -> None:
+        def register_store(
+            scheme: str, factory: StorageFactory, description: str = "", extra: str | None = None
+        ) -> None:
             scheme = scheme.removesuffix("://")
             if scheme in self._stores:
                 self._warn(record, f"URI scheme {scheme}:// from {record.label()} is already registered; ignored")
@@ -366,7 +368,9 @@ class PluginManager:
             return _missing_sdk(exc, f"backend {backend.name!r}")
         owner = self._backend_owner.get(backend.name)
         label = owner.label() if owner else "an unknown plugin"
-        error = BackendError(f"{backend.name} {operation} failed in {label}: {type(exc).__name__}: {exc}")
+        # one line: SDK messages span lines (Azure's "(Code) msg\nCode: ...", AWS policy texts)
+        text = one_line(exc, 1000)
+        error = BackendError(f"{backend.name} {operation} failed in {label}: {type(exc).__name__}: {text}")
         error.backend = backend.name  # type: ignore[attr-defined]
         error.operation = operation  # type: ignore[attr-defined]
         error.plugin = label  # type: ignore[attr-defined]

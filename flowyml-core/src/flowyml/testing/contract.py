@@ -43,6 +43,7 @@ from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators import RemoteOrchestrator, SubmissionResult
 from flowyml.plugins import Backend
 from flowyml.plugins.manager import get_plugin_manager
+from flowyml.plugins.polling import poll_until
 from flowyml.plugins.retry import budget, faults_left
 from flowyml.plugins.retry import inject_faults as core_inject_faults
 from flowyml.plugins.types import RunHandle
@@ -51,25 +52,44 @@ from flowyml.testing import pipelines
 
 @attrs.define
 class ContractEnv:
-    """What a backend's fixture gives the kit.
+    """What a backend's fixture gives the kit: the backend to test, and knobs to drive its fake.
 
-    ``execute(handle)`` makes the fake run what was submitted (each unit's command and env as a
-    local subprocess, in dependency order) and record the outcome as the service would.
-    ``self_executing`` says the backend runs jobs by itself (the local backend).
-    ``settle(handle)`` lets the fake advance pending transitions (e.g. Stopping -> Stopped).
-    ``set_native_state(handle, state)`` forces every unit of the run into a native state.
-    ``inject_faults(operation, count)`` returns a context manager during which the next ``count``
-    service calls of ``operation`` ("submit", "status", "cancel", "logs") fail transiently. The
-    default is core's :func:`flowyml.plugins.retry.inject_faults`, which fails calls in front of
-    :func:`~flowyml.plugins.retry.call_with_retry`: route every SDK call through it and you need
-    no fault knob of your own. ``retried_calls=False`` says the backend makes no service calls
-    (the local backend): the fault tests are skipped.
-    ``count_creates(handle)`` is how many create requests for this run the fake received.
-    ``lose_create_answers(count)`` returns a context manager during which the service *performs*
-    the next ``count`` creates but the answers never reach us (a 5xx or timeout after the fact).
-    ``state_pipeline(native_state)`` picks the pipeline to force a native state on, for backends
-    whose states belong to different resource types (default: a two-unit pipeline).
-    ``process_env`` is added to the environment of the fresh process in the re-attach test.
+    What to run:
+
+    * ``backend``: the registered backend's name (``Backend.name``).
+    * ``config``: an instance of the backend's ``config_class`` pointing at the fake service.
+    * ``artifact_root``: the artifact store URI the runs use (``file://`` for a self-executing
+      fake, else a store the fake's jobs can reach); ``store_settings`` its settings.
+    * ``env``, ``image``: the jobs' extra environment and container image (``DockerConfig``).
+    * ``finish_timeout``: seconds a finished run may take to be reported finished (fakes: small;
+      a real service: more).
+
+    Knobs: each one left as ``None`` skips the tests that need it, with the reason in the pytest
+    summary. What each must achieve:
+
+    * ``execute(handle)`` makes the fake run what was submitted (each unit's command and env as a
+      local subprocess, in dependency order) and record the outcome as the service would.
+    * ``self_executing=True`` says the backend runs jobs by itself (the local backend, a server
+      that runs its jobs); ``execute`` is then not needed.
+    * ``settle(handle)`` lets the fake advance pending transitions (e.g. Stopping -> Stopped); it
+      is called between status reads while a test waits for a state.
+    * ``set_native_state(handle, state)`` forces every unit of the run into a native state, so
+      the next status read must answer what ``Backend.native_states`` says.
+    * ``inject_faults(operation, count)`` returns a context manager during which the next
+      ``count`` service calls of ``operation`` ("submit", "status", "cancel", "logs") fail
+      transiently. The default is core's :func:`flowyml.plugins.retry.inject_faults`, which fails
+      calls in front of :func:`~flowyml.plugins.retry.call_with_retry`: route every SDK call
+      through it and you need no fault knob, and your backend no test globals.
+    * ``retried_calls=False`` says the backend makes no service calls (the local backend): the
+      fault tests are skipped.
+    * ``count_creates(handle)`` is how many create requests for this run the fake received.
+    * ``lose_create_answers(count)`` returns a context manager during which the service
+      *performs* the next ``count`` creates but the answers never reach us (a 5xx or a timeout
+      after the fact).
+    * ``state_pipeline(native_state)`` picks the pipeline to force a native state on, for
+      backends whose states belong to different resource types (default: a two-unit pipeline).
+    * ``process_env`` is added to the environment of the fresh process in the re-attach test
+      (e.g. the secret a config field reads from the environment).
     """
 
     backend: str
@@ -88,7 +108,6 @@ class ContractEnv:
     lose_create_answers: Callable[[int], AbstractContextManager[Any]] | None = None
     state_pipeline: Callable[[str], Any] | None = None
     process_env: dict[str, str] = attrs.field(factory=dict)
-    #: seconds a finished run may take to be reported finished (fakes: small; real services: more)
     finish_timeout: float = 120.0
 
 
@@ -153,14 +172,20 @@ class BackendContract:
         env: ContractEnv,
         timeout: float = 60.0,
     ) -> ExecutionStatus:
-        deadline = time.monotonic() + timeout
-        status = orchestrator.get_run_status(sub.run_id)
-        while status not in wanted and time.monotonic() < deadline:
-            if env.settle is not None:
+        """The run's status once it is one of ``wanted`` (or the last one read after ``timeout``).
+
+        Polls with core's poll helper; before every read but the first, ``settle`` lets the fake
+        advance pending transitions."""
+        seen: list[ExecutionStatus] = []
+
+        def probe() -> ExecutionStatus:
+            if seen and env.settle is not None:
                 env.settle(sub.handle)
-            time.sleep(0.1)
-            status = orchestrator.get_run_status(sub.run_id)
-        return status
+            seen.append(orchestrator.get_run_status(sub.run_id))
+            return seen[-1]
+
+        found = poll_until(probe, lambda s: s in wanted, timeout=timeout, poll_interval=0.1, initial=0.1, what="kit")
+        return found if found is not None else seen[-1] if seen else orchestrator.get_run_status(sub.run_id)
 
     # -- registration --------------------------------------------------------------------------
     def test_backend_is_registered_with_a_state_table(self, contract_env: ContractEnv) -> None:
@@ -180,6 +205,8 @@ class BackendContract:
     def test_submit_returns_before_the_run_finishes(
         self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
     ) -> None:
+        """Submit returns a handle within 30 s while the run is still going (a 60 s step), records it in
+        the run registry, and the handle serialises to JSON."""
         started = time.monotonic()
         sub = orchestrator.run_pipeline(pipelines.slow, run_id=_uid("submit"), context={"seconds": 60})
         elapsed = time.monotonic() - started
@@ -195,6 +222,8 @@ class BackendContract:
     def test_retried_submit_finds_the_job_it_created(
         self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
     ) -> None:
+        """Submitting the same run id again returns the same job and native ids, and (with
+        ``count_creates``) sends no second create: submit is idempotent."""
         run_id = _uid("idem")
         first = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
         creates = contract_env.count_creates(first.handle) if contract_env.count_creates else None
@@ -208,6 +237,8 @@ class BackendContract:
     def test_a_successful_run_completes_and_its_outputs_can_be_read(
         self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
     ) -> None:
+        """A two-unit run (``execute`` or ``self_executing``) ends COMPLETED, its output loads from the
+        artifact store, and every unit reads COMPLETED."""
         sub = orchestrator.run_pipeline(pipelines.two_units, run_id=_uid("ok"), context={"count": 4})
         assert self.run_to_end(contract_env, sub) is ExecutionStatus.COMPLETED
         assert sub.get_output("total") == 3 * (0 + 1 + 2 + 3)
@@ -217,6 +248,8 @@ class BackendContract:
     def test_a_failed_run_reports_failed_with_the_step_error(
         self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
     ) -> None:
+        """A run whose step raises ends FAILED, and ``wait_for_completion`` raises ``RunFailedError``
+        carrying the step's own error text."""
         sub = orchestrator.run_pipeline(pipelines.failing, run_id=_uid("fail"))
         assert self.run_to_end(contract_env, sub) is ExecutionStatus.FAILED
         with pytest.raises(RunFailedError) as info:
@@ -224,6 +257,8 @@ class BackendContract:
         assert "boom from the flowyml conformance kit" in str(info.value)
 
     def test_cancel_ends_cancelled(self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator) -> None:
+        """Cancel reads STOPPING or CANCELLED at once, CANCELLED once the service confirms (``settle``
+        advances the fake), and cancelling again is harmless."""
         sub = orchestrator.run_pipeline(pipelines.slow, run_id=_uid("cancel"), context={"seconds": 60})
         if contract_env.self_executing:
             self.wait_for(orchestrator, sub, {ExecutionStatus.RUNNING}, contract_env, timeout=30)
@@ -253,6 +288,9 @@ class BackendContract:
     def test_logs_resume_from_a_cursor_without_duplicates(
         self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
     ) -> None:
+        """After a run, logs hold both units' lines, every record has a cursor, a pass from any record's
+        cursor returns exactly the records after it, and following a finished run reads them all and ends
+        (the pass after the end)."""
         sub = orchestrator.run_pipeline(pipelines.two_units, run_id=_uid("logs"))
         assert self.run_to_end(contract_env, sub) is ExecutionStatus.COMPLETED
         records = list(orchestrator.iter_logs(sub.job_id))
@@ -268,6 +306,8 @@ class BackendContract:
 
     # -- re-attach -----------------------------------------------------------------------------
     def test_a_fresh_process_can_reattach(self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator) -> None:
+        """Another Python process finds the run through the run registry (``flowyml.attach``) and reads
+        its status; ``process_env`` gives it what the config reads from the environment."""
         sub = orchestrator.run_pipeline(pipelines.slow, run_id=_uid("attach"), context={"seconds": 60})
         try:
             here = orchestrator.get_run_status(sub.run_id)
@@ -288,6 +328,8 @@ class BackendContract:
     def test_every_native_state_maps_as_the_table_says(
         self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
     ) -> None:
+        """Each state of ``Backend.native_states``, forced on the fake with ``set_native_state``, reads as
+        the table says."""
         if contract_env.set_native_state is None:
             pytest.skip("the fixture cannot force native states (ContractEnv.set_native_state is None)")
         info = get_plugin_manager().backend(contract_env.backend)
@@ -339,6 +381,8 @@ class BackendContract:
     def test_a_lost_create_answer_does_not_make_a_second_job(
         self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
     ) -> None:
+        """A create the service performed but whose answer was lost (``lose_create_answers``) is found,
+        not made again: the run has as many creates as a clean run (``count_creates``)."""
         if contract_env.lose_create_answers is None or contract_env.count_creates is None:
             pytest.skip("the fixture cannot lose create answers (ContractEnv.lose_create_answers is None)")
         run_id = _uid("lost")
@@ -358,6 +402,8 @@ class BackendContract:
     def test_details_describe_the_run_without_secrets(
         self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
     ) -> None:
+        """``get_run_details`` names the run and job ids, and no secret config value appears in it, in the
+        run registry or in ``to_dict()``."""
         sub = orchestrator.run_pipeline(pipelines.two_units, run_id=_uid("details"))
         details = orchestrator.get_run_details(sub.job_id)
         text = json.dumps(details, default=str)
@@ -378,6 +424,8 @@ class BackendContract:
     def test_following_logs_of_a_running_run_ends_when_it_ends(
         self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
     ) -> None:
+        """Following the logs of a run while it executes ends when the run ends and holds the last unit's
+        lines: core reads once more after the end, and the backend's pass returns what was written last."""
         if contract_env.execute is None and not contract_env.self_executing:
             pytest.skip("the fixture cannot execute submitted jobs (ContractEnv.execute is None)")
         import threading
@@ -396,6 +444,9 @@ class BackendContract:
 
     # -- artifacts -----------------------------------------------------------------------------
     def test_artifacts_round_trip_and_are_never_read_half_written(self, contract_env: ContractEnv) -> None:
+        """Through ``ArtifactStore`` on the backend's store: a value round-trips by URI and key,
+        create-only writes never replace, ``list_keys`` finds the object, tampered data raises
+        ``ArtifactCorruptError``, a missing key ``ArtifactNotFoundError``, and 6 MiB round-trips."""
         store = ArtifactStore(contract_env.artifact_root, contract_env.store_settings)
         key = f"conformance/{uuid.uuid4().hex[:8]}"
         value = {"weights": [0.5, 1.5], "name": "model"}

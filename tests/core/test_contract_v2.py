@@ -1,0 +1,241 @@
+"""Contract v2's structural promises (issue 18), checked on the repository's own code.
+
+No hook implementation dispatches by backend name or URI scheme; there is no import cycle between
+``flowyml.aio`` and ``flowyml.orchestrators``; nothing that talks to a backend has a poll loop of
+its own besides ``flowyml.plugins.polling`` / ``retry``; the store registration is typed.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CORE = REPO / "flowyml-core" / "src"
+
+
+def _tracked(*patterns: str) -> list[Path]:
+    out = subprocess.run(["git", "ls-files", *patterns], cwd=REPO, capture_output=True, text=True, check=True)
+    return [REPO / line for line in out.stdout.split() if (REPO / line).is_file()]
+
+
+def _hookimpls(tree: ast.Module) -> Iterator[ast.FunctionDef]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and any(
+            (isinstance(d, ast.Name) and d.id == "hookimpl") or (isinstance(d, ast.Attribute) and d.attr == "hookimpl")
+            for d in node.decorator_list
+        ):
+            yield node
+
+
+def _dispatching(fn: ast.FunctionDef) -> list[str]:
+    """What in a hook implementation would make it choose by name or scheme."""
+    found = []
+    for node in ast.walk(fn):
+        if isinstance(node, (ast.If, ast.IfExp, ast.Compare, ast.Match)):
+            found.append(f"line {node.lineno}: {ast.unparse(node).splitlines()[0]}")
+        elif isinstance(node, ast.Return) and node.value is not None:
+            found.append(f"line {node.lineno}: returns {ast.unparse(node.value)}")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("startswith", "endswith", "partition", "split")
+        ):
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_hook_implementation_in_the_repository_dispatches_by_name_or_scheme() -> None:
+    """Every @hookimpl (core, cloud plugins, the example, tests' plugins) only registers: no
+    ``if backend != NAME``, no ``uri.startswith("s3://")``, no ``return None`` to pass a call on."""
+    impls, offenders = 0, []
+    for path in _tracked("*.py"):
+        text = path.read_text()
+        if "hookimpl" not in text:
+            continue
+        for fn in _hookimpls(ast.parse(text)):
+            impls += 1
+            assert fn.name.startswith("flowyml_register_"), f"{path}:{fn.lineno}: {fn.name} is not a contract v2 hook"
+            offenders += [f"{path.relative_to(REPO)}:{fn.name} {what}" for what in _dispatching(fn)]
+    assert impls >= 10, f"found only {impls} hook implementations: the scan is broken"
+    assert not offenders, "hook implementations that dispatch:\n" + "\n".join(offenders)
+
+
+def _module_name(path: Path, src: Path) -> str:
+    parts = list(path.relative_to(src).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(src: Path) -> dict[str, set[str]]:
+    """Module -> the flowyml modules it imports anywhere (lazy imports too), TYPE_CHECKING blocks left out.
+
+    Importing ``a.b.c`` imports the packages ``a`` and ``a.b`` first, so those count as well."""
+    paths = {_module_name(p, src): p for p in (src / "flowyml").rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in paths}
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text())
+        typing_only = {
+            id(n)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+            for n in ast.walk(block)
+        }
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(tree):
+            if id(node) in typing_only or not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                base = node.module or ""
+                if node.level:
+                    here = name.split(".") if is_package else name.split(".")[:-1]
+                    here = here[: len(here) - (node.level - 1)]
+                    base = ".".join(here + ([node.module] if node.module else []))
+                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            for target in targets:
+                parts = target.split(".")
+                for i in range(1, len(parts) + 1):
+                    prefix = ".".join(parts[:i])
+                    if prefix in paths and prefix != name:
+                        graph[name].add(prefix)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(component)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+
+
+def test_no_import_cycle_between_aio_and_orchestrators() -> None:
+    """Counting lazy imports inside functions too: no set of modules that import each other in a
+    circle contains both an ``aio`` and an ``orchestrators`` module (a 12-file cycle before v2)."""
+    graph = _imports(CORE)
+    assert graph.get("flowyml.orchestrators.asyncops"), "the import scan found nothing"
+    for component in _cycles(graph):
+        packages = {m.split(".")[1] for m in component if m.count(".") >= 1}
+        assert not {"aio", "orchestrators"} <= packages, f"import cycle between aio and orchestrators: {component}"
+    reaches_aio = {m for m in graph if m.startswith("flowyml.orchestrators") for t in graph[m] if ".aio" in t}
+    assert all(t == "flowyml.aio.threads" or t == "flowyml.aio" for m in reaches_aio for t in graph[m] if ".aio" in t)
+    assert not any(t.startswith("flowyml.") for t in graph["flowyml.aio.threads"]), "aio.threads must stay a leaf"
+
+
+#: Files that legitimately wait in a loop: the owners of waiting, and code that is the service itself.
+_WAITING_ALLOWED = {
+    "flowyml-core/src/flowyml/plugins/polling.py": "the one poll loop, sync and async, and the log follower",
+    "flowyml-core/src/flowyml/plugins/retry.py": "the one retry loop for SDK calls",
+    "flowyml-ray/src/flowyml_ray/testing.py": "starts and stops a local Ray cluster for tests (not a run)",
+}
+
+
+def _sleeping_loops(path: Path) -> list[int]:
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.While):
+            for call in ast.walk(node):
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "sleep":
+                    lines.append(node.lineno)
+                    break
+    return lines
+
+
+def test_nothing_that_talks_to_a_backend_has_a_poll_loop_of_its_own() -> None:
+    """Waiting for a service (status, cancel, logs, a state in the kit) goes through
+    ``flowyml.plugins.polling``; retrying an SDK call through ``flowyml.plugins.retry``. A
+    ``while`` loop that sleeps anywhere else in core's orchestrators, CLI, plugins and kit, or in a
+    backend plugin, is a second copy."""
+    scope = _tracked(
+        "flowyml-core/src/flowyml/orchestrators/*.py",
+        "flowyml-core/src/flowyml/cli/*.py",
+        "flowyml-core/src/flowyml/plugins/*.py",
+        "flowyml-core/src/flowyml/testing/*.py",
+        "flowyml-aws/src/*.py",
+        "flowyml-gcp/src/*.py",
+        "flowyml-azure/src/*.py",
+        "flowyml-ray/src/*.py",
+        "examples/third_party_plugin/src/flowyml_httpjobs/backend.py",
+    )
+    assert len(scope) > 50
+    offenders = [
+        f"{path.relative_to(REPO)}:{line}"
+        for path in scope
+        if str(path.relative_to(REPO)) not in _WAITING_ALLOWED
+        for line in _sleeping_loops(path)
+    ]
+    assert not offenders, "poll loops outside flowyml.plugins.polling/retry:\n" + "\n".join(offenders)
+
+
+def test_store_registration_is_typed_with_storage_not_any() -> None:
+    """``flowyml_register_stores``' ``register(scheme, factory)`` and ``StoreRegistration.factory``
+    say the factory returns a ``Storage`` (mypy checks every plugin's factory against it)."""
+    import collections.abc
+
+    from flowyml.artifacts.storage import Storage
+    from flowyml.plugins import backend, hookspecs
+
+    names = {**vars(backend), "Storage": Storage}
+    for hints in (
+        typing.get_type_hints(backend.StoreRegistration, names),
+        typing.get_type_hints(hookspecs.RegisterStore.__call__, {**vars(hookspecs), **names}),
+    ):
+        factory = hints["factory"]
+        assert typing.get_origin(factory) is collections.abc.Callable, factory
+        params, returns = typing.get_args(factory)
+        assert returns is Storage and params[0] is str, factory
+
+
+@pytest.mark.parametrize("hook", ["flowyml_register_backends", "flowyml_register_stores", "flowyml_register_secrets"])
+def test_hook_specs_take_a_typed_register_callable(hook: str) -> None:
+    from flowyml.plugins import hookspecs
+
+    hints = typing.get_type_hints(getattr(hookspecs, hook), vars(hookspecs))
+    assert hints["register"] is not typing.Any and hints["register"].__name__.startswith("Register")
