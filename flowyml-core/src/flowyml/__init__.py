@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from flowyml.core.pipeline import Pipeline, PipelineResult
     from flowyml.core.resources import DockerConfig, ResourceConfig
     from flowyml.core.status import ExecutionStatus
-    from flowyml.core.step import Step, step
+    from flowyml.core.step import Step, clear_step_registry, step
     from flowyml.orchestrators import RemoteOrchestrator, SubmissionResult, attach, get_orchestrator
     from flowyml.plugins.types import RunHandle
     from flowyml.stacks.local import LocalOrchestrator
@@ -54,6 +54,7 @@ _LAZY = {
     "ExecutionStatus": "flowyml.core.status",
     "Step": "flowyml.core.step",
     "step": "flowyml.core.step",
+    "clear_step_registry": "flowyml.core.step",
     "SubmissionResult": "flowyml.orchestrators.submission",
     "RemoteOrchestrator": "flowyml.orchestrators.remote",
     "attach": "flowyml.orchestrators.remote",
@@ -105,6 +106,7 @@ __all__ = [
     "StopExecution",
     "SubmissionResult",
     "attach",
+    "clear_step_registry",
     "context",
     "get_orchestrator",
     "load_config",

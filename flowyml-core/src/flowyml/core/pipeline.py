@@ -15,7 +15,7 @@ from flowyml.core.dag import DAG
 from flowyml.core.executor import ExecutionResult, LocalExecutor, group_inputs, map_outputs
 from flowyml.core.hooks import pipeline_ended, pipeline_started, step_ended, step_started, watching_steps
 from flowyml.core.names import check_name
-from flowyml.core.result import DRY_RUN, SUBMITTED, PipelineResult
+from flowyml.core.result import DRY_RUN, SUBMITTED, PipelineResult, RunOutline
 from flowyml.core.step import Step
 
 if TYPE_CHECKING:
@@ -127,6 +127,17 @@ class Pipeline:
             self.build()
         return list(self._step_groups or [])
 
+    def visualize(self) -> str:
+        """The DAG as text, each step with its inputs, outputs and dependencies (FlowyML's ``visualize``)."""
+        from flowyml.core.graph import DAG as Graph
+        from flowyml.core.graph import Node
+
+        graph = Graph()
+        for s in self.dag.topological_sort():
+            graph.add_node(Node(s.name, s, list(s.inputs), list(s.outputs)))
+        graph.build_edges()
+        return graph.visualize()
+
     def to_mermaid(self) -> str:
         """The DAG as Mermaid flowchart text (execution groups as subgraphs): :mod:`flowyml.core.visualize`."""
         from flowyml.core.visualize import to_mermaid
@@ -191,14 +202,29 @@ class Pipeline:
         return store.invalidate(step_name=step, before=before)
 
     def check_cache(self) -> dict[str, Any] | None:
-        """The record of this pipeline's latest completed local run (from ``runs_dir``), or ``None``.
+        """The record of the latest completed local run of a pipeline of this name, or ``None``.
 
-        The record is ``result.to_dict()`` plus ``created_at`` (the run's start time).
+        Runs of this process are remembered (without their outputs); with ``record_runs`` the
+        records in ``runs_dir`` count too. The record is ``result.to_dict()`` plus ``created_at``
+        (the run's start time) and ``status`` (FlowyML's name for ``state``).
         """
+        newest: tuple[float, dict[str, Any]] | None = None
+        remembered = _completed_runs.get(self.name)
+        if remembered is not None:
+            run = PipelineResult.from_outline(remembered)
+            newest = (run.start_time.timestamp(), run.to_dict())
+        if self.record_runs or newest is None:
+            newest = self._newest_record(newest)
+        if newest is None:
+            return None
+        record = newest[1]
+        return {**record, "created_at": record["start_time"], "status": record["state"]}
+
+    def _newest_record(self, newest: tuple[float, dict[str, Any]] | None) -> tuple[float, dict[str, Any]] | None:
+        """The newest completed run recorded in ``runs_dir``, or ``newest`` if that is newer."""
         import json
 
         prefix = new_run_id(self.name).rsplit("-", 3)[0]
-        newest: tuple[float, dict[str, Any]] | None = None
         for path in self.runs_dir.glob(f"{prefix}-*.json"):
             try:
                 record = json.loads(path.read_text())
@@ -207,8 +233,8 @@ class Pipeline:
                 continue
             mine = record.get("pipeline_name") == self.name and record.get("state") == "completed"
             if mine and (newest is None or started > newest[0]):
-                newest = (started, {**record, "created_at": record["start_time"]})
-        return newest[1] if newest else None
+                newest = (started, record)
+        return newest
 
     # -- running --------------------------------------------------------------------------------
     def run(
@@ -351,6 +377,10 @@ class Pipeline:
         meta = {"resources": resources, "docker": docker_config, "version": self.version, "project": self.project_name}
         meta["orchestrator"] = getattr(orchestrator, "name", type(orchestrator).__name__)
         return PipelineResult(self.name, job_run_id, state=SUBMITTED, metadata=meta, submission_result=submission)
+
+
+#: The latest completed run of each pipeline name in this process, without outputs (``check_cache``).
+_completed_runs: dict[str, RunOutline] = {}
 
 
 def _caller_origin() -> tuple[str | None, str | None]:
@@ -512,6 +542,8 @@ class _Run:
         )
         if self.pipeline.record_runs:
             self.save_record(result)
+        if result.success:
+            _completed_runs[self.pipeline.name] = result.outline()
         pipeline_ended(self.pipeline, result)
         return result
 

@@ -8,12 +8,19 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+import attrs
+
 from flowyml.core.errors import StepFailedError
 from flowyml.core.executor import ExecutionResult
 
 #: ``state`` of a run that was handed to an orchestrator instead of running here.
 SUBMITTED = "submitted"
 DRY_RUN = "dry_run"
+
+#: ``PipelineResult.outline()``: (pipeline, run id, duration, (state, start, end, metadata), step tuples).
+RunOutline = tuple[
+    str, str, float, tuple[str | None, datetime, datetime | None, dict[str, Any]], tuple[tuple[Any, ...], ...]
+]
 
 
 class PipelineResult(Mapping[str, Any]):
@@ -123,6 +130,27 @@ class PipelineResult(Mapping[str, Any]):
         return f"PipelineResult({self.pipeline_name!r}, run_id={self.run_id!r}, {state})"
 
     # -- reports ----------------------------------------------------------------------------
+    def outline(self) -> RunOutline:
+        """What ``to_dict`` and ``summary`` describe, without the outputs: cheap to keep (see ``from_outline``)."""
+        steps = tuple(
+            (r.step_name, r.success, r.error, r.duration_seconds, r.retries, r.cached, r.skipped, r.stopped)
+            for r in self.step_results.values()
+        )
+        meta = (self._state, self.start_time, self.end_time, self.metadata)
+        return (self.pipeline_name, self.run_id, self.duration_seconds, meta, steps)
+
+    @classmethod
+    def from_outline(cls, outline: RunOutline) -> PipelineResult:
+        """The result an :meth:`outline` describes (no outputs; steps' ``output`` is ``None``)."""
+        name, run_id, duration, (state, start, end, meta), steps = outline
+        results = {
+            s[0]: ExecutionResult(
+                s[0], s[1], error=s[2], duration_seconds=s[3], retries=s[4], cached=s[5], skipped=s[6], stopped=s[7]
+            )
+            for s in steps
+        }
+        return cls(name, run_id, results, None, duration, state=state, start_time=start, end_time=end, metadata=meta)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record of the run (no output values; see ``outputs`` for those)."""
         meta = {k: _plain(v) for k, v in self.metadata.items()}
@@ -187,8 +215,6 @@ def _plain(value: Any) -> Any:
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
         return to_dict()
-    import attrs
-
     if attrs.has(type(value)):
         return attrs.asdict(value)
     if isinstance(value, Mapping):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Step", "step", "CacheOption", "CACHE_STRATEGIES", "Resources"]
+__all__ = ["Step", "step", "clear_step_registry", "CacheOption", "CACHE_STRATEGIES", "Resources"]
 
 import inspect
 import types
@@ -82,7 +82,12 @@ class Step:
         tags: Mapping[str, str] | None = None,
         condition: Callable[..., bool] | None = None,
         execution_group: str | None = None,
+        pipeline: str | None = None,
+        register: bool = True,
     ) -> None:
+        # ``pipeline`` / ``register`` scope FlowyML's global step registry; flowyml has none (steps are
+        # added with ``add_step``), so both are accepted for FlowyML code and change nothing.
+        del pipeline, register
         if not callable(func):
             raise TypeError(f"@step needs a function, got {func!r}")
         if retry < 0:
@@ -227,6 +232,8 @@ def step(
     tags: Mapping[str, str] | None = None,
     condition: Callable[..., bool] | None = None,
     execution_group: str | None = None,
+    pipeline: str | None = None,
+    register: bool = True,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 
@@ -239,3 +246,7 @@ def step(func: Callable[..., Any] | None = None, /, **options: Any) -> Step | Ca
         return Step(f, **options)
 
     return decorate
+
+
+def clear_step_registry() -> None:
+    """FlowyML's reset of its global step registry; flowyml keeps no registry, so there is nothing to clear."""
