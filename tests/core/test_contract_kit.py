@@ -95,3 +95,28 @@ def test_the_kit_cancels_the_runs_a_failing_test_leaves_behind(tmp_path: Path) -
     # teardown asked for the cancel; the supervisor confirms it
     final = poll_until(status, lambda s: s == "CANCELLED", timeout=60, poll_interval=0.5, what="left-behind")
     assert final == "CANCELLED", f"the run a failing kit test left behind is {status()}"
+
+
+def test_the_documented_unit_result_document_is_what_the_step_runner_writes(tmp_path: Path) -> None:
+    """docs/plugins/hooks.md shows the unit-result document: its keys are the ones a real
+    step-runner writes, and a unit that never started (its dependency failed) has none."""
+    import re
+
+    from flowyml.core.status import ExecutionStatus
+    from flowyml.orchestrators import RemoteOrchestrator
+    from flowyml.orchestrators.layout import RunLayout, UnitResult
+    from flowyml.testing import pipelines
+
+    text = (REPO / "docs" / "plugins" / "hooks.md").read_text()
+    section = text.split("### The unit-result document", 1)[1]
+    shown = json.loads(re.search(r"^```json\n(.*?)^```", section, re.M | re.S).group(1))
+    assert UnitResult.from_dict(shown).to_dict() == shown
+
+    orch = RemoteOrchestrator(backend="local", artifact_store=(tmp_path / "artifacts").as_uri())
+    sub = orch.run_pipeline(pipelines.failing_chain, run_id="unit-doc")
+    assert sub.wait_for_completion(timeout=60, poll_interval=0.1, raise_on_failure=False) is ExecutionStatus.FAILED
+    store = orch._run_store(sub.handle)
+    written = store.read_json(RunLayout("unit-doc").unit_result("explode"))
+    assert set(written) == set(shown) and written["exit_code"] == 1 and "boom" in written["error"]
+    assert {k for s in written["steps"] for k in s} == {k for s in shown["steps"] for k in s}
+    assert RunLayout("unit-doc").unit_result("after_explode") not in store.storage.list_keys("runs/unit-doc")

@@ -157,7 +157,9 @@ class JobSpec(_JsonMixin):
     #: the settings the step-runner needs to open the artifact store (endpoint, region), in their
     #: stored form: a value written ``${VAR}`` stays so (:meth:`resolved_store_settings`)
     store_settings: dict[str, str] = attrs.field(factory=dict)
-    #: argv prefix that starts the step-runner inside the container
+    #: argv prefix that starts the step-runner inside the job: ``flowyml step-runner`` unless the
+    #: stack's ``docker.command`` or the orchestrator says otherwise (e.g. ``["python", "-m",
+    #: "flowyml.runner"]``), so by default ``flowyml`` must be on the job's ``PATH``
     runner_command: list[str] = attrs.field(factory=lambda: ["flowyml", "step-runner"])
     #: env name -> secret reference (``scheme://ref``, never a value) the step-runner resolves at start-up
     secrets: dict[str, str] = attrs.field(factory=dict)
@@ -188,14 +190,17 @@ class JobSpec(_JsonMixin):
         return f"{self.artifact_root.rstrip('/')}/{RunLayout(self.run_id).spec}"
 
     def unit_command(self, unit: str) -> list[str]:
-        """The container command for one unit (the same on every backend)."""
+        """The argv that runs one unit: ``runner_command + ["--job", spec_uri, "--unit", unit]`` (every backend)."""
         self.unit(unit)
         return [*self.runner_command, "--job", self.spec_uri, "--unit", unit]
 
     def unit_env(self, unit: str) -> dict[str, str]:
-        """The container environment for one unit: the stack's env plus flowyml's own variables.
+        """What to add to the job's environment for one unit: a delta to *merge into* the job's
+        own environment (``PATH``, the platform's variables stay), not a whole environment.
 
-        Secrets are not in it: ``secrets`` holds references the step-runner resolves in the job.
+        The stack's env plus flowyml's own variables (``FLOWYML_RUN_ID``, ``FLOWYML_UNIT``,
+        ``FLOWYML_JOB_SPEC``, ...). Secrets are not in it: ``secrets`` holds references the
+        step-runner resolves in the job.
         """
         env = dict(self.env)
         env.update(
@@ -259,7 +264,11 @@ class StatusReport(_JsonMixin):
 
 @attrs.define(frozen=True)
 class LogRecord(_JsonMixin):
-    """One log line. ``cursor`` resumes right after this record when passed back to ``logs``."""
+    """One log line. ``cursor`` resumes right after this record when passed back to ``logs``.
+
+    ``timestamp`` is seconds since the epoch (a float, as ``time.time()``); FlowyML's dict form
+    ``record["timestamp"]`` gives it as ISO 8601 text (``iso_time``).
+    """
 
     timestamp: float
     message: str

@@ -256,6 +256,20 @@ class BackendContract:
             sub.wait_for_completion(timeout=10, poll_interval=0.1)
         assert "boom from the flowyml conformance kit" in str(info.value)
 
+    def test_a_unit_whose_dependency_failed_reads_cancelled(
+        self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
+    ) -> None:
+        """A run whose first unit fails ends FAILED; the unit that depends on it never starts and
+        reads CANCELLED (there is no SKIPPED), and the run's error names the failing step."""
+        sub = orchestrator.run_pipeline(pipelines.failing_chain, run_id=_uid("chain"))
+        assert self.run_to_end(contract_env, sub) is ExecutionStatus.FAILED
+        report = orchestrator.get_status_report(sub.job_id)
+        assert report.units.get("explode") is ExecutionStatus.FAILED, report.units
+        assert report.units.get("after_explode") is ExecutionStatus.CANCELLED, report.units
+        assert "boom from the flowyml conformance kit" in (report.message or "")
+        messages = [r.message for r in orchestrator.iter_logs(sub.job_id)]
+        assert not any("this never runs" in m for m in messages), "the dependant ran"
+
     def test_cancel_ends_cancelled(self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator) -> None:
         """Cancel reads STOPPING or CANCELLED at once, CANCELLED once the service confirms (``settle``
         advances the fake), and cancelling again is harmless."""

@@ -39,6 +39,15 @@ def explode() -> None:
 failing = Pipeline("conformance-failing", enable_cache=False).add_step(explode)
 
 
+@step(inputs=["never"], outputs=["after"])
+def after_explode(never: None) -> None:
+    print("this never runs: its dependency failed")
+
+
+#: Two units: "explode" fails, so "after_explode" never starts (it reads CANCELLED: there is no SKIPPED).
+failing_chain = Pipeline("conformance-failing-chain", enable_cache=False).add_step(explode).add_step(after_explode)
+
+
 @step(outputs=["slept"])
 def sleep_long(seconds: float = 60.0) -> float:
     print("sleeping", flush=True)
