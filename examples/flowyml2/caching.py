@@ -1,6 +1,7 @@
-"""Caching, as a FlowyML 2.x user writes it: ``cache="code_hash"`` / ``"input_hash"`` / ``False``.
+"""Caching written the FlowyML 2.x way: ``cache="code_hash"``, ``cache="input_hash"`` and ``cache=False``.
 
-Run twice in a row: the second run takes its cached steps from the cache.
+The second run takes the first two steps from the cache (the alerts step never caches); after
+``invalidate_cache(step="smooth")`` that one step runs again.
 
     python examples/flowyml2/caching.py
 """
@@ -9,39 +10,42 @@ import time
 
 from flowyml import Pipeline, context, step
 
-ctx = context(data_version="v1.0", model_type="random_forest")
+settings = context(station="north-ridge", window_hours=6)
 
 
-@step(outputs=["data/raw"], cache="code_hash")
-def load_data():
-    print("Loading data (slow)...")
-    time.sleep(0.2)
-    return {"rows": 10000, "version": "v1.0"}
+@step(outputs=["readings/hourly"], cache="code_hash")
+def fetch_readings(station: str):
+    time.sleep(0.2)  # a slow download
+    return {"station": station, "celsius": [4.0, 5.5, 7.0, 6.5, 3.0, 2.5, 2.0, 1.0]}
 
 
-@step(inputs=["data/raw"], outputs=["data/processed"], cache="input_hash")
-def preprocess(data, data_version: str):
-    print(f"Preprocessing data version {data_version}...")
-    return {"rows": data["rows"], "processed": True}
+@step(inputs=["readings/hourly"], outputs=["readings/smoothed"], cache="input_hash")
+def smooth(readings, window_hours: int):
+    recent = readings["celsius"][-window_hours:]
+    return {"station": readings["station"], "mean": round(sum(recent) / len(recent), 2)}
 
 
-@step(inputs=["data/processed"], outputs=["model/trained"], cache=False)
-def train_model(data, model_type: str):
-    print(f"Training {model_type} (never cached)...")
-    return {"accuracy": 0.92, "type": model_type, "rows": data["rows"]}
+@step(inputs=["readings/smoothed"], outputs=["alerts"], cache=False)
+def raise_alerts(smoothed):
+    print(f"checking {smoothed['station']}: mean {smoothed['mean']} °C")
+    return ["frost"] if smoothed["mean"] < 4 else []
 
 
-pipeline = Pipeline("caching_example", context=ctx)
-pipeline.add_step(load_data)
-pipeline.add_step(preprocess)
-pipeline.add_step(train_model)
+pipeline = Pipeline("station_report", context=settings)
+pipeline.add_step(fetch_readings).add_step(smooth).add_step(raise_alerts)
 
 if __name__ == "__main__":
+    pipeline.invalidate_cache()  # start cold, whatever earlier runs left behind
     first = pipeline.run(debug=True)
     second = pipeline.run(debug=True)
     print(second.summary())
     stats = pipeline.cache_stats()
-    print(f"Cache hits: {stats['hits']}  misses: {stats['misses']}  hit rate: {stats['hit_rate']:.1%}")
-    print(f"Total cache size: {stats['total_size_mb']:.4f} MB")
+    print(f"hits {stats['hits']}, misses {stats['misses']}, hit rate {stats['hit_rate']:.0%}")
+    print(f"cache size {stats['total_size_mb']:.4f} MB in {stats['total_entries']} entries")
+    assert [r.cached for r in first.step_results.values()] == [False, False, False]
     assert [r.cached for r in second.step_results.values()] == [True, True, False]
-    assert second["model/trained"] == first["train_model"] == {"accuracy": 0.92, "type": "random_forest", "rows": 10000}
+    assert second["alerts"] == first["raise_alerts"] == ["frost"]
+    assert second["readings/smoothed"] == {"station": "north-ridge", "mean": 3.67}
+    assert pipeline.invalidate_cache(step="smooth") == 1
+    third = pipeline.run()
+    assert [r.cached for r in third.step_results.values()] == [True, False, False]

@@ -1,59 +1,63 @@
-"""Conditional steps, as a FlowyML 2.x user writes them.
+"""Conditional steps written the FlowyML 2.x way: ``@step(condition=lambda <name>: ...)``.
 
-A condition's parameters are filled from the context, from every output so far, and from the
-keys of dict outputs (``quality_score`` below comes from ``data/cleaned``).
+A condition's parameters come from the context, from the outputs so far and from the keys of dict
+outputs (``spam_ratio`` is a key of ``tickets/labelled``). A step whose condition is false is
+skipped, and so is every step that needs its outputs.
 
     python examples/flowyml2/conditions.py
 """
 
 from flowyml import Pipeline, context, step
 
-ctx = context(data_quality_threshold=0.9, enable_advanced_features=True, run_expensive_validation=False)
+settings = context(translate=False, escalate_above=3)
 
 
-@step(outputs=["data/raw"])
-def load_data():
-    return {"quality_score": 0.85, "rows": 10000}
+@step(outputs=["tickets/raw"])
+def pull_tickets():
+    return {"tickets": ["printer on fire", "WIN A PRIZE", "vpn down", "vpn down again", "login loop"]}
 
 
-@step(inputs=["data/raw"], outputs=["data/cleaned"])
-def clean_data(data):
-    print(f"Cleaning data with quality score {data['quality_score']}")
-    return {"quality_score": 0.92, "rows": 9500}
+@step(inputs=["tickets/raw"], outputs=["tickets/labelled"])
+def label(batch):
+    spam = [t for t in batch["tickets"] if t.isupper()]
+    kept = [t for t in batch["tickets"] if t not in spam]
+    return {"tickets": kept, "spam_ratio": len(spam) / len(batch["tickets"])}
 
 
-@step(inputs=["data/cleaned"], outputs=["data/enhanced"], condition=lambda quality_score: quality_score < 0.9)
-def enhance_data_quality(data, data_quality_threshold: float):
-    return {"quality_score": 0.95, "rows": data["rows"]}
+@step(inputs=["tickets/labelled"], outputs=["report/spam"], condition=lambda spam_ratio: spam_ratio > 0.5)
+def spam_report(labelled):
+    return f"{labelled['spam_ratio']:.0%} of the tickets are spam"
+
+
+@step(inputs=["tickets/labelled"], outputs=["tickets/translated"], condition=lambda translate: translate)
+def translate_tickets(labelled):
+    return [f"[en] {t}" for t in labelled["tickets"]]
+
+
+@step(inputs=["tickets/translated"], outputs=["report/translated"])
+def translated_report(translated):
+    return "\n".join(translated)
 
 
 @step(
-    inputs=["data/cleaned"],
-    outputs=["features/advanced"],
-    condition=lambda enable_advanced_features: enable_advanced_features,
+    inputs=["tickets/labelled"],
+    outputs=["queue/escalated"],
+    condition=lambda tickets, escalate_above: len(tickets) > escalate_above,
 )
-def extract_advanced_features(data, enable_advanced_features: bool):
-    return {"feature_count": 100, "rows": data["rows"]}
+def escalate(labelled):
+    return sorted(labelled["tickets"])[:2]
 
 
-@step(inputs=["data/cleaned"], outputs=["model/trained"])
-def train_model(data):
-    return {"accuracy": 0.93, "rows": data["rows"]}
-
-
-pipeline = Pipeline("conditional_example", context=ctx)
-pipeline.add_step(load_data)
-pipeline.add_step(clean_data)
-pipeline.add_step(enhance_data_quality)  # skipped: the cleaned quality is 0.92
-pipeline.add_step(extract_advanced_features)  # runs: the flag is on
-pipeline.add_step(train_model)
+pipeline = Pipeline("ticket_triage", context=settings, enable_cache=False)
+for s in (pull_tickets, label, spam_report, translate_tickets, translated_report, escalate):
+    pipeline.add_step(s)
 
 if __name__ == "__main__":
     result = pipeline.run(debug=True)
     assert result.success
     skipped = [name for name, r in result.step_results.items() if r.skipped]
-    for name in skipped:
-        print(f"Step {name!r} was skipped")
-    assert skipped == ["enhance_data_quality"]
-    assert result["features/advanced"] == {"feature_count": 100, "rows": 9500}
-    assert result["data/enhanced"] is None and "data/enhanced" not in result
+    print("skipped:", ", ".join(skipped))
+    print("escalated:", result["queue/escalated"])
+    assert skipped == ["spam_report", "translate_tickets", "translated_report"]
+    assert result["queue/escalated"] == ["login loop", "printer on fire"]
+    assert result["report/spam"] is None and "report/spam" not in result

@@ -1,90 +1,98 @@
-"""Execution groups, as a FlowyML 2.x user writes them: one container per group on a backend.
+"""Execution groups written the FlowyML 2.x way: ``@step(execution_group=...)``, one container per group.
 
-python examples/flowyml2/step_groups.py
+``pipeline.step_groups`` (after ``build()``) lists the groups with their ``aggregated_resources``:
+the largest CPU and memory of the members, and the most GPUs of the best type.
+
+    python examples/flowyml2/step_groups.py
 """
 
 from flowyml.core import Pipeline, step
 from flowyml.core.resources import GPUConfig, ResourceRequirements
 
 
-@step(outputs=["raw_data"], execution_group="preprocessing")
-def load_raw_data():
-    return {"records": 1000, "format": "csv"}
+# -- a group followed by a step of its own -------------------------------------------------------
+@step(outputs=["images/raw"], execution_group="etl")
+def download_images():
+    return [f"img_{i:03d}.png" for i in range(6)]
 
 
-@step(inputs=["raw_data"], outputs=["clean_data"], execution_group="preprocessing")
-def clean_data(raw_data: dict):
-    return {**raw_data, "status": "cleaned"}
+@step(inputs=["images/raw"], outputs=["images/small"], execution_group="etl")
+def resize(images: list):
+    return [name.replace(".png", "_64px.png") for name in images]
 
 
-@step(inputs=["clean_data"], outputs=["report"])
-def generate_report(clean_data: dict):
-    return f"Report: {clean_data['records']} records processed"
+@step(inputs=["images/small"], outputs=["index"])
+def build_index(images: list):
+    return {name: i for i, name in enumerate(images)}
 
 
-preprocessing = Pipeline("preprocessing_pipeline", enable_cache=False)
-preprocessing.add_step(load_raw_data).add_step(clean_data).add_step(generate_report)
+ingest = Pipeline("image_ingest", enable_cache=False)
+ingest.add_step(download_images).add_step(resize).add_step(build_index)
 
 
-@step(outputs=["dataset"], execution_group="training", resources=ResourceRequirements(cpu="2", memory="4Gi"))
-def prepare_dataset():
-    return "prepared_dataset"
-
-
-@step(
-    inputs=["dataset"],
-    outputs=["model"],
-    execution_group="training",
-    resources=ResourceRequirements(cpu="4", memory="8Gi", gpu=GPUConfig(gpu_type="nvidia-v100", count=2)),
-)
-def train_model(dataset: str):
-    return f"model trained on {dataset}"
+# -- resources add up per group: written as ResourceRequirements or as a dict -------------------------
+@step(outputs=["features"], execution_group="gpu", resources=ResourceRequirements(cpu="2", memory="6Gi"))
+def featurize():
+    return [[0.1, 0.4], [0.3, 0.2], [0.9, 0.7]]
 
 
 @step(
-    inputs=["model"],
-    outputs=["evaluation"],
-    execution_group="training",
-    resources={"cpu": "2", "memory": "2Gi", "gpu": {"gpu_type": "nvidia-a100", "count": 1}},
+    inputs=["features"],
+    outputs=["classifier"],
+    execution_group="gpu",
+    resources=ResourceRequirements(cpu="8", memory="16Gi", gpu=GPUConfig(gpu_type="nvidia-tesla-t4", count=1)),
 )
-def evaluate_model(model: str):
-    return {"accuracy": 0.95, "model": model}
+def fit(features: list):
+    return {"threshold": sum(row[0] for row in features) / len(features)}
 
 
-training = Pipeline("training_pipeline", enable_cache=False)
-training.add_step(prepare_dataset).add_step(train_model).add_step(evaluate_model)
+@step(
+    inputs=["classifier", "features"],
+    outputs=["latency_ms"],
+    execution_group="gpu",
+    resources={"cpu": "4", "memory": "4Gi", "gpu": {"gpu_type": "nvidia-a100", "count": 2}},
+)
+def benchmark(classifier: dict, features: list):
+    return 1.5 * len(features)
 
 
-@step(outputs=["a"], execution_group="same_name")
-def step_a():
-    return "a"
+training = Pipeline("image_training", enable_cache=False)
+training.add_step(featurize).add_step(fit).add_step(benchmark)
 
 
-@step(inputs=["a"], outputs=["x"])
-def step_x(a: str):
-    return f"{a}_x"
+# -- a step outside the group runs between two of its members: the group is split in two ------------------
+@step(outputs=["manifest"], execution_group="io")
+def read_manifest():
+    return ["a.png", "b.png", "b.png"]
 
 
-@step(inputs=["x"], outputs=["b"], execution_group="same_name")
-def step_b(x: str):
-    return f"{x}_b"
+@step(inputs=["manifest"], outputs=["unique"])
+def deduplicate(manifest: list):
+    return sorted(set(manifest))
 
 
-# step_x runs between the two members of "same_name": the group is split in two
-split = Pipeline("non_consecutive", enable_cache=False).add_step(step_a).add_step(step_x).add_step(step_b)
+@step(inputs=["unique"], outputs=["written"], execution_group="io")
+def write_manifest(unique: list):
+    return len(unique)
+
+
+interleaved = Pipeline("manifest_io", enable_cache=False)
+interleaved.add_step(read_manifest).add_step(deduplicate).add_step(write_manifest)
 
 if __name__ == "__main__":
-    result = preprocessing.run()
-    print(result.outputs["report"], "| groups:", [g.group_name for g in preprocessing.step_groups])
-    assert [s.name for s in preprocessing.step_groups[0].steps] == ["load_raw_data", "clean_data"]
+    result = ingest.run()
+    [etl] = ingest.step_groups
+    print(f"{etl.group_name}: {[s.name for s in etl.steps]}; index of {len(result['index'])} images")
+    assert [s.name for s in etl.steps] == ["download_images", "resize"]
 
     training.build()
-    res = training.step_groups[0].aggregated_resources
-    print(f"training group: cpu={res.cpu} memory={res.memory} gpu={res.gpu.count}x {res.gpu.gpu_type}")
-    assert (res.cpu, res.memory, res.gpu.count, res.gpu.gpu_type) == ("4", "8Gi", 2, "nvidia-a100")
-    assert training.run().outputs["evaluation"]["accuracy"] == 0.95
+    [gpu] = training.step_groups
+    res = gpu.aggregated_resources
+    print(f"{gpu.group_name}: cpu={res.cpu} memory={res.memory} gpu={res.gpu.count}x {res.gpu.gpu_type}")
+    assert (res.cpu, res.memory, res.gpu.count, res.gpu.gpu_type) == ("8", "16Gi", 2, "nvidia-a100")
+    assert training.run()["latency_ms"] == 4.5
 
-    split.build()
-    print("split groups:", [(g.group_name, [s.name for s in g.steps]) for g in split.step_groups])
-    assert [g.group_name for g in split.step_groups] == ["same_name_0", "same_name_1"]
-    assert split.run()["b"] == "a_x_b"
+    interleaved.build()
+    print("split:", [(g.group_name, [s.name for s in g.steps]) for g in interleaved.step_groups])
+    assert [g.group_name for g in interleaved.step_groups] == ["io_0", "io_1"]
+    assert interleaved.run()["written"] == 2

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from flowyml import Pipeline, step
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- the step registry's names: FlowyML code imports and passes them; flowyml has no registry ------------
@@ -103,3 +109,55 @@ def test_visualize_lists_each_step_in_run_order_with_its_wiring():
     assert names == ["split", "train", "score"]
     assert "   Inputs: ['model', 'data/test']" in text and "   Dependencies: split, train" in text
     assert "   Outputs: ['data/train', 'data/test']" in text
+
+
+# -- run(orchestrator=, resources=, docker_config=) reach the job the backend runs ----------------------
+def test_resources_and_docker_config_given_to_run_reach_the_backends_job(monkeypatch):
+    import json
+    import sys
+
+    from flowyml import DockerConfig
+    from flowyml.core.resources import ResourceRequirements
+    from flowyml.stacks.local import LocalOrchestrator
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    import parity_pipelines
+
+    assert "parity_pipelines" in sys.modules
+    result = parity_pipelines.assets.run(
+        orchestrator=LocalOrchestrator(),
+        resources=ResourceRequirements(cpu="2", memory="1Gi"),
+        docker_config=DockerConfig(image="registry.example/churn:7"),
+    )
+    sub = result.submission_result
+    sub.wait_for_completion(timeout=90, poll_interval=0.2)
+    spec = json.loads((Path(sub.metadata["run_dir"]) / "job.json").read_text())
+    assert spec["image"] == "registry.example/churn:7"
+    assert {(u["resources"]["cpu"], u["resources"]["memory"]) for u in spec["units"]} == {("2", "1Gi")}
+    assert result.to_dict()["metadata"]["resources"]["cpu"] == "2" and sub.get_output("model/trained") == 3
+
+
+# -- the FlowyML-style examples (examples/flowyml2) also run with debug=True ----------------------------
+@pytest.mark.parametrize("example", ["caching", "conditions", "step_groups", "assets_and_hooks"])
+def test_flowyml_style_example_pipelines_run_with_debug(example, caplog):
+    import logging
+    import runpy
+
+    from flowyml.core.hooks import get_global_hooks
+    from flowyml.core.observability import set_metrics_collector
+    from flowyml.core.retry_policy import OrchestratorRetryPolicy
+
+    module = runpy.run_path(str(ROOT / "examples" / "flowyml2" / f"{example}.py"), run_name="flowyml2_example")
+    pipelines = [v for v in module.values() if isinstance(v, Pipeline)]
+    assert pipelines
+    try:
+        with caplog.at_level(logging.DEBUG, logger="flowyml"):
+            for pipeline in pipelines:
+                result = pipeline.run(debug=True, retry_policy=OrchestratorRetryPolicy(max_attempts=2, initial_delay=0))
+                assert result.success, result.error
+                assert any(m.startswith(f"Pipeline: {pipeline.name}") for m in caplog.messages)
+                ran = [name for name, r in result.step_results.items() if not r.skipped]
+                assert ran and all(any(f"step {name} starting" in m for m in caplog.messages) for name in ran)
+    finally:
+        get_global_hooks().clear()
+        set_metrics_collector(None)
