@@ -103,6 +103,7 @@ def run_id(faulty: FaultyBackend, tmp_path: Path) -> str:
         # not flowyml errors: core wraps them in a BackendError naming the plugin and operation
         (AccessDeniedException("User: arn:aws:iam::1:user/x is not authorized\nto perform batch:DescribeJobs"), 5, ""),
         (KeyError("JobStatus"), 5, "the backend failed: faulty status failed in plugin 'faulty-test': KeyError"),
+        (RuntimeError(), 5, "the backend failed: faulty status failed in plugin 'faulty-test': RuntimeError\n"),
     ],
 )
 def test_the_exit_code_follows_the_error_type_not_its_text(

@@ -8,6 +8,7 @@ its own besides ``flowyml.plugins.polling`` / ``retry``; the store registration 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import typing
 from collections.abc import Iterator
@@ -239,3 +240,112 @@ def test_hook_specs_take_a_typed_register_callable(hook: str) -> None:
 
     hints = typing.get_type_hints(getattr(hookspecs, hook), vars(hookspecs))
     assert hints["register"] is not typing.Any and hints["register"].__name__.startswith("Register")
+
+
+def test_flowymls_own_errors_derive_from_flowyml_error() -> None:
+    """``StepTimeoutError`` and ``BatchFailedError`` too, so ``except FlowymlError`` catches every
+    error flowyml raises on purpose (``StopExecution`` is a signal a step raises, not an error)."""
+    from flowyml.aio.many import BatchFailedError
+    from flowyml.core import errors
+    from flowyml.core.executor import StepTimeoutError
+
+    assert issubclass(StepTimeoutError, errors.FlowymlError) and issubclass(StepTimeoutError, TimeoutError)
+    assert issubclass(BatchFailedError, errors.FlowymlError)
+    for name in errors.__all__:
+        if name != "StopExecution":
+            assert issubclass(getattr(errors, name), errors.FlowymlError), name
+
+
+def test_run_layout_is_the_one_spelling_of_a_runs_keys() -> None:
+    """``RunLayout`` gives every key of a run; ``UnitResult`` is frozen and round-trips."""
+    import attrs
+
+    from flowyml.core.errors import ArtifactError
+    from flowyml.orchestrators.layout import RunLayout, StepRecord, UnitResult
+
+    layout = RunLayout("r1")
+    assert layout.spec == "runs/r1/job.json" and layout.outcome == "runs/r1/outcome.json"
+    assert layout.unit_result("prep") == "runs/r1/units/prep.json" and layout.units_prefix == "runs/r1/units/"
+    assert layout.output("train", "data/raw") == "runs/r1/outputs/train/data%2Fraw"
+    assert layout.input("rows") == "runs/r1/inputs/rows"
+    assert RunLayout.artifact_root_of("s3://b/p/runs/r1/job.json") == "s3://b/p"
+    for bad in ("../r1", "a/b", ""):
+        with pytest.raises(ArtifactError):
+            RunLayout(bad)
+    with pytest.raises(ArtifactError):
+        RunLayout.artifact_root_of("s3://b/p/runs/r1/units/u.json")
+    result = UnitResult("prep", False, "step 'x' failed", [StepRecord("x", False, error="boom")], 1.0, 2.0, 1)
+    assert UnitResult.from_dict(result.to_dict()) == result
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        result.success = True  # type: ignore[misc]
+
+
+def _string_parts(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+        elif isinstance(node, ast.JoinedStr):
+            yield node.lineno, "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+
+
+#: ``runs/<id>`` at the start of a key, ``job.json``, ``outcome.json``, ``units/<unit>.json`` (a
+#: service's REST path such as ``.../pipelines/runs/<id>`` is not an artifact key)
+_LAYOUT_KEY = re.compile(r"(?:^|[^\w/.-])runs/|job\.json|outcome\.json|units/.*\.json")
+
+
+def test_no_module_but_run_layout_spells_the_artifact_store_layout() -> None:
+    """No code besides ``orchestrators/layout.py`` writes ``runs/...``, ``job.json``, ``units/`` or
+    ``outcome.json`` keys (docstrings aside). The local backend's own run directory under
+    ``$FLOWYML_HOME/local`` is its private state, not the artifact store."""
+    scope = _tracked(
+        "flowyml-core/src/*.py",
+        "flowyml-aws/src/*.py",
+        "flowyml-gcp/src/*.py",
+        "flowyml-azure/src/*.py",
+        "flowyml-ray/src/*.py",
+        "examples/third_party_plugin/src/*.py",
+    )
+    allowed = ("flowyml-core/src/flowyml/orchestrators/layout.py", "flowyml-core/src/flowyml/backends/local/")
+    offenders = []
+    for path in scope:
+        rel = str(path.relative_to(REPO))
+        if rel.startswith(allowed) or rel.endswith("testing/storage.py"):  # the storage suite's own sample keys
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if id(node) in docstrings:
+                continue
+            for line, text in _string_parts(node) if isinstance(node, (ast.Constant, ast.JoinedStr)) else ():
+                if _LAYOUT_KEY.search(text):
+                    offenders.append(f"{rel}:{line}: {text!r}")
+    assert not offenders, "run layout keys spelled outside RunLayout:\n" + "\n".join(sorted(set(offenders)))
+
+
+def test_the_testing_extra_declares_pytest_and_ci_checks_types_and_format() -> None:
+    """``pip install "flowyml-core[testing]"`` brings the kit's pytest; CI runs ``ruff format
+    --check .`` and mypy over every distribution's ``src`` (the root pyproject's config)."""
+    import importlib.metadata
+
+    requires = importlib.metadata.requires("flowyml-core") or []
+    assert any(r.startswith("pytest") and "testing" in r.partition(";")[2] for r in requires), requires
+    script = (REPO / "scripts" / "test").read_text()
+    assert "ruff format --check ." in script and "-m mypy" in script
+    assert "scripts/test" in (REPO / ".ci" / "run").read_text()
+    config = (REPO / "pyproject.toml").read_text().split("[tool.mypy]", 1)[1].split("\n[", 1)[0]
+    for src in (
+        "flowyml-core",
+        "flowyml-aws",
+        "flowyml-gcp",
+        "flowyml-azure",
+        "flowyml-ray",
+        "examples/third_party_plugin",
+    ):
+        assert f'"{src}/src"' in config, f"mypy does not check {src}/src"

@@ -369,8 +369,8 @@ class PluginManager:
         owner = self._backend_owner.get(backend.name)
         label = owner.label() if owner else "an unknown plugin"
         # one line: SDK messages span lines (Azure's "(Code) msg\nCode: ...", AWS policy texts)
-        text = one_line(exc, 1000)
-        error = BackendError(f"{backend.name} {operation} failed in {label}: {type(exc).__name__}: {text}")
+        text = one_line(exc, 1000) if str(exc).strip() else ""
+        error = BackendError(f"{backend.name} {operation} failed in {label}: {type(exc).__name__}: {text}".rstrip(": "))
         error.backend = backend.name  # type: ignore[attr-defined]
         error.operation = operation  # type: ignore[attr-defined]
         error.plugin = label  # type: ignore[attr-defined]
