@@ -1,8 +1,9 @@
 """A loopback HTTP proxy in front of the Ray dashboard that can lose the answers to job submissions.
 
 With ``lose(n)`` active, the next ``n`` ``POST /api/jobs/`` are forwarded — Ray creates the job —
-but the client gets a 503 instead of Ray's answer, as after a gateway timeout. With ``token`` set,
-it answers 401 to any request without ``Authorization: Bearer <token>``, as an authenticating
+but the client gets a 503 instead of Ray's answer, as after a gateway timeout. Within ``down()`` it
+closes every connection unanswered, as a dashboard that went away does. With ``token`` set, it
+answers 401 to any request without ``Authorization: Bearer <token>``, as an authenticating
 ingress in front of a cluster does.
 """
 
@@ -26,6 +27,7 @@ class LossyProxy:
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.to_lose = 0
         self.creates = 0
+        self.is_down = False
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -39,6 +41,14 @@ class LossyProxy:
             with self._lock:
                 self.to_lose = 0
 
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        self.is_down = True
+        try:
+            yield
+        finally:
+            self.is_down = False
+
     def start(self) -> str:
         proxy = self
 
@@ -50,6 +60,9 @@ class LossyProxy:
 
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if proxy.is_down:
+                    self.close_connection = True  # no answer at all
+                    return
                 if proxy.token and self.headers.get("Authorization") != f"Bearer {proxy.token}":
                     self._send(401, b"401: Unauthorized (flowyml test proxy)", "text/plain")
                     return

@@ -121,3 +121,26 @@ def after_the_crash(crashed: None) -> str:
 
 #: the unit's Ray worker dies under it (as when a node is lost): FAILED, and what depends on it CANCELLED
 worker_crash = Pipeline("ray-worker-crash", enable_cache=False).add_step(kill_my_worker).add_step(after_the_crash)
+
+
+@step(outputs=["dash"], name="-")
+def dash(seconds: float = 0.1) -> str:
+    print("unit dash here", flush=True)
+    time.sleep(seconds)
+    return "-"
+
+
+@step(outputs=["umlaut"], name="ünït")
+def umlaut() -> str:
+    print("unit ünït here", flush=True)
+    return "ü"
+
+
+@step(inputs=["dash", "umlaut"], outputs=["joined"])
+def join(dash: str, umlaut: str) -> str:
+    return f"{dash}+{umlaut}"
+
+
+#: units named ``-`` (what the driver's own log lines once used as their tag) and ``ünït``, then one joining them
+odd_names = Pipeline("ray-odd-names", context=context(seconds=0.1), enable_cache=False)
+odd_names.add_step(dash).add_step(umlaut).add_step(join)

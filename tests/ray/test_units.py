@@ -110,7 +110,14 @@ def test_log_lines_parse_by_unit_and_resume_at_offsets() -> None:
     assert records[0].timestamp == 1.0 and records[1].timestamp == 10.6 and records[3].timestamp == 12.0
     offset = decode_cursor(records[1].cursor, "ray")["offset"]
     assert [r.message for _, r in parse(text, offset, 1.0)] == [r.message for r in records[2:]]
-    assert split_line("flowyml|-|1.5|a|b") == (None, 1.5, "a|b") and split_line("plain") is None
+    assert split_line("flowyml||1.5|a|b") == (None, 1.5, "a|b") and split_line("plain") is None
+
+
+def test_a_unit_named_like_a_tag_keeps_its_records() -> None:
+    """``-`` and ``ünït`` are valid step names: their lines are theirs, the driver's carry no unit."""
+    text = format_line("-", 1.0, "dash") + format_line("ünït", 2.0, "umlaut") + format_line(None, 3.0, "driver")
+    records = [(r.unit, r.message) for _, r in parse(text, 0, 0.0)]
+    assert records == [("-", "dash"), ("ünït", "umlaut"), (None, "driver")]
 
 
 def test_jobs_api_errors_are_classified() -> None:
@@ -161,6 +168,30 @@ def test_a_driver_that_could_not_start_explains_the_missing_package() -> None:
     )
     reason = driver_failure(ray_says, 1)
     assert reason is not None and "exit code 1" in reason and "No module named 'flowyml_ray'" in reason
-    assert 'runtime_env: {pip: ["flowyml-ray"]}' in reason
+    assert "runtime_env" in reason and "Getting flowyml onto the nodes" in reason
+    assert '"flowyml-ray"' not in reason  # the package index's flowyml is another project
     assert driver_failure("Job was intentionally stopped.", None) == "Job was intentionally stopped."
     assert driver_failure("", None) is None
+
+
+def test_a_driver_killed_by_a_signal_says_so_not_its_last_log_line() -> None:
+    from flowyml_ray.submit import driver_failure, killed_by
+
+    assert killed_by(-9) == killed_by(137) == "SIGKILL" and killed_by(143) == "SIGTERM"
+    assert killed_by(1) is None and killed_by(0) is None and killed_by(None) is None and killed_by(4) is None
+    ray_says = (
+        "Job entrypoint command failed with exit code 137, last available logs (truncated to 20,000 chars):\n"
+        "flowyml|nap|1700000000.000|napping\n"
+    )
+    reason = driver_failure(ray_says, 137, ["nap"])
+    assert reason is not None and "killed by SIGKILL (exit code 137) while unit(s) nap" in reason
+    assert "flowyml|" not in reason and "flowyml resume" in reason
+
+
+def test_the_spec_a_ray_job_runs_is_read_from_its_entrypoint() -> None:
+    from flowyml_ray.submit import spec_uri_of
+
+    entrypoint = "python -m flowyml_ray.driver --job 'file:///a b/runs/r/job.json' --settings '{}'"
+    assert spec_uri_of(entrypoint) == "file:///a b/runs/r/job.json"
+    assert spec_uri_of("python train.py --job x") is None and spec_uri_of("python -m flowyml_ray.driver --job") is None
+    assert spec_uri_of(None) is None and spec_uri_of("unbalanced 'quote") is None

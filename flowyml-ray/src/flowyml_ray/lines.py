@@ -1,12 +1,13 @@
 """The one format of a record line in the Ray Job's log: ``flowyml|<unit>|<epoch seconds>|<text>``.
 
-``-`` stands for the driver itself. The driver writes these lines; ``flowyml_ray.logs`` reads them.
+An empty unit stands for the driver itself (a unit name is never empty; ``-`` is a valid one). The
+driver writes these lines; ``flowyml_ray.logs`` reads them.
 """
 
 from __future__ import annotations
 
 PREFIX = "flowyml|"
-DRIVER = "-"
+DRIVER = ""
 
 
 def format_line(unit: str | None, ts: float, text: str) -> str:

@@ -1,6 +1,6 @@
 """Reading a run's Ray Job log by cursor: one pass over the complete lines after an offset.
 
-The driver writes one line per record, ``flowyml|<unit>|<epoch seconds>|<line>`` (``-`` for the
+The driver writes one line per record, ``flowyml|<unit>|<epoch seconds>|<line>`` (empty for the
 driver itself); a unit's line is the step-runner's own output, parsed by core's
 :func:`~flowyml.plugins.logs.parse_runner_line`. Lines Ray writes to the job log (runtime_env set-up,
 its warnings) become records without a unit. The cursor is the character offset after a record.

@@ -32,6 +32,11 @@ class RayBackend(Backend):
 
         return submit.submit(spec, config)
 
+    def find(self, spec: JobSpec, config: RayConfig) -> RunHandle | None:
+        from flowyml_ray import submit
+
+        return submit.find(spec, config)
+
     def status(self, handle: RunHandle, config: RayConfig) -> StatusReport:
         from flowyml_ray import submit
 

@@ -8,13 +8,14 @@ import ipaddress
 import json
 import re
 import shlex
+import signal
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from flowyml.artifacts.store import ArtifactStore
-from flowyml.core.errors import ConfigError
+from flowyml.core.errors import ConfigError, RunIdConflictError
 from flowyml.core.status import ExecutionStatus as S
 from flowyml.plugins.types import STORE_SETTINGS_ENV, JobSpec, RunHandle, StatusReport, store_settings_env
 from flowyml_ray import progress
@@ -112,13 +113,53 @@ def find_job(client: Any, sid: str) -> Any | None:
         raise
 
 
+def spec_uri_of(entrypoint: str | None) -> str | None:
+    """The job spec URI a flowyml driver's entrypoint names (``--job <uri>``), or None for any other job."""
+    try:
+        words = shlex.split(entrypoint or "")
+    except ValueError:
+        return None
+    if "flowyml_ray.driver" not in words or "--job" not in words[:-1]:
+        return None
+    return words[words.index("--job") + 1]
+
+
+def _existing(client: Any, spec: JobSpec, config: RayConfig, sid: str) -> Any | None:
+    """The Ray job an earlier submit of ``spec`` made, None when there is none; a job under the same
+    submission id that runs another job spec (the run id reused with another artifact store, or by
+    another tool) is a :class:`RunIdConflictError`: it is never taken for this run."""
+    info = find_job(client, sid)
+    if info is None:
+        return None
+    found = spec_uri_of(getattr(info, "entrypoint", None))
+    if found != spec.spec_uri:
+        what = f"the job spec {found}" if found else f"{getattr(info, 'entrypoint', None)!r}"
+        raise RunIdConflictError(
+            spec.run_id,
+            f"the Ray cluster at {config.jobs_address()} already has the job {sid}, which runs {what} "
+            f"(this run's is {spec.spec_uri})",
+        )
+    return info
+
+
+def find(spec: JobSpec, config: RayConfig) -> RunHandle | None:
+    """The handle of the Ray job an earlier submit of ``spec`` created, or None (creates nothing)."""
+    config.validate()
+    sid = submission_id(spec.run_id, config.submission_id_prefix)
+    try:
+        info = _existing(client_for(config), spec, config, sid)
+    except RunIdConflictError:
+        return None  # that job is not this run's: this run was never submitted
+    return None if info is None else _handle(spec, config, sid)
+
+
 def submit(spec: JobSpec, config: RayConfig) -> RunHandle:
     """Submit the run's one Ray Job (idempotent: the submission id comes from the run id)."""
     config.validate()
     check_store(spec.artifact_root, config, spec.resolved_store_settings())
     sid = submission_id(spec.run_id, config.submission_id_prefix)
     client = client_for(config)
-    if find_job(client, sid) is None:
+    if _existing(client, spec, config, sid) is None:
         metadata = {**config.metadata, "flowyml_run_id": spec.run_id, "flowyml_pipeline": spec.pipeline_name}
         try:
             call(
@@ -131,8 +172,9 @@ def submit(spec: JobSpec, config: RayConfig) -> RunHandle:
                 f"submit Ray job {sid}",
             )
         except RuntimeError as exc:
-            if not already_exists(exc):  # a lost answer or a racing submit made it: that is our job
+            if not already_exists(exc):
                 raise
+            _existing(client, spec, config, sid)  # a lost answer or a racing submit made it: ours, if it runs our spec
     return _handle(spec, config, sid)
 
 
@@ -152,15 +194,38 @@ def _failure(doc: Mapping[str, Any], info: Any) -> str | None:
             return f"unit {unit!r}: {entry['error']}"
     if doc.get("error"):
         return str(doc["error"])
-    return driver_failure(info.message or "", info.driver_exit_code)
+    unfinished = [u for u, e in (doc.get("units") or {}).items() if e.get("state") in ("PENDING", "RUNNING")]
+    return driver_failure(info.message or "", info.driver_exit_code, unfinished)
 
 
-def driver_failure(message: str, exit_code: int | None) -> str | None:
-    """Ray's reason for a job whose driver never ran the units, with the fix when it is a missing package.
+def killed_by(exit_code: int | None) -> str | None:
+    """The signal that ended the driver (``-9`` from Python, ``137`` through the entrypoint's shell), or None."""
+    if exit_code is None or exit_code == 0:
+        return None
+    number = -exit_code if exit_code < 0 else exit_code - 128 if 128 < exit_code <= 128 + 64 else None
+    if number is None:
+        return None
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def driver_failure(message: str, exit_code: int | None, unfinished: Sequence[str] = ()) -> str | None:
+    """Ray's reason for a job whose driver ended without finishing the run, with the fix where one is known.
 
     Ray's message is ``Job entrypoint command failed with exit code 1, last available logs ...:`` and
     the log's tail; its last line is the driver's error (``ModuleNotFoundError: No module named ...``).
+    A driver ended by a signal (the OOM killer, a kill) wrote no error of its own: that is the reason.
     """
+    sig = killed_by(exit_code)
+    if sig is not None:
+        where = f" while unit(s) {', '.join(unfinished)} had not finished" if unfinished else ""
+        return (
+            f"the flowyml driver on the Ray cluster was killed by {sig} (exit code {exit_code}){where}, and the "
+            "run ended with it (its node ran out of memory, or the process was killed); the units it started were "
+            "stopped with it. `flowyml resume <run id>` runs again what did not complete"
+        )
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     if not lines:
         return None
@@ -170,8 +235,9 @@ def driver_failure(message: str, exit_code: int | None) -> str | None:
     reason = f"the flowyml driver failed on the cluster (exit code {exit_code}): {error}"
     if "No module named 'flowyml" in error:
         reason += (
-            "; install flowyml-ray on the cluster's nodes (in their image) or add it to the stack's "
-            'runtime_env: {pip: ["flowyml-ray"]}, and check orchestrator.python names an interpreter that has it'
+            "; install flowyml-core and flowyml-ray from a clone of flowyml on the cluster's nodes (in their image), "
+            "or ship their wheels with the stack's runtime_env (working_dir + pip: docs/backends/ray.md, "
+            '"Getting flowyml onto the nodes"), and check orchestrator.python names an interpreter that has them'
         )
     return reason
 
