@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,28 @@ def test_a_local_store_is_refused_for_a_remote_cluster_unless_shared() -> None:
     check_store("file:///mnt/shared", RayConfig(address="http://head.example:8265"), {"shared": "true"})
     with pytest.raises(ConfigError, match=re.escape('settings: {shared: "true"}')):
         check_store("file:///tmp/art", RayConfig(address="http://head.example:8265"))
+
+
+def test_a_local_store_for_a_remote_cluster_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No run row, no job spec, no call to the cluster: the same run id works once the store is fixed."""
+    from flowyml.stacks.ray import RayOrchestrator
+    from flowyml.testing import pipelines
+
+    monkeypatch.setenv("FLOWYML_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FLOWYML_BACKEND_RETRY_ATTEMPTS", "1")
+    artifacts = tmp_path / "artifacts"
+    orchestrator = RayOrchestrator(address="http://ray-head.invalid:8265", artifact_store=artifacts.as_uri())
+    with pytest.raises(ConfigError, match=re.escape('settings: {shared: "true"}')):
+        orchestrator.run_pipeline(pipelines.two_units, run_id="remote-1")
+    assert orchestrator.registry.find("remote-1") is None
+    assert not (artifacts / "runs" / "remote-1").exists()
+    from flowyml.plugins.manager import get_plugin_manager
+
+    backend = get_plugin_manager().backend("ray")
+    assert backend.needs_remote_store_for(RayConfig(address="https://ray.example.com")) is True
+    assert backend.needs_remote_store_for(RayConfig(address="http://localhost:8265")) is False
 
 
 def test_config_checks_the_address() -> None:
@@ -130,7 +153,8 @@ def test_jobs_api_errors_are_classified() -> None:
     assert transient(ConnectionError("Failed to connect to Ray at address: http://127.0.0.1:9.")) is True
     assert transient(missing) is False and transient(taken) is False and already_exists(taken)
     assert server_reason(taken).startswith("ValueError: Job with submission_id")
-    assert isinstance(translate(missing, "status"), RunNotFoundError)
+    gone = translate(missing, "status")
+    assert isinstance(gone, RunNotFoundError) and "restarted" in str(gone) and "flowyml-x does not exist" in str(gone)
     assert isinstance(translate(RuntimeError("Request failed with status code 401: no"), "submit"), AuthError)
     assert isinstance(translate(RuntimeError("Request failed with status code 400: bad"), "submit"), RefusedError)
     assert translate(KeyError("x"), "status") is None

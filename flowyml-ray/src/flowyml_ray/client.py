@@ -156,7 +156,11 @@ def translate(exc: BaseException, operation: str) -> FlowymlError | None:
             "auth_token: ${RAY_TOKEN}"
         )
     if code == 404:
-        return RunNotFoundError(f"ray {operation}: {server_reason(exc)} (the Ray cluster does not know this job)")
+        return RunNotFoundError(
+            f"ray {operation}: {server_reason(exc)} (the Ray cluster does not know this job: Ray keeps jobs only "
+            "while its head node runs, so the cluster was restarted since, or the job was deleted; the run's "
+            "outputs so far are in its artifact store)"
+        )
     if code is not None and 400 <= code < 500:
         return RefusedError(f"ray {operation}: the Ray Jobs API refused it: {server_reason(exc)}")
     if isinstance(exc, TypeError | ValueError) and operation == "submit":

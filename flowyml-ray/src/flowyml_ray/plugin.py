@@ -27,6 +27,12 @@ class RayBackend(Backend):
     #: ``${VAR}`` env_vars are read by each unit from its Ray worker's own environment (env://VAR)
     secret_schemes = frozenset({"env"})
 
+    def needs_remote_store_for(self, config: RayConfig) -> bool:
+        """A ``file://`` store is refused before anything is written when the cluster is on other machines."""
+        from flowyml_ray.submit import runs_elsewhere
+
+        return runs_elsewhere(config)
+
     def submit(self, spec: JobSpec, config: RayConfig) -> RunHandle:
         from flowyml_ray import submit
 

@@ -46,15 +46,23 @@ def _is_this_machine(host: str | None) -> bool:
         return host.split(".")[0] == socket.gethostname().split(".")[0]
 
 
+def runs_elsewhere(config: RayConfig) -> bool:
+    """True when the cluster's Jobs API is not on this machine: its nodes cannot read this machine's files."""
+    return not _is_this_machine(urlparse(config.jobs_address()).hostname)
+
+
 def check_store(artifact_root: str, config: RayConfig, store_settings: Mapping[str, Any] | None = None) -> None:
     """A ``file://`` store works only where every node sees the path: a cluster on this machine, or a
-    mount the stack says is shared (``artifact_store.settings.shared: "true"``, as for every backend)."""
+    mount the stack says is shared (``artifact_store.settings.shared: "true"``, as for every backend).
+
+    Core checks this before anything is written (``RayBackend.needs_remote_store_for``); submit checks
+    again for a spec that did not come through ``run_pipeline``."""
     if "://" in artifact_root and not artifact_root.startswith("file://"):
         return
     if str((store_settings or {}).get("shared", "")).lower() in ("true", "1", "yes"):
         return
     address = config.jobs_address()
-    if _is_this_machine(urlparse(address).hostname):
+    if not runs_elsewhere(config):
         return
     path = unquote(urlparse(artifact_root).path) if artifact_root.startswith("file://") else artifact_root
     raise ConfigError(

@@ -154,7 +154,7 @@ class RemoteOrchestrator:
         """
         backend = self.plugin_manager.backend(self.backend_name)
         shared = str(self.store_settings.get("shared", "")).lower() in ("true", "1", "yes")
-        if backend.needs_remote_store and self.artifact_root.startswith("file://") and not shared:
+        if self.artifact_root.startswith("file://") and not shared and backend.needs_remote_store_for(self.config):
             raise ConfigError(
                 f"the {self.backend_name} backend runs jobs on other machines, which cannot read the local "
                 f"artifact store {self.artifact_root}: set `artifact_store: {{uri: ...}}` to a bucket the jobs "

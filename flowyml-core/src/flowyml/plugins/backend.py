@@ -79,6 +79,11 @@ class Backend:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend {self.name!r}>"
 
+    def needs_remote_store_for(self, config: Any) -> bool:
+        """:attr:`needs_remote_store` for this ``config``: override where it depends on the settings
+        (a Ray cluster on this machine reads a ``file://`` store; one on other machines cannot)."""
+        return self.needs_remote_store
+
     # -- the operations ------------------------------------------------------------------------
     def submit(self, spec: JobSpec, config: Any) -> RunHandle:
         """Start the run and return its handle without waiting.
