@@ -53,6 +53,11 @@ def test_independent_units_run_at_once_on_both_nodes(orchestrator: Any) -> None:
     assert units["gather"]["started_at"] >= max(u["finished_at"] for u in workers) - 0.05  # after its dependencies
     assert details["dashboard_url"].endswith(f"/#/jobs/{sub.job_id}")
     assert details["state"] == "SUCCEEDED" and details["driver_node_id"]
+    from flowyml.artifacts.store import ArtifactStore
+    from flowyml_ray.progress import read_progress
+
+    driver = read_progress(ArtifactStore(sub.handle.artifact_root), sub.run_id)["driver"]
+    assert driver["log_hub_node_id"] == driver["node_id"]  # the units' last lines never wait on another node
     assert set(orchestrator.get_status_report(sub.job_id).units.values()) == {S.COMPLETED}
 
 

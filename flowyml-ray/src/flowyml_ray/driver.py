@@ -66,6 +66,9 @@ class DriverRun:
             if item[0] == "log":
                 _, unit, ts, text = item
                 emit(unit, text, ts)
+            elif item[0] == "hub":
+                self.progress["driver"]["log_hub_node_id"] = item[1]
+                self.dirty = True
             elif item[0] == "state":
                 _, unit, info = item
                 if self.units[unit]["state"] == "PENDING":
@@ -155,7 +158,11 @@ class DriverRun:
         self.progress["driver"] = {"node_id": context.get_node_id(), "pid": os.getpid(), "started_at": started}
         self.publish()
         emit(DRIVER, f"run {self.spec.run_id}: {len(self.spec.units)} unit(s) on Ray {ray.__version__}")
-        hub = LogHub.remote()  # type: ignore[attr-defined]
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # on the driver's node, whose runtime_env is set up already: every unit's last lines wait for the hub
+        here = NodeAffinitySchedulingStrategy(node_id=context.get_node_id(), soft=False)  # it needs no resources
+        hub = LogHub.options(scheduling_strategy=here).remote()  # type: ignore[attr-defined]
         pending = self.submit(hub)
         order = {u.name: i for i, u in enumerate(self.spec.topological_units())}
         timeout = self.spec.timeout_seconds

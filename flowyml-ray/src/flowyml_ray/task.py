@@ -28,10 +28,11 @@ _PR_SET_PDEATHSIG = 1
 
 @ray.remote(num_cpus=0, max_restarts=0)
 class LogHub:
-    """Collects the units' output lines and state events, in arrival order, for the driver to drain."""
+    """Collects the units' output lines and state events, in arrival order, for the driver to drain (the
+    first item says which node the hub runs on)."""
 
     def __init__(self) -> None:
-        self._items: list[tuple[Any, ...]] = []
+        self._items: list[tuple[Any, ...]] = [("hub", ray.get_runtime_context().get_node_id())]
 
     def push(self, items: list[tuple[Any, ...]]) -> None:
         self._items.extend(items)
