@@ -174,6 +174,7 @@ def test_no_import_cycle_between_aio_and_orchestrators() -> None:
 _WAITING_ALLOWED = {
     "flowyml-core/src/flowyml/plugins/polling.py": "the one poll loop, sync and async, and the log follower",
     "flowyml-core/src/flowyml/plugins/retry.py": "the one retry loop for SDK calls",
+    "flowyml-core/src/flowyml/orchestrators/retries.py": "the retry policy's pause between attempts of a run",
     "flowyml-ray/src/flowyml_ray/testing.py": "starts and stops a local Ray cluster for tests (not a run)",
 }
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from flowyml.aio.threads import run_blocking, run_in, submit_executor
 from flowyml.core.errors import RunFailedError, RunTimedOutError, TransientBackendError
 from flowyml.core.status import ExecutionStatus
+from flowyml.orchestrators.retries import follow_retries_async
 from flowyml.plugins.polling import poll_until_async
 from flowyml.plugins.types import LogRecord, StatusReport
 
@@ -155,7 +156,9 @@ async def wait_async(
     (``cancel_on_cancel``) and watched until CANCELLED for up to ``cancel_grace`` seconds.
     """
     try:
-        report = await _poll_until_finished(submission, timeout, poll_interval)
+        report = await follow_retries_async(
+            submission, lambda left: _poll_until_finished(submission, left, poll_interval), timeout
+        )
     except asyncio.CancelledError:
         if cancel_on_cancel:
             cleanup = asyncio.ensure_future(_stop_and_confirm(submission, cancel_grace, min(poll_interval, 0.5)))

@@ -45,6 +45,7 @@ class SubmissionResult:
         self._orchestrator: RemoteOrchestrator | None = orchestrator  # type: ignore[assignment]
         self._handle: RunHandle | None = None if isinstance(handle, str) else handle
         self._job_id = handle if isinstance(handle, str) else None
+        self._attempts: list[str] = [] if self._handle is None else [self._handle.run_id]
 
     @property
     def handle(self) -> RunHandle:
@@ -73,7 +74,20 @@ class SubmissionResult:
         if self._handle is None:
             return dict(self._extra)
         backend = self._handle.backend
-        return {"backend": backend, "platform": backend, "run_id": self.run_id, **self._handle.metadata, **self._extra}
+        attempts = {"attempts": list(self._attempts)} if len(self._attempts) > 1 else {}
+        return {
+            "backend": backend,
+            "platform": backend,
+            "run_id": self.run_id,
+            **attempts,
+            **self._handle.metadata,
+            **self._extra,
+        }
+
+    @property
+    def attempts(self) -> list[str]:
+        """The run ids this submission has followed: the run, then each retry of the run's retry policy."""
+        return list(self._attempts)
 
     def wait(self, timeout: float | None = None) -> Any:
         """FlowyML's ``wait()``: block until the job ends (``wait_for_completion`` with defaults)."""
@@ -124,6 +138,10 @@ class SubmissionResult:
         ``timeout`` seconds pass first — the run goes on unless ``cancel_on_timeout``, which stops
         it and waits up to ``cancel_grace`` seconds for CANCELLED. Transient errors while polling
         are retried, never reported as a failure.
+
+        A run submitted with a ``retry_policy`` whose unit died outside any step (killed, out of
+        memory, preempted) is resumed after the policy's delay, within ``timeout``: this object
+        then follows the retry (``run_id``, ``attempts``; see :mod:`flowyml.orchestrators.retries`).
         """
         if self._handle is None:
             if self._wait_fn is None:
@@ -131,7 +149,9 @@ class SubmissionResult:
             return self._wait_fn()
         if self._wait_fn is not None and timeout is None:
             self._wait_fn()
-        report = self._wait(timeout, poll_interval)
+        from flowyml.orchestrators.retries import follow_retries
+
+        report = follow_retries(self, lambda left: self._wait(left, poll_interval), timeout)
         if report is None:
             assert timeout is not None
             final, cancelled = None, False
@@ -195,6 +215,11 @@ class SubmissionResult:
             log.warning("run %s ended but its step results could not be read for the end hooks: %s", self.run_id, exc)
             return
         pipeline_ended(self._pipeline, result)
+
+    def _follow(self, handle: RunHandle) -> None:
+        """Follow ``handle`` from now on: the retry of the run this submission followed."""
+        self._handle = handle
+        self._attempts.append(handle.run_id)
 
     def _wait(self, timeout: float | None, poll_interval: float) -> StatusReport | None:
         return poll_until(
