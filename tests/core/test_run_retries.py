@@ -129,3 +129,15 @@ def test_a_retry_that_would_not_fit_in_the_timeout_is_not_started(flowyml_home, 
     with pytest.raises(RunFailedError):
         sub.wait_for_completion(timeout=60, poll_interval=0.1)
     assert sub.attempts == ["killed-6"]
+
+
+def test_the_block_on_the_resume_page_runs_as_it_says(flowyml_home, pipelines, capsys):
+    page = (ROOT / "docs" / "resume.md").read_text()
+    section = page.split("## Automatic retries of units that died", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "initial_delay=60" in block
+    kill_train(flowyml_home, 1)
+    namespace = {"orchestrator": LocalOrchestrator(), "pipeline": pipelines.killed}
+    exec(compile(block.replace("initial_delay=60", "initial_delay=0.1"), "docs/resume.md", "exec"), namespace)
+    assert capsys.readouterr().out.strip() == "['nightly-1', 'nightly-1-retry1']"
+    assert namespace["submission"].run_id == "nightly-1-retry1"
