@@ -2,7 +2,9 @@
 
 With ``lose(n)`` active, the next ``n`` ``POST /api/jobs/`` are forwarded — Ray creates the job —
 but the client gets a 503 instead of Ray's answer, as after a gateway timeout. Within ``down()`` it
-closes every connection unanswered, as a dashboard that went away does. With ``token`` set, it
+closes every connection unanswered, as a dashboard that went away does. ``forced[submission id] =
+state`` makes every job description it relays for that job say ``state`` (the kit's native-state
+test). With ``token`` set, it
 answers 401 to any request without ``Authorization: Bearer <token>``, as an authenticating
 ingress in front of a cluster does.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +31,7 @@ class LossyProxy:
         self.to_lose = 0
         self.creates = 0
         self.is_down = False
+        self.forced: dict[str, str] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -48,6 +52,7 @@ class LossyProxy:
             yield
         finally:
             self.is_down = False
+        self.forced: dict[str, str] = {}
 
     def start(self) -> str:
         proxy = self
@@ -82,6 +87,9 @@ class LossyProxy:
                 if lost:
                     self._send(503, b"upstream answer lost (flowyml test proxy)", "text/plain")
                     return
+                described = self.command == "GET" and self.path.startswith("/api/jobs/") and reply.status == 200
+                if proxy.forced and described:
+                    data = proxy.rewrite(data)
                 self._send(reply.status, data, reply.getheader("Content-Type") or "application/json")
 
             def _send(self, status: int, data: bytes, content_type: str) -> None:
@@ -97,6 +105,14 @@ class LossyProxy:
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, name="ray-lossy-proxy", daemon=True).start()
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def rewrite(self, data: bytes) -> bytes:
+        """A job description (or a list of them) with the forced states put in."""
+        doc = json.loads(data)
+        for job in doc if isinstance(doc, list) else [doc]:
+            if isinstance(job, dict) and job.get("submission_id") in self.forced:
+                job["status"] = self.forced[job["submission_id"]]
+        return json.dumps(doc).encode()
 
     def stop(self) -> None:
         if self._server is not None:
