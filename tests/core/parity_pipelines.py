@@ -96,3 +96,22 @@ def flaky_once():
 
 
 flaky = Pipeline("parity-flaky", enable_cache=False).add_step(flaky_once)
+
+
+# -- step values by the step's name on a backend: no outputs, one output, none returned ------------------
+@step(outputs=["data/raw"])
+def load_rows():
+    return [4, 5, 6]
+
+
+@step(inputs=["data/raw"])
+def count_rows(rows):
+    return len(rows)  # no declared output: reachable as "count_rows" only
+
+
+@step(inputs=["data/raw"])
+def log_rows(rows):
+    return None  # nothing to keep
+
+
+by_name = Pipeline("parity-by-name", enable_cache=False).add_step(load_rows).add_step(count_rows).add_step(log_rows)

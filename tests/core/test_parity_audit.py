@@ -161,3 +161,47 @@ def test_flowyml_style_example_pipelines_run_with_debug(example, caplog):
     finally:
         get_global_hooks().clear()
         set_metrics_collector(None)
+
+
+# -- a step's value by the step's name on a backend too ---------------------------------------------
+def test_step_values_are_reachable_by_step_name_on_a_backend(monkeypatch):
+    from flowyml.stacks.local import LocalOrchestrator
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    import parity_pipelines
+
+    local = parity_pipelines.by_name.run()
+    assert local["count_rows"] == 3 and local["load_rows"] == [4, 5, 6] and "log_rows" not in local
+
+    sub = parity_pipelines.by_name.run(orchestrator=LocalOrchestrator()).submission_result
+    sub.wait_for_completion(timeout=90, poll_interval=0.2)
+    outputs = sub.outputs()
+    assert outputs == {"data/raw": [4, 5, 6], "load_rows": [4, 5, 6], "count_rows": 3}
+    assert sub.get_output("count_rows") == 3 and sub.get_output("load_rows") == [4, 5, 6]
+    with pytest.raises(KeyError, match="no output 'log_rows'"):
+        sub.get_output("log_rows")
+
+
+# -- retries as FlowyML 2.2.1 counts them (measured there: 2 for a success on the third try, 3 for 3 failures) -
+def test_retries_count_every_failed_attempt():
+    from flowyml import LocalExecutor
+
+    attempts = {"flaky": 0, "broken": 0}
+
+    @step(outputs=["x"], retry=2)
+    def flaky():
+        attempts["flaky"] += 1
+        if attempts["flaky"] < 3:
+            raise ConnectionError("not yet")
+        return 1
+
+    @step(retry=2)
+    def broken():
+        attempts["broken"] += 1
+        raise RuntimeError("never")
+
+    result = Pipeline("retries", enable_cache=False).add_step(flaky).add_step(broken)
+    result = result.run(executor=LocalExecutor(retry_base_delay=0))
+    assert result.step_results["flaky"].success and result.step_results["flaky"].retries == 2
+    assert not result.step_results["broken"].success and result.step_results["broken"].retries == 3
+    assert attempts == {"flaky": 3, "broken": 3} and result.to_dict()["steps"]["broken"]["retries"] == 3

@@ -70,7 +70,8 @@ def test_cli_resume_reuses_completed_units_and_runs_the_failed_one_and_downstrea
     assert f"reusing load, report from {old}" in resumed.stderr
 
     outputs = LocalOrchestrator().load_outputs(LocalOrchestrator().registry.get(new).handle)
-    assert outputs == {"raw": [1, 2, 3], "report": "3 rows", "features": [10, 20, 30], "model": 60}
+    by_step = {"load": [1, 2, 3], "featurize": [10, 20, 30], "train": 60}  # step values by the step's name
+    assert outputs == {"raw": [1, 2, 3], "report": "3 rows", "features": [10, 20, 30], "model": 60, **by_step}
 
     # --from on a completed (itself resumed) run: that step and downstream, the rest reused from either run
     reset_executions(flowyml_home)

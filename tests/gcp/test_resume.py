@@ -46,4 +46,6 @@ def test_a_resumed_vertex_run_launches_only_the_failed_unit_and_downstream(
     execute(third.handle)
     assert units_run(fake, before) == ["report"]
     assert third.wait_for_completion(timeout=10, poll_interval=0.05) is S.COMPLETED
-    assert third.outputs() == {"raw": [1, 2, 3], "features": [10, 20, 30], "model": 60, "report": "3 rows"}
+    named = {"raw": [1, 2, 3], "features": [10, 20, 30], "model": 60, "report": "3 rows"}
+    by_step = {"load": [1, 2, 3], "featurize": [10, 20, 30], "train": 60}  # step values by the step's name
+    assert third.outputs() == {**named, **by_step}

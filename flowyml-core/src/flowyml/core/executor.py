@@ -20,6 +20,9 @@ from flowyml.core.capture import capture_output
 from flowyml.core.errors import FlowymlError, StopExecution
 from flowyml.core.step import Step
 
+#: The artifact name of the value of a step that declares no outputs (read back under the step's name).
+UNNAMED_OUTPUT = "output"
+
 
 @attrs.define
 class ExecutionResult:
@@ -331,7 +334,7 @@ class LocalExecutor(Executor):
     ) -> None:
         if output is None:
             return
-        named = map_outputs(step, output) or {"output": output}
+        named = map_outputs(step, output) or {UNNAMED_OUTPUT: output}
         for out_name, value in named.items():
             uri = store.materialize(
                 obj=value, name=out_name, run_id=run_id, step_name=step.name, project_name=project_name

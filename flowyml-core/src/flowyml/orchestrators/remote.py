@@ -772,18 +772,46 @@ class RemoteOrchestrator:
             if name in unit.outputs:
                 step_name = unit.outputs[name]
                 return store.load(RunLayout(spec.producer_run(step_name)).output(step_name, name))
+        by_step = _step_value_keys(spec)
+        if name in by_step and store.exists(by_step[name]):
+            return store.load(by_step[name])
         outputs = sorted(o for u in units for o in u.outputs)
         raise KeyError(f"run {handle.run_id!r} has no output {name!r}; outputs: {outputs}")
 
     def load_outputs(self, handle: RunHandle) -> dict[str, Any]:
+        """Every output of the run by name, and each step's value by the step's name (as in-process)."""
         store, spec = self._run_spec(handle)
         result = {}
+        loaded: dict[str, Any] = {}
         for unit in [*(r.unit for r in spec.reused), *spec.units]:
             for out, step_name in unit.outputs.items():
                 key = RunLayout(spec.producer_run(step_name)).output(step_name, out)
                 if store.exists(key):
-                    result[out] = store.load(key)
+                    result[out] = loaded[key] = store.load(key)
+        for step_name, key in _step_value_keys(spec).items():
+            if key in loaded:
+                result[step_name] = loaded[key]
+            elif store.exists(key):
+                result[step_name] = store.load(key)
         return result
+
+
+def _step_value_keys(spec: Any) -> dict[str, str]:
+    """Where each step's value is kept, for reading it by the step's name (``outputs["train"]``): its one
+    declared output, or the value a step with none leaves as :data:`UNNAMED_OUTPUT`. A step with
+    several outputs, or named like an output, has no entry."""
+    from flowyml.core.executor import UNNAMED_OUTPUT
+
+    units = [*(r.unit for r in spec.reused), *spec.units]
+    named = {out for u in units for out in u.outputs}
+    keys = {}
+    for unit in units:
+        for step_name in unit.steps:
+            outs = [out for out, producer in unit.outputs.items() if producer == step_name]
+            if step_name not in named and len(outs) <= 1:
+                name = outs[0] if outs else UNNAMED_OUTPUT
+                keys[step_name] = RunLayout(spec.producer_run(step_name)).output(step_name, name)
+    return keys
 
 
 def _as_uri(location: str) -> str:

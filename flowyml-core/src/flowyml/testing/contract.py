@@ -293,7 +293,7 @@ class BackendContract:
         again = orchestrator.resume_run(first.run_id, from_step="total")
         assert again.run_id != first.run_id and "prep" not in again.handle.units
         assert self.run_to_end(contract_env, again) is ExecutionStatus.COMPLETED
-        assert again.get_output("total") == 18 and again.get_output("scaled") == [0, 3, 6, 9]
+        assert again.get_output("total") == 18 and again.get_output("data/scaled") == [0, 3, 6, 9]
         messages = [r.message for r in orchestrator.iter_logs(again.job_id)]
         assert any("summing 4 values" in m for m in messages), messages
         assert not any("making" in m for m in messages), "the reused unit ran again"

@@ -15,12 +15,12 @@ def make_numbers(count: int = 5) -> list[int]:
     return list(range(count))
 
 
-@step(inputs=["numbers"], outputs=["scaled"], execution_group="prep")
+@step(inputs=["numbers"], outputs=["data/scaled"], execution_group="prep")
 def scale(numbers: list[int], factor: int = 2) -> list[int]:
     return [n * factor for n in numbers]
 
 
-@step(inputs=["scaled"], outputs=["total"])
+@step(inputs=["data/scaled"], outputs=["total"])  # an asset-path name crosses the units
 def total(scaled: list[int]) -> int:
     print(f"summing {len(scaled)} values")
     return sum(scaled)
