@@ -205,3 +205,13 @@ def test_retries_count_every_failed_attempt():
     assert result.step_results["flaky"].success and result.step_results["flaky"].retries == 2
     assert not result.step_results["broken"].success and result.step_results["broken"].retries == 3
     assert attempts == {"flaky": 3, "broken": 3} and result.to_dict()["steps"]["broken"]["retries"] == 3
+
+
+# -- a dataset's sample count written as FlowyML's examples write it ------------------------------------
+def test_a_dataset_reads_its_sample_count_from_flowymls_samples_property():
+    from flowyml import Dataset
+
+    described = Dataset.create(data=None, name="churn_raw", properties={"rows": 10, "samples": 1000})
+    assert described.num_samples == 1000 and described.size == 1000
+    counted = Dataset.create(data={"features": {"x": [1, 2, 3]}, "target": [0, 1, 0]}, name="counted")
+    assert counted.num_samples == 3 and counted.properties["num_samples"] == 3

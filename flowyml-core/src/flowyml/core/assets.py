@@ -294,7 +294,9 @@ class Dataset(Asset):
 
     @property
     def num_samples(self) -> int | None:
-        return self.properties.get("num_samples")
+        """Read off the data (``num_samples``), else a ``samples`` property given at creation (FlowyML's key)."""
+        counted = self.properties.get("num_samples")
+        return counted if counted is not None else self.properties.get("samples")
 
     @property
     def num_features(self) -> int | None:
