@@ -5,7 +5,8 @@ the test suite (``tests/azure/azfake_server.py``, HTTPS on 127.0.0.1, in this pr
 records every request. One round = one ``get_run_statuses(run_ids)`` over every run
 (``status_many``: the workspace's job list, filtered to flowyml's jobs by tag, pages of
 ``PAGE_SIZE``); for contrast, the naive round (``get_run_status`` once per run) is counted too.
-The runs are single-unit runs, answered from the list alone.
+One run in five is a two-unit pipeline job, set Running (its units' states live in run history,
+which the round does not read); the rest are single-unit command jobs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ TITLE = "Azure ML: jobs-list requests per polling round (fake Azure ML, in-proce
 FAKES = REPO_ROOT / "tests" / "azure"
 PAGE_SIZE = 100
 SUBMIT_THREADS = 8
+#: one run in five is a two-unit pipeline job (running), the rest single steps
+PIPELINE_SHARE = 5
 
 
 def available() -> str | None:
@@ -57,6 +60,7 @@ def _measure(count: int) -> dict[str, Any]:
     from bench.workloads import first_step
     from flowyml.core.resources import DockerConfig
     from flowyml.orchestrators import RemoteOrchestrator
+    from flowyml.testing.pipelines import two_units
     from flowyml_azure.config import AzureMLConfig
 
     fake = FakeAzureML(tls=make_tls_files(Path(tempfile.mkdtemp(prefix="bench-azure-ca-")))).start()
@@ -79,9 +83,13 @@ def _measure(count: int) -> dict[str, Any]:
             docker_config=DockerConfig(image="example.invalid/flowyml:bench"),
         )
         start = time.perf_counter()
+        pipelines = max(1, count // PIPELINE_SHARE) if count > 1 else 0
+        work = [two_units] * pipelines + [first_step] * (count - pipelines)
         with ThreadPoolExecutor(max_workers=SUBMIT_THREADS) as pool:
-            run_ids = list(pool.map(lambda i: orchestrator.run_pipeline(first_step).run_id, range(count)))
+            run_ids = list(pool.map(lambda p: orchestrator.run_pipeline(p).run_id, work))
         submit_s = time.perf_counter() - start
+        for run_id in run_ids[:pipelines]:
+            fake.set_state(run_id, "Running")
 
         def counted(fn: Any) -> tuple[Any, float, Counter[str]]:
             before = len(fake.requests)
@@ -106,6 +114,7 @@ def _measure(count: int) -> dict[str, Any]:
         raise RuntimeError(f"get_run_statuses returned {len(reports)} reports for {count} runs")
     return {
         "runs": count,
+        "pipeline_runs": pipelines,
         "page_size": PAGE_SIZE,
         "target_calls": math.ceil(count / PAGE_SIZE),
         "submit_s": round(submit_s, 2),
@@ -126,7 +135,8 @@ def run(settings: Settings) -> CaseResult:
     result.rows.append(
         Row.of(
             "azureml_list_calls_per_round",
-            f"Azure ML requests to poll {doc['runs']} runs once (`get_run_statuses`, pages of {PAGE_SIZE})",
+            f"Azure ML requests to poll {doc['runs']} runs once (`get_run_statuses`, pages of {PAGE_SIZE}; "
+            f"{doc['pipeline_runs']} running pipeline jobs)",
             sum(batched["requests"].values()),
             "calls",
             f"{batched['seconds']} s per round ({dict(batched['requests'])}); target ceil(N / page size) = "

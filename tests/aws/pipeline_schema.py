@@ -10,7 +10,10 @@ schema closes them (``additionalProperties: false``).
 Two keys are allowed beyond the published schema, which predates them: ``Environment`` and
 ``AlgorithmSpecification.ContainerEntrypoint``, fields of CreateTrainingJob (whose request a
 Training step's ``Arguments`` are) that flowyml needs to run a unit. :func:`check` adds what a
-schema cannot say: unique step names and ``DependsOn`` naming steps that exist, without cycles.
+schema cannot say: unique step names and ``DependsOn`` naming steps that exist, without cycles;
+and it validates each step's ``Arguments`` as a ``CreateTrainingJob`` request against botocore's
+SageMaker service model (the API's own shapes: required members, types, minimum lengths), the
+second, independent oracle (the ``sagemaker`` SDK, 975 MB, is not needed for either).
 """
 
 from __future__ import annotations
@@ -74,11 +77,25 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+def check_arguments(arguments: dict[str, Any]) -> None:
+    """Raise ``botocore.exceptions.ParamValidationError`` unless ``arguments`` + a job name is a
+    valid CreateTrainingJob request in botocore's SageMaker model (SageMaker names a step's job)."""
+    import botocore.session
+    from botocore.validate import validate_parameters
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    shape = model.operation_model("CreateTrainingJob").input_shape
+    validate_parameters({"TrainingJobName": "pipelines-step-job", **arguments}, shape)
+
+
 def check(definition: dict[str, Any]) -> None:
-    """Raise ``jsonschema.ValidationError`` / ``AssertionError`` if the definition is malformed."""
+    """Raise ``jsonschema.ValidationError`` / ``AssertionError`` / ``ParamValidationError`` if the
+    definition is malformed."""
     import jsonschema
 
     jsonschema.validate(definition, SCHEMA)
+    for step in definition["Steps"]:
+        check_arguments(step["Arguments"])
     steps = {s["Name"]: s for s in definition["Steps"]}
     assert len(steps) == len(definition["Steps"]), "step names must be unique"
     for step in steps.values():

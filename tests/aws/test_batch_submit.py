@@ -216,3 +216,33 @@ def test_a_pinned_job_definition_revision_is_used_as_given(fake, batch_config, a
     imaged.run_pipeline(kit.two_units, run_id="pinned-image")  # revision 2 already runs IMAGE: reused, none registered
     assert fake.proxy.sent("RegisterJobDefinition") == []
     assert _sent(fake)[-1]["jobDefinition"] == "flowyml-step:2"
+
+
+def test_a_malformed_region_is_one_error_naming_where_it_was_written(
+    fake, batch_config, artifact_root, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore refuses such a name only when a client is built (an SDK error after the spec was written)."""
+    from flowyml.config.loader import load_config
+    from flowyml_aws import client
+
+    path = tmp_path / "flowyml.yaml"
+    path.write_text(
+        "stacks:\n  p:\n    orchestrator: {type: aws_batch, region: eu_west_1, job_queue: q, job_definition: d}\n"
+        "    artifact_store: {uri: 's3://b/x'}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(
+        f"{path}: stacks.p.orchestrator.region: expected an AWS region name such as eu-west-1, found 'eu_west_1'"
+    )
+    store = {"endpoint_url": fake.moto, "region": "eu west 1"}
+    with pytest.raises(ConfigError, match=r"artifact_store.settings.region: expected an AWS region name"):
+        _orch(batch_config, artifact_root, store).run_pipeline(kit.two_units, run_id="bad-store-region")
+    monkeypatch.setenv("AWS_REGION", "eu_west_1")  # from the environment: checked when the client is built
+    client.CLIENTS.clear()
+    with pytest.raises(ConfigError, match=r"'eu_west_1' is not an AWS region name: set `region:`"):
+        _orch(batch_config, artifact_root, {"endpoint_url": fake.moto}, region=None).run_pipeline(
+            kit.two_units, run_id="bad-env-region"
+        )
+    client.CLIENTS.clear()
+    assert _sent(fake) == []

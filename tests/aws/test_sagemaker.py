@@ -298,3 +298,50 @@ def test_a_definition_over_sagemakers_size_limit_is_refused_before_anything_is_c
     with pytest.raises(ConfigError, match=r"over SageMaker's 1048576"):
         orch.run_pipeline(wide, run_id="sm-too-big")
     assert _writes(fake) == 0
+
+
+@pytest.mark.parametrize(
+    ("mutation", "error"),
+    [
+        ("step name outside the alphabet", "ValidationError"),
+        ("unknown Training argument", "ValidationError"),
+        ("step type other than Training", "ValidationError"),
+        ("DependsOn an unknown step", "AssertionError"),
+        ("DependsOn cycle", "AssertionError"),
+        ("duplicate step name", "AssertionError"),
+        ("environment value not a string", "ValidationError"),
+        ("no RoleArn (required by CreateTrainingJob)", "ParamValidationError"),
+        ("MaxRuntimeInSeconds below SageMaker's minimum", "ParamValidationError"),
+    ],
+)
+def test_the_definition_oracles_reject_what_sagemaker_would(fake, orch, mutation: str, error: str) -> None:
+    """The checks the definition passes can fail: each mutation of the definition we generate is refused."""
+    import copy
+
+    orch.run_pipeline(diamond, run_id="sm-oracle")
+    good = _definition(fake)
+    pipeline_schema.check(good)
+    doc = copy.deepcopy(good)
+    steps = doc["Steps"]
+    args = steps[1]["Arguments"]
+    if mutation == "step name outside the alphabet":
+        steps[0]["Name"] = "load.data"
+    elif mutation == "unknown Training argument":
+        args["TrainingJobName"] = "x"  # SageMaker names a step's job: the published schema has no such key
+    elif mutation == "step type other than Training":
+        steps[0]["Type"] = "Processing"
+    elif mutation == "DependsOn an unknown step":
+        steps[1]["DependsOn"] = ["nowhere"]
+    elif mutation == "DependsOn cycle":
+        steps[0]["DependsOn"] = [steps[3]["Name"]]
+    elif mutation == "duplicate step name":
+        steps[2]["Name"] = steps[1]["Name"]
+    elif mutation == "environment value not a string":
+        args["Environment"]["N"] = 3
+    elif mutation == "no RoleArn (required by CreateTrainingJob)":
+        del args["RoleArn"]
+    else:
+        args["StoppingCondition"]["MaxRuntimeInSeconds"] = 0
+    with pytest.raises(Exception) as info:
+        pipeline_schema.check(doc)
+    assert type(info.value).__name__ == error, info.value

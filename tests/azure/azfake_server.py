@@ -143,6 +143,7 @@ class FakeAzureML(ScheduleRoutes):
         self.executions: list[dict[str, Any]] = []
         self.unrouted: list[str] = []  # "METHOD path" of every request no route matched (a 404)
         self.exec_env: dict[str, str] = {}
+        self.job_cwd: Path = REPO  # the working directory every job runs in (an image's WORKDIR)
         self.list_page_size = 100  # an assumption: the service's page size of the jobs list is not documented
         self.msi_secret = uuid.uuid4().hex
         self.msi_tokens: list[str] = []  # the resource of every token the platform identity issued
@@ -351,7 +352,7 @@ class FakeAzureML(ScheduleRoutes):
         proc = subprocess.Popen(
             ["/bin/sh", "-c", command],
             env=merged,
-            cwd=REPO,
+            cwd=self.job_cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -109,3 +109,32 @@ def test_jobs_built_in_many_threads_at_once_keep_their_own_nodes(config: AzureML
         nodes = built[spec.run_id].jobs  # type: ignore[attr-defined]
         assert set(nodes) == {"prepare", "train", "evaluate"}, (spec.run_id, sorted(nodes))
         assert all(f"/{spec.run_id}/" in n.command for n in nodes.values()), spec.run_id
+
+
+def test_pipelines_submitted_and_polled_from_many_threads_at_once(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
+    """Serializing a pipeline job (the create's body) while another thread builds one fails inside
+    azure-ai-ml ("NodeOutput is not supported for operation bool()"): builds exclude serializations."""
+    orch = orchestrator(config, file_root(tmp_path))
+    first = orch.run_pipeline(az_pipelines.three_units, run_id="crowd-first")
+    errors: list[BaseException] = []
+    start = threading.Barrier(12)
+
+    def submit(i: int) -> None:
+        try:
+            start.wait()
+            for n in range(2):
+                orch.run_pipeline(az_pipelines.three_units, run_id=f"crowd-{i}-{n}")
+                orch.get_status_report(first.job_id)  # reading a pipeline job while others build
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert not errors, errors[:3]
+    created = {r.path.rsplit("/", 1)[-1] for r in fake.find("PUT", r"/jobs/crowd-\d+-\d$") if r.status == 201}
+    assert len(created) == 24

@@ -155,8 +155,9 @@ def test_an_unknown_job_is_run_not_found(fake: FakeAzureML, config: AzureMLConfi
 def test_many_runs_are_polled_with_the_tag_filtered_job_list(
     fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
 ) -> None:
-    """status_many: ceil(N / page size) list calls for N runs; the failed run and the running
-    pipeline (whose error text and unit states live in run history) are asked one by one."""
+    """status_many: ceil(N / page size) list calls for N runs; only the failed run (whose error text
+    lives in run history) and the lost one are asked one by one. A running pipeline's units live in
+    run history too: the round gives its state without them, as Vertex's list does."""
     fake.list_page_size = 3
     orch = orchestrator(config, file_root(tmp_path))
     singles = [orch.run_pipeline(az_pipelines.ticking, run_id=f"many-{i}") for i in range(6)]
@@ -177,15 +178,17 @@ def test_many_runs_are_polled_with_the_tag_filtered_job_list(
     lists = [r for r in during if r.method == "GET" and r.path.endswith("/jobs")]
     assert len(lists) == 3 and all(r.query.get("tag") == "flowyml.run_id" for r in lists)  # ceil(8 / 3)
     gets = sorted(r.path.rsplit("/", 1)[-1] for r in during if re.search(r"/jobs/[^/]+$", r.path))
-    assert gets == ["many-3", "many-gone", "many-p"], "only the failed, the running pipeline, the lost one"
+    assert gets == ["many-3", "many-gone"], "only the failed run and the lost one are asked alone"
     assert reports["many-gone"].status is S.UNKNOWN and "many-gone" in (reports["many-gone"].message or "")
     for sub in [*singles, pipeline]:  # the same answers as asking each run
         one = orch.get_status_report(sub.job_id)
         got = reports[sub.run_id]
-        assert (got.status, got.native_state, got.units) == (one.status, one.native_state, one.units)
+        assert (got.status, got.native_state) == (one.status, one.native_state)
+        assert got.units == ({} if sub is pipeline else one.units)
     assert reports["many-0"].status is S.COMPLETED and reports["many-5"].status is S.CANCELLED
     assert reports["many-3"].status is S.FAILED and reports["many-3"].message
-    assert reports["many-p"].units == {"prepare": S.COMPLETED, "train": S.RUNNING, "evaluate": S.RUNNING}
+    assert reports["many-p"].status is S.RUNNING and reports["many-p"].units == {}
+    assert orch.get_status_report("many-p").units == {"prepare": S.COMPLETED, "train": S.RUNNING, "evaluate": S.RUNNING}
 
 
 def test_polling_many_runs_survives_a_throttled_list(fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path) -> None:
@@ -195,3 +198,27 @@ def test_polling_many_runs_survives_a_throttled_list(fake: FakeAzureML, config: 
     reports = orch.get_run_statuses([s.run_id for s in subs])
     assert fault.hits == 1 and {r.status for r in reports.values()} == {S.PENDING}
     assert not [r for r in fake.find("GET", r"/jobs/thr-\d$") if r.status == 200], "no run was asked alone"
+
+
+def test_a_round_over_unfinished_pipelines_costs_only_the_list_calls(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
+    """Polling N multi-unit runs: ceil(N / page size) list calls and nothing else (no job GET, no
+    run history), whatever their state but FAILED."""
+    fake.list_page_size = 2
+    orch = orchestrator(config, file_root(tmp_path))
+    subs = [orch.run_pipeline(az_pipelines.three_units, run_id=f"pipes-{i}") for i in range(5)]
+    for sub, state in zip(subs, ["Running", "Running", "Queued", "Completed", "CancelRequested"], strict=True):
+        fake.set_state(sub.job_id, state)
+    before = len(fake.requests)
+    reports = orch.get_run_statuses([s.run_id for s in subs])
+    during = [f"{r.method} {r.path}" for r in fake.requests[before:]]
+    assert len(during) == 3 and all(r.startswith("GET ") and r.endswith("/jobs") for r in during), during
+    units = ["prepare", "train", "evaluate"]
+    assert {r: (reports[r].status, reports[r].units) for r in reports} == {
+        "pipes-0": (S.RUNNING, {}),
+        "pipes-1": (S.RUNNING, {}),
+        "pipes-2": (S.QUEUED, dict.fromkeys(units, S.PENDING)),
+        "pipes-3": (S.COMPLETED, dict.fromkeys(units, S.COMPLETED)),
+        "pipes-4": (S.STOPPING, {}),
+    }

@@ -131,3 +131,18 @@ def test_bad_uris_are_refused() -> None:
         split_uri("s3://b/x")
     with pytest.raises(ArtifactError):
         split_uri("gs:///x")
+
+
+def test_a_gs_store_without_credentials_is_an_auth_error_saying_what_to_set(tmp_path, monkeypatch) -> None:
+    """A stack with no `artifact_store` on vertex_ai gets a gs:// bucket: on a machine with no
+    Application Default Credentials, opening it says what to set (exit 5), not an SDK error."""
+    from flowyml.core.errors import AuthError
+    from flowyml.plugins.manager import get_plugin_manager
+    from tests.gcp.test_submit import _no_credentials
+
+    _no_credentials(monkeypatch, tmp_path)
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    with pytest.raises(AuthError, match="gs:// artifact store: no Google credentials found") as info:
+        get_plugin_manager().storage("gs://flowyml-no-creds/artifacts", {"project": "p"})
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in str(info.value) and "\n" not in str(info.value)

@@ -217,7 +217,15 @@ def client(
             s3={"addressing_style": style} if style else None,
             user_agent_extra=f"flowyml/{flowyml.__version__}",
         )
-        return session.client(service, endpoint_url=endpoint_url, config=cfg)
+        from botocore.exceptions import InvalidRegionError
+
+        try:
+            return session.client(service, endpoint_url=endpoint_url, config=cfg)
+        except InvalidRegionError as exc:  # e.g. AWS_REGION=eu_west_1 (a config's region is checked when loaded)
+            raise ConfigError(
+                f"{service}: {session.region_name!r} is not an AWS region name: set `region:` in the orchestrator "
+                "config / store settings, or AWS_REGION, to one such as eu-west-1"
+            ) from exc
 
     return CLIENTS.get(key, build)
 

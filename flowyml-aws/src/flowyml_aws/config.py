@@ -16,6 +16,16 @@ from flowyml.config.errors import ConfigFieldError, describe
 
 _SECRET = {"secret": True}
 _GROUP = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
+#: the form botocore accepts for a region name (it refuses others when the client is built)
+_REGION = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+_REGION_TEXT = "an AWS region name such as eu-west-1"
+
+
+def _region(_inst: object, attr: attrs.Attribute, value: str | None) -> None:
+    if value is not None and not (isinstance(value, str) and _REGION.match(value)):
+        raise ConfigFieldError(
+            attr.name, _REGION_TEXT, describe(value), hint="letters, digits and '-' (aws ec2 describe-regions)"
+        )
 
 
 def _positive(_inst: object, attr: attrs.Attribute, value: int) -> None:
@@ -41,7 +51,7 @@ class AWSConnection:
     profile); the region found is passed to every job and to an ``s3://`` store that sets none.
     """
 
-    region: str | None = None
+    region: str | None = attrs.field(default=None, validator=_region)
     endpoint_url: str | None = None
     profile: str | None = None
     aws_access_key_id: str | None = attrs.field(default=None, metadata=_SECRET, repr=False)
@@ -137,7 +147,7 @@ class S3Settings:
     """Non-secret settings of ``s3://`` storage (``artifact_store.settings`` in ``flowyml.yaml``)."""
 
     endpoint_url: str | None = None
-    region: str | None = None
+    region: str | None = attrs.field(default=None, validator=_region)
     profile: str | None = None
     addressing_style: str | None = None
     multipart_threshold_mb: int = 64
@@ -150,4 +160,9 @@ class S3Settings:
         for key in ("multipart_threshold_mb", "multipart_chunk_mb"):
             if key in data:
                 data[key] = int(data[key])
-        return cls(**data)
+        try:
+            return cls(**data)
+        except ConfigFieldError as exc:  # name the setting where the user wrote it
+            raise ConfigFieldError(
+                f"artifact_store.settings.{exc.key}", exc.expected, exc.found, hint=exc.hint
+            ) from None

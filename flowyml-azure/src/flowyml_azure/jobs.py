@@ -97,23 +97,33 @@ def status(handle: RunHandle, config: AzureMLConfig) -> StatusReport:
 
 #: Every job flowyml submits carries this tag; the jobs list filters on tag keys.
 RUN_TAG = "flowyml.run_id"
+_NOT_STARTED = (ExecutionStatus.PENDING, ExecutionStatus.QUEUED, ExecutionStatus.PROVISIONING)
 
 
 def _listed_report(handle: RunHandle, job: Any) -> StatusReport | None:
-    """The report a listed job gives on its own, or None when run history must be read (a failure's
-    error text, the per-unit states of a pipeline that has not completed)."""
+    """The report a listed job gives on its own, or None for a failed run (its error text lives in
+    run history; it is read once, the run having ended).
+
+    The list has no child runs: a pipeline that has not completed reports its units PENDING while
+    it has not started and none (``units={}``) after; ``get_status_report(run_id)`` reads them.
+    """
     native = native_state(job)
     overall = to_status(native)
-    if overall is ExecutionStatus.FAILED or (is_pipeline(handle) and overall is not ExecutionStatus.COMPLETED):
+    if overall is ExecutionStatus.FAILED:
         return None
-    return StatusReport(status=overall, native_state=native, units=dict.fromkeys(unit_order(handle), overall))
+    units: dict[str, ExecutionStatus] = {}
+    if not is_pipeline(handle) or overall is ExecutionStatus.COMPLETED:
+        units = dict.fromkeys(unit_order(handle), overall)
+    elif overall in _NOT_STARTED:
+        units = dict.fromkeys(unit_order(handle), ExecutionStatus.PENDING)
+    return StatusReport(status=overall, native_state=native, units=units)
 
 
 def status_many(handles: list[RunHandle], config: AzureMLConfig) -> dict[str, StatusReport]:
     """Reports for many runs from the workspace's job list, filtered to flowyml's jobs by tag.
 
-    Reads at most ceil(N / page size) pages (newest jobs first); runs not met by then, failed
-    runs and pipelines still running are asked one by one; a run whose job is gone reads UNKNOWN.
+    Reads at most ceil(N / page size) pages (newest jobs first); runs not met by then and failed
+    runs are asked one by one; a run whose job is gone reads UNKNOWN.
     """
     wanted = {h.job_id: h for h in handles}
     if not wanted:

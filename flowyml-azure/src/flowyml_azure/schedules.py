@@ -28,7 +28,7 @@ from flowyml.plugins.types import RunHandle
 from flowyml_azure.client import is_not_found, ml_client, refused, retrying
 from flowyml_azure.config import AzureMLConfig
 from flowyml_azure.names import job_name
-from flowyml_azure.submit import BACKEND, FIRE_TIME_INPUT, build_pipeline_job
+from flowyml_azure.submit import BACKEND, FIRE_TIME_INPUT, GATE, build_pipeline_job
 
 log = logging.getLogger("flowyml.azure.schedules")
 PREFIX = "flowyml-"
@@ -69,6 +69,11 @@ def windows_zone(timezone: str) -> str:
 
 def azure_cron(cron: str) -> str:
     return MACROS.get(cron.strip().lower(), cron)
+
+
+def _create_schedule(ml: Any, schedule: Any) -> Any:
+    with GATE.serialize():  # the request carries the pipeline job serialized (see submit.GATE)
+        return ml.schedules.begin_create_or_update(schedule)
 
 
 def build_schedule(spec: ScheduleSpec, config: AzureMLConfig) -> Any:
@@ -183,7 +188,7 @@ def create(spec: ScheduleSpec, config: AzureMLConfig) -> ScheduleInfo:
     _write(
         config,
         f"create Azure ML schedule {spec.name}",
-        lambda: ml.schedules.begin_create_or_update(build_schedule(spec, config)),
+        lambda: _create_schedule(ml, build_schedule(spec, config)),
     )
     log.info("Azure ML schedule %s: %s (%s)", azure_name(spec.name), spec.cron, spec.timezone)
     return info(_get(config, spec.name), config)

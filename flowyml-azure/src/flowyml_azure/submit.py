@@ -7,10 +7,11 @@ id) finds the job it made instead of creating another.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shlex
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from flowyml.core.errors import ConfigError
@@ -30,16 +31,56 @@ FIRE_TIME_INPUT = "fire_time"
 TRIGGER_TIME = "${{creation_context.trigger_time}}"
 
 
-#: azure-ai-ml adds every node it creates to the pipeline being built on a process-wide stack, so
-#: two threads building jobs at once put each other's nodes in their pipelines: one builds at a time.
-_BUILDING = threading.Lock()
+class _BuildGate:
+    """azure-ai-ml adds every node it creates to the pipeline being built on a process-wide stack,
+    and while that stack is not empty a node's outputs refuse ``bool()``, which serializing a job
+    calls. So a build excludes every other build and every serialization (a create's request
+    body), while serializations run together. A waiting build goes before new serializations.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._building = False
+        self._waiting = 0
+        self._serializing = 0
+
+    @contextlib.contextmanager
+    def build(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._building or self._serializing:
+                self._cond.wait()
+            self._waiting -= 1
+            self._building = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._building = False
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def serialize(self) -> Iterator[None]:
+        with self._cond:
+            while self._building or self._waiting:
+                self._cond.wait()
+            self._serializing += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._serializing -= 1
+                self._cond.notify_all()
+
+
+GATE = _BuildGate()
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _one_at_a_time(build: _F) -> _F:
     @functools.wraps(build)
     def locked(*args: Any, **kwargs: Any) -> Any:
-        with _BUILDING:
+        with GATE.build():
             return build(*args, **kwargs)
 
     return locked  # type: ignore[return-value]
@@ -194,7 +235,8 @@ def _ensure_job(spec: JobSpec, config: AzureMLConfig, name: str) -> Any:
             raise
     job = build_command_job(spec, config, name) if len(spec.units) == 1 else build_pipeline_job(spec, config, name)
     try:
-        return ml.jobs.create_or_update(job, experiment_name=job.experiment_name)
+        with GATE.serialize():  # the request body is the job serialized: not while another job is built
+            return ml.jobs.create_or_update(job, experiment_name=job.experiment_name)
     except Exception as exc:
         if not is_conflict(exc):
             raise

@@ -28,7 +28,8 @@ from typing import Any
 
 from flowyml.artifacts.storage import INTERNAL_PREFIX, check_key, folder_prefix, is_internal_key
 from flowyml.artifacts.streams import READ_CHUNK, MiB, PartWriter, RangeReader
-from flowyml.core.errors import ArtifactError, ArtifactNotFoundError, ConfigError
+from flowyml.core.errors import ArtifactError, ArtifactNotFoundError, AuthError, ConfigError
+from flowyml_gcp.errors import CREDENTIALS_HINT
 
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
 _LOCK = threading.Lock()
@@ -76,7 +77,14 @@ def storage_client(settings: Mapping[str, Any]) -> Any:
 
                 kwargs["credentials"] = AnonymousCredentials()
                 kwargs["project"] = project or "flowyml-local"
-            client = _CLIENTS[key] = Client(**kwargs)
+            try:
+                client = _CLIENTS[key] = Client(**kwargs)
+            except Exception as exc:  # no Application Default Credentials here: say what to set
+                from google.auth import exceptions as auth_exc
+
+                if isinstance(exc, auth_exc.DefaultCredentialsError):
+                    raise AuthError(f"gs:// artifact store: no Google credentials found: {CREDENTIALS_HINT}") from exc
+                raise
         return client
 
 
