@@ -175,19 +175,38 @@ def test_a_region_from_the_environment_is_used_when_the_config_sets_none(
     assert orch.get_run_details(sub.run_id)["region"] == "us-east-1"
 
 
-def test_a_local_artifact_store_is_refused_unless_it_is_a_shared_mount(fake, batch_config, tmp_path) -> None:
-    """Jobs run on AWS machines: a file:// store on the submitting machine would fail in the container."""
+@pytest.mark.parametrize("form", ["file", "plain path"])
+def test_a_local_artifact_store_is_refused_unless_it_is_a_shared_mount(fake, batch_config, tmp_path, form) -> None:
+    """Jobs run on AWS machines: a file:// store on the submitting machine would fail in the container.
+    A plain path is a file:// store (it used to fail every submission with `invalid artifact key`)."""
     local = tmp_path / "artifacts"
-    orch = _orch(batch_config, local.as_uri(), {})
+    where = local.as_uri() if form == "file" else str(local)
+    orch = _orch(batch_config, where, {})
     with pytest.raises(ConfigError, match=r"aws_batch backend runs jobs on other machines.*shared: \"true\""):
         orch.run_pipeline(kit.two_units, run_id="local-store")
     assert _sent(fake) == [] and not local.exists()  # refused before the spec or any job was written
-    shared = _orch(batch_config, local.as_uri(), {"shared": "true"})  # e.g. EFS mounted by every job
+    shared = _orch(batch_config, where, {"shared": "true"})  # e.g. EFS mounted by every job
     sub = shared.run_pipeline(kit.two_units, run_id="shared-store")
     assert len(_sent(fake)) == 2 and (local / "runs" / "shared-store" / "job.json").exists()
     fake.execute(sub.handle)
     assert sub.wait_for_completion(timeout=90, poll_interval=0.1) is S.COMPLETED
     assert sub.get_output("total") == 3 * sum(range(5))
+
+
+def test_no_artifact_store_is_refused_too(fake, batch_config, monkeypatch, tmp_path) -> None:
+    """No store defaults to $FLOWYML_HOME/artifacts on this machine: refused like any file:// store."""
+    from flowyml.stacks.aws import AWSBatchOrchestrator
+
+    monkeypatch.setenv("FLOWYML_HOME", str(tmp_path / "home"))
+    orch = AWSBatchOrchestrator(
+        job_queue=batch_config.job_queue,
+        job_definition=batch_config.job_definition,
+        endpoint_url=batch_config.endpoint_url,
+        region=batch_config.region,
+    )
+    with pytest.raises(ConfigError, match=r"cannot read the local artifact store file://.*/home/artifacts"):
+        orch.run_pipeline(kit.two_units, run_id="no-store")
+    assert _sent(fake) == []
 
 
 def test_a_pinned_job_definition_revision_is_used_as_given(fake, batch_config, artifact_root, store_settings) -> None:
@@ -245,4 +264,26 @@ def test_a_malformed_region_is_one_error_naming_where_it_was_written(
             kit.two_units, run_id="bad-env-region"
         )
     client.CLIENTS.clear()
+    assert _sent(fake) == []
+
+
+def test_with_no_region_set_the_profiles_region_is_used(
+    fake, batch_config, artifact_root, store_settings, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """boto3's chain: the profile's `region` when neither the config nor the environment sets one."""
+    from flowyml_aws import client
+
+    profile = tmp_path / "aws-config"
+    profile.write_text(
+        "[profile team]\nregion = eu-central-1\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(profile))
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    client.CLIENTS.clear()
+    try:
+        orch = _orch(batch_config, artifact_root, store_settings, region=None, profile="team")
+        with pytest.raises(RefusedError, match=r"no ACTIVE revision in eu-central-1"):  # moto's queue is in us-east-1
+            orch.run_pipeline(kit.two_units, run_id="profile-region")
+    finally:
+        client.CLIENTS.clear()
     assert _sent(fake) == []
