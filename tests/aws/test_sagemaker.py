@@ -345,3 +345,24 @@ def test_the_definition_oracles_reject_what_sagemaker_would(fake, orch, mutation
     with pytest.raises(Exception) as info:
         pipeline_schema.check(doc)
     assert type(info.value).__name__ == error, info.value
+
+
+def test_a_pipeline_a_dead_submitter_created_but_never_started_is_updated_and_started(fake, orch) -> None:
+    """The submitter died between CreatePipeline and StartPipelineExecution (here: the start is refused
+    once). Submitting the run again finds the pipeline with no execution, puts this run's definition
+    back with UpdatePipeline, and starts the one execution, which runs end to end."""
+    from flowyml.core.errors import RefusedError
+    from tests.aws.fault_proxy import error_reply
+
+    fake.proxy.add_rule("StartPipelineExecution", lambda req, fwd: error_reply(req, 400, "ValidationException", "no"))
+    with pytest.raises(RefusedError):
+        orch.run_pipeline(diamond, run_id="sm-revive", context={"n": 3})
+    assert len(fake.proxy.sent("CreatePipeline")) == 1 and not fake.executions
+    fake.proxy.add_rule("StartPipelineExecution", fake._on_start_execution)
+    sub = orch.run_pipeline(diamond, run_id="sm-revive", context={"n": 3})
+    (update,) = fake.proxy.sent("UpdatePipeline", injected=False)
+    assert json.loads(update.json()["PipelineDefinition"]) == _definition(fake)
+    assert len(fake.proxy.sent("CreatePipeline")) == 1 and len(fake.executions) == 1
+    fake.execute(sub.handle)
+    assert sub.wait_for_completion(timeout=90, poll_interval=0.1) is S.COMPLETED
+    assert sub.get_output("result") == 2 * 6 + 14
