@@ -4,7 +4,9 @@ Step-level ``@step(retry=n)`` retries one function call at once. A run-level pol
 (``initial_delay``, times ``multiplier`` per attempt, at most ``max_delay``) and then runs the
 failed steps again — with the outputs of the steps that succeeded kept — up to ``max_attempts``
 attempts in all. In-process, pass it to ``pipeline.run(retry_policy=...)``; in the step-runner it
-comes from ``$FLOWYML_RETRY_POLICY`` (see :meth:`to_env`) and re-runs a failed unit's steps.
+comes from ``$FLOWYML_RETRY_POLICY`` (see :meth:`to_env`) and re-runs a failed unit's steps. A unit
+whose job died outside any step is resumed by the process waiting for the run
+(:mod:`flowyml.orchestrators.retries`).
 """
 
 from __future__ import annotations
