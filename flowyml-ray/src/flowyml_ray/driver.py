@@ -226,4 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the run is published and its log flushed: skip ray.shutdown and the interpreter's teardown (about 1 s,
+    # which Ray waits for before it calls the job done); Ray ends the job's workers as for any driver that exits
+    os._exit(code)
