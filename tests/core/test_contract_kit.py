@@ -120,3 +120,66 @@ def test_the_documented_unit_result_document_is_what_the_step_runner_writes(tmp_
     assert set(written) == set(shown) and written["exit_code"] == 1 and "boom" in written["error"]
     assert {k for s in written["steps"] for k in s} == {k for s in shown["steps"] for k in s}
     assert RunLayout("unit-doc").unit_result("after_explode") not in store.storage.list_keys("runs/unit-doc")
+
+
+BYPASSES_RETRY = """
+import attrs
+import pytest
+
+from flowyml.core.status import ExecutionStatus
+from flowyml.plugins import Backend, RunHandle, StatusReport
+from flowyml.plugins.manager import get_plugin_manager
+from flowyml.plugins.retry import call_with_retry
+from flowyml.testing import BackendContract, ContractEnv
+
+
+@attrs.define(frozen=True)
+class MemConfig:
+    retried: bool = True
+
+
+class MemBackend(Backend):
+    name = "mem"
+    config_class = MemConfig
+    native_states = {"RUNNING": ExecutionStatus.RUNNING, "DONE": ExecutionStatus.COMPLETED,
+                     "BROKEN": ExecutionStatus.FAILED}
+
+    def submit(self, spec, config):
+        return RunHandle(backend=self.name, run_id=spec.run_id, job_id=spec.run_id)
+
+    def status(self, handle, config):
+        def ask():  # the service call
+            return StatusReport(ExecutionStatus.RUNNING, native_state="RUNNING")
+        return call_with_retry(ask, transient=lambda exc: False, what="mem status") if config.retried else ask()
+
+
+@pytest.mark.parametrize("retried", [True, False])
+class TestMem(BackendContract):
+    @pytest.fixture
+    def contract_env(self, tmp_path, retried):
+        pm = get_plugin_manager()
+        pm.register_backend(MemBackend(), name="mem-plugin")
+        yield ContractEnv(backend="mem", config=MemConfig(retried), artifact_root=(tmp_path / "a").as_uri())
+        pm.unregister("mem-plugin")
+"""
+
+
+def test_the_kit_fails_a_backend_whose_calls_bypass_cores_retry(tmp_path: Path) -> None:
+    """With core's fault injection, the fault tests also check that the faults were spent: a
+    backend that calls its service around ``call_with_retry`` fails instead of passing vacuously."""
+    (tmp_path / "test_bypass.py").write_text(textwrap.dedent(BYPASSES_RETRY))
+    inner = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "transient_faults and status"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = inner.stdout
+    assert "1 failed, 1 passed" in out, out + inner.stderr
+    assert (
+        "FAILED test_bypass.py::TestMem::test_transient_faults_are_retried_and_never_reported_failed[status-False]"
+        in out
+    )
+    assert "status made no call through flowyml.plugins.retry.call_with_retry" in out

@@ -362,7 +362,9 @@ class BackendContract:
         self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator, operation: str
     ) -> None:
         """Two transient failures of each operation's service calls are retried, and the answer
-        is right (never FAILED); failures that outlast the retries raise TransientBackendError."""
+        is right (never FAILED); failures that outlast the retries raise TransientBackendError.
+        With core's fault injection (no ``inject_faults`` knob) the faults must also have been
+        spent: an operation whose calls bypass ``call_with_retry`` fails here."""
         inject = self.faults(contract_env)
         run_id = _uid(f"fault-{operation}")
         if operation == "submit":
@@ -376,14 +378,21 @@ class BackendContract:
             assert orchestrator.get_run_status(sub.job_id) is not ExecutionStatus.FAILED
             return
         sub = orchestrator.run_pipeline(pipelines.two_units, run_id=run_id)
+
+        def consumed(op: str) -> None:  # core's injection: the faults were spent, so the calls went through it
+            if contract_env.inject_faults is None:
+                assert faults_left(op) == 0, f"{op} made no call through flowyml.plugins.retry.call_with_retry"
+
         if operation == "status":
             with inject("status", 2):
                 assert orchestrator.get_run_status(sub.job_id) is not ExecutionStatus.FAILED
+                consumed("status")
             with inject("status", 1000), pytest.raises(TransientBackendError):
                 orchestrator.get_run_status(sub.job_id)
         elif operation == "cancel":
             with inject("cancel", 2):
                 orchestrator.stop_run(sub.job_id)
+                consumed("cancel")
             assert orchestrator.get_run_status(sub.job_id) in {ExecutionStatus.STOPPING, ExecutionStatus.CANCELLED}
         else:
             if self.run_to_end(contract_env, sub) is not ExecutionStatus.COMPLETED:
@@ -391,6 +400,7 @@ class BackendContract:
             expected = [r.message for r in orchestrator.iter_logs(sub.job_id)]
             with inject("logs", 2):
                 assert [r.message for r in orchestrator.iter_logs(sub.job_id)] == expected
+                consumed("logs")
 
     def test_a_lost_create_answer_does_not_make_a_second_job(
         self, contract_env: ContractEnv, orchestrator: RemoteOrchestrator
