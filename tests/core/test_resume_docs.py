@@ -17,7 +17,8 @@ FENCE = re.compile(r"^```(python|bash)\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL
 
 
 def test_the_resume_page_runs(tmp_path: Path) -> None:
-    blocks = FENCE.findall(PAGE.read_text())
+    # the page's program, up to the retries section (its block runs in tests/core/test_run_retries.py)
+    blocks = FENCE.findall(PAGE.read_text().split("## Automatic retries of units that died")[0])
     python = [code for kind, code in blocks if kind == "python"]
     shell = [code for kind, code in blocks if kind == "bash"]
     assert len(python) == 2 and len(shell) == 1 and python[0].startswith("# resume_demo.py\n")
