@@ -215,3 +215,40 @@ def test_a_dataset_reads_its_sample_count_from_flowymls_samples_property():
     assert described.num_samples == 1000 and described.size == 1000
     counted = Dataset.create(data={"features": {"x": [1, 2, 3]}, "target": [0, 1, 0]}, name="counted")
     assert counted.num_samples == 3 and counted.properties["num_samples"] == 3
+
+
+# -- FlowyML's params-collected and metrics-collected hooks --------------------------------------------
+def test_params_and_metrics_collected_hooks_see_the_runs_parameters_and_each_metrics_asset():
+    from flowyml import Metrics, Model, context
+    from flowyml.core.hooks import get_global_hooks, on_metrics_collected, on_params_collected
+
+    seen: list[tuple[str, object]] = []
+
+    @on_params_collected
+    def params(values):
+        seen.append(("params", values))
+
+    @on_metrics_collected
+    def metrics(step_name, values):
+        seen.append((step_name, values))
+
+    @step(outputs=["model", "train_metrics"])
+    def train(lr: float):
+        return Model.create(data={"w": lr}, name="m"), Metrics.create(loss=0.25, name="train")
+
+    @step(inputs=["model"], outputs=["scores"])
+    def evaluate(model):
+        return {"holdout": Metrics.create(accuracy=0.875), "note": "not a metrics asset"}
+
+    @step(inputs=["model"])
+    def broken(model):
+        raise RuntimeError("no metrics from a failed step")
+
+    try:
+        pipe = Pipeline("collected", context=context(lr=0.5), enable_cache=False)
+        pipe.add_step(train).add_step(evaluate).add_step(broken).run(context={"seed": 7})
+        assert get_global_hooks().has_step_hooks()
+    finally:
+        get_global_hooks().clear()
+    assert seen == [("params", {"lr": 0.5, "seed": 7}), ("train", {"loss": 0.25}), ("evaluate", {"accuracy": 0.875})]
+    assert not get_global_hooks().on_metrics_collected and not get_global_hooks().on_params_collected

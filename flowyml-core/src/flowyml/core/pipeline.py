@@ -327,7 +327,7 @@ class Pipeline:
             debug=debug,
             metadata=meta,
         )
-        pipeline_started(self, run.run_id)
+        pipeline_started(self, run.run_id, ctx)
         return run
 
     async def run_async(self, inputs: Mapping[str, Any] | None = None, **options: Any) -> PipelineResult:
