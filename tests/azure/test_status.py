@@ -76,6 +76,24 @@ def test_a_pipeline_reports_each_unit_from_its_child_run(
     assert report.units == {"prepare": S.COMPLETED, "train": S.RUNNING, "evaluate": S.QUEUED}
 
 
+def test_units_come_back_in_the_handles_own_order_without_order_metadata(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
+    """The registry keeps a handle's units in insertion order, so a handle carries no ``unit_order``
+    (issue 18: dead metadata); one recorded before, with it, still reads the same."""
+    orch = orchestrator(config, file_root(tmp_path))
+    sub = orch.run_pipeline(az_pipelines.three_units, run_id="order-1")
+    declared = ["prepare", "train", "evaluate"]  # not sorted: an order only the handle can keep
+    recorded = orch.registry.get(sub.run_id).handle
+    assert not {"unit_order", "order"} & set(recorded.metadata), recorded.metadata
+    assert list(recorded.units) == declared
+    fake.set_state(sub.job_id, "Completed")
+    assert list(orch.get_status_report(sub.job_id).units) == declared
+    assert list(orch.get_run_details(sub.job_id)["children"]) == declared
+    legacy = RunHandle.from_dict({**recorded.to_dict(), "metadata": {**recorded.metadata, "unit_order": declared}})
+    assert list(azure_status(legacy, config).units) == declared
+
+
 def test_a_failed_step_error_from_run_history_reaches_the_user(
     fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
 ) -> None:

@@ -20,10 +20,6 @@ def is_pipeline(handle: RunHandle) -> bool:
     return handle.metadata.get("job_type") == "pipeline"
 
 
-def unit_order(handle: RunHandle) -> list[str]:
-    return list(handle.metadata.get("unit_order") or handle.units)
-
-
 def child_runs(handle: RunHandle, config: AzureMLConfig) -> dict[str, dict[str, Any]]:
     """Unit -> its child run of a pipeline job (units whose node has not started are absent)."""
     by_key: dict[str, str] = {}
@@ -57,7 +53,7 @@ def failure_message(handle: RunHandle, config: AzureMLConfig, children: dict[str
     """What failed, from run history: each failed unit's error, else the job's own error."""
     history = run_history(config)
     parts = []
-    for unit in unit_order(handle):
+    for unit in handle.units:
         run = children.get(unit)
         if run is not None and to_status(run.get("status")) is ExecutionStatus.FAILED:
             text = error_text(run) or error_text(history.details(run["runId"]))
@@ -83,9 +79,9 @@ def status(handle: RunHandle, config: AzureMLConfig) -> StatusReport:
     if is_pipeline(handle):
         children = child_runs(handle, config)
         waiting = overall if overall.is_finished else ExecutionStatus.PENDING
-        units = {u: to_status(children[u].get("status")) if u in children else waiting for u in unit_order(handle)}
+        units = {u: to_status(children[u].get("status")) if u in children else waiting for u in handle.units}
     else:
-        units = {u: overall for u in unit_order(handle)}
+        units = {u: overall for u in handle.units}
     message = None
     if overall is ExecutionStatus.FAILED:
         try:
@@ -113,9 +109,9 @@ def _listed_report(handle: RunHandle, job: Any) -> StatusReport | None:
         return None
     units: dict[str, ExecutionStatus] = {}
     if not is_pipeline(handle) or overall is ExecutionStatus.COMPLETED:
-        units = dict.fromkeys(unit_order(handle), overall)
+        units = dict.fromkeys(handle.units, overall)
     elif overall in _NOT_STARTED:
-        units = dict.fromkeys(unit_order(handle), ExecutionStatus.PENDING)
+        units = dict.fromkeys(handle.units, ExecutionStatus.PENDING)
     return StatusReport(status=overall, native_state=native, units=units)
 
 
@@ -232,6 +228,6 @@ def details(handle: RunHandle, config: AzureMLConfig) -> dict[str, Any]:
                 "error": error_text(children.get(unit)),
                 **_timing(children.get(unit)),
             }
-            for unit in unit_order(handle)
+            for unit in handle.units
         }
     return result

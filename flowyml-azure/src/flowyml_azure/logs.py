@@ -19,7 +19,7 @@ from flowyml.plugins.cursors import decode_cursor, encode_cursor
 from flowyml.plugins.logs import parse_runner_line, record_of
 from flowyml.plugins.types import LogRecord, RunHandle
 from flowyml_azure.config import AzureMLConfig
-from flowyml_azure.jobs import child_runs, is_pipeline, unit_order
+from flowyml_azure.jobs import child_runs, is_pipeline
 from flowyml_azure.runhistory import run_history
 from flowyml_azure.states import to_status
 
@@ -47,11 +47,11 @@ def sources(handle: RunHandle, config: AzureMLConfig) -> list[Source]:
     parent = history.details(handle.job_id)
     finished = to_status(parent.get("status")).is_finished
     if not is_pipeline(handle):
-        unit = unit_order(handle)[0]
+        unit = next(iter(handle.units))
         return [Source(f"{unit}:{name}", unit, url, finished) for name, url in _user_logs(parent)]
     found: list[Source] = []
     children = child_runs(handle, config)
-    for unit in unit_order(handle):
+    for unit in handle.units:
         run = children.get(unit)
         if run is None:
             continue

@@ -279,7 +279,6 @@ def runs(name: str, config: AzureMLConfig) -> list[RunHandle]:
                     "experiment": getattr(job, "experiment_name", None),
                     "studio_url": getattr(services.get("Studio"), "endpoint", None),
                     "workspace": config.workspace_name,
-                    "unit_order": list(nodes),
                     "schedule": name,
                 },
                 pipeline_name=tags.get("flowyml.pipeline", ""),

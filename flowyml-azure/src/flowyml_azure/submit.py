@@ -266,6 +266,5 @@ def submit(spec: JobSpec, config: AzureMLConfig) -> RunHandle:
             "experiment": getattr(job, "experiment_name", None),
             "studio_url": studio,
             "workspace": config.workspace_name,
-            "unit_order": [u.name for u in spec.units],
         },
     )
