@@ -1,4 +1,4 @@
-"""Reading a run's CloudWatch Logs by cursor, optionally following them until the run ends.
+"""One pass over a run's CloudWatch Logs after a cursor (core follows: ``flowyml.plugins.polling``).
 
 A cursor is JSON: ``{"<unit>|<stream>": [nextForwardToken or null, events to skip on that page]}``
 for every stream read so far, so passing a record's cursor back resumes right after it.
