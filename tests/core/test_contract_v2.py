@@ -216,6 +216,88 @@ def test_nothing_that_talks_to_a_backend_has_a_poll_loop_of_its_own() -> None:
     assert not offenders, "poll loops outside flowyml.plugins.polling/retry:\n" + "\n".join(offenders)
 
 
+_BACKEND_SOURCES = (
+    "flowyml-aws/src/*.py",
+    "flowyml-gcp/src/*.py",
+    "flowyml-azure/src/*.py",
+    "flowyml-ray/src/*.py",
+    "examples/third_party_plugin/src/*.py",
+)
+
+
+def _module_dicts(tree: ast.Module) -> set[str]:
+    """Names bound at module level to an empty dict (``{}`` or ``dict()``)."""
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            value = node.value
+            empty = (isinstance(value, ast.Dict) and not value.keys) or (
+                isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict"
+            )
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if empty and isinstance(t, ast.Name)}
+    return names
+
+
+def _client_caches(source: str) -> list[str]:
+    """Functions that memoise into a module-level dict: look a key up in it and store into it (the
+    dict + lock client cache that ``flowyml.plugins.clients.ClientCache`` is the one copy of)."""
+    tree = ast.parse(source)
+    dicts = _module_dicts(tree)
+    found = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        reads, stores = set(), set()
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in dicts:
+                (stores if isinstance(node.ctx, ast.Store) else reads).add(node.value.id)
+            elif isinstance(node, ast.Compare) and any(isinstance(op, ast.In | ast.NotIn) for op in node.ops):
+                reads |= {c.id for c in node.comparators if isinstance(c, ast.Name) and c.id in dicts}
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in dicts
+                and node.func.attr in ("get", "setdefault")
+            ):
+                reads.add(node.func.value.id)
+                if node.func.attr == "setdefault":
+                    stores.add(node.func.value.id)
+        found += [f"{fn.name}() line {fn.lineno}: {name}" for name in sorted(reads & stores)]
+    return found
+
+
+def test_the_client_cache_finder_finds_a_dict_and_lock_cache() -> None:
+    old_shape = (
+        "import threading\n_CLIENTS: dict[str, object] = {}\n_LOCK = threading.Lock()\n"
+        "def client(key):\n    with _LOCK:\n        if key not in _CLIENTS:\n"
+        "            _CLIENTS[key] = object()\n        return _CLIENTS[key]\n"
+    )
+    assert _client_caches(old_shape) == ["client() line 4: _CLIENTS"]
+    assert _client_caches("_C = dict()\ndef f(k):\n    return _C.setdefault(k, 1)\n") == ["f() line 2: _C"]
+    registry_only = "_OBJECTS = {}\ndef put(k, v):\n    _OBJECTS[k] = v\ndef get(k):\n    return _OBJECTS[k]\n"
+    assert _client_caches(registry_only) == []
+
+
+def test_no_backend_keeps_a_client_cache_of_its_own() -> None:
+    """SDK clients, sessions and credentials are cached with ``flowyml.plugins.clients.ClientCache``
+    (one lock, one place): a module-level dict a backend function both looks up and fills is a copy."""
+    scope = _tracked(*_BACKEND_SOURCES)
+    assert len(scope) > 40
+    offenders = [f"{path.relative_to(REPO)}: {hit}" for path in scope for hit in _client_caches(path.read_text())]
+    assert not offenders, "client caches besides flowyml.plugins.clients.ClientCache:\n" + "\n".join(offenders)
+
+
+def test_no_backends_logs_module_says_it_follows_a_run() -> None:
+    """Core follows a run's logs (``flowyml.plugins.polling``); a backend reads one pass after a cursor."""
+    scope = [p for p in _tracked(*_BACKEND_SOURCES) if p.name == "logs.py"]
+    assert len(scope) >= 4
+    for path in scope:
+        doc = (ast.get_docstring(ast.parse(path.read_text())) or "").lower().replace("core follows", "")
+        assert "follow" not in doc, f"{path.relative_to(REPO)}'s docstring says it follows a run: core does"
+
+
 def test_store_registration_is_typed_with_storage_not_any() -> None:
     """``flowyml_register_stores``' ``register(scheme, factory)`` and ``StoreRegistration.factory``
     say the factory returns a ``Storage`` (mypy checks every plugin's factory against it)."""

@@ -23,7 +23,6 @@ __all__ = ["BlobStorage", "SETTINGS"]
 
 import base64
 import os
-import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 from flowyml.artifacts.storage import check_key, folder_prefix
 from flowyml.artifacts.streams import MiB, PartWriter, RangeReader
 from flowyml.core.errors import ArtifactError, ArtifactNotFoundError, ConfigError
+from flowyml.plugins.clients import ClientCache
 from flowyml_azure.client import retrying
 from flowyml_azure.credentials import resolve_credential
 from flowyml_azure.uris import BlobLocation, parse
@@ -45,8 +45,7 @@ SETTINGS = (
     "threshold_mb",
     "max_concurrency",
 )
-_CLIENTS: dict[tuple[str, str], Any] = {}
-_LOCK = threading.Lock()
+_CLIENTS: ClientCache[Any] = ClientCache()  # container clients by (root, settings)
 
 
 def _service_client(location: BlobLocation, settings: Mapping[str, Any]) -> Any:
@@ -106,11 +105,9 @@ class BlobStorage:
         self.root = self.location.root
         self.settings = dict(settings or {})
         key = (self.root, repr(sorted(self.settings.items())))
-        with _LOCK:
-            if key not in _CLIENTS:
-                service = _service_client(self.location, self.settings)
-                _CLIENTS[key] = service.get_container_client(self.location.container)
-            self.container = _CLIENTS[key]
+        self.container = _CLIENTS.get(
+            key, lambda: _service_client(self.location, self.settings).get_container_client(self.location.container)
+        )
         self.block_size = _int_setting(self.settings, "block_size_mb", 8) * MiB
         self.threshold = _int_setting(self.settings, "threshold_mb", 8) * MiB
         self.concurrency = _int_setting(self.settings, "max_concurrency", 8)

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from flowyml.plugins import hookimpl
+from flowyml.plugins.clients import ClientCache
 from flowyml.plugins.hookspecs import RegisterSecret
 from flowyml.plugins.retry import call_with_retry
 from flowyml.secrets import SecretError
@@ -22,23 +23,25 @@ from flowyml.secrets import SecretError
 ENDPOINT_ENV = "FLOWYML_GCP_SECRETMANAGER_ENDPOINT"
 DEFAULT_ENDPOINT = "https://secretmanager.googleapis.com"
 _NAME = re.compile(r"^projects/[^/]+/secrets/[^/]+(/versions/[^/]+)?$")
-_SESSIONS: dict[str, Any] = {}
+_SESSIONS: ClientCache[Any] = ClientCache()
 
 
 def _session(endpoint: str) -> Any:
-    if endpoint not in _SESSIONS:
-        import google.auth
-        from google.auth.credentials import AnonymousCredentials
-        from google.auth.transport.requests import AuthorizedSession
+    return _SESSIONS.get(endpoint, lambda: _new_session(endpoint))
 
-        local = re.match(r"^https?://(127\.0\.0\.1|localhost)(:\d+)?(/|$)", endpoint) is not None
-        creds = (
-            AnonymousCredentials()
-            if local
-            else google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])[0]
-        )
-        _SESSIONS[endpoint] = AuthorizedSession(creds)
-    return _SESSIONS[endpoint]
+
+def _new_session(endpoint: str) -> Any:
+    import google.auth
+    from google.auth.credentials import AnonymousCredentials
+    from google.auth.transport.requests import AuthorizedSession
+
+    local = re.match(r"^https?://(127\.0\.0\.1|localhost)(:\d+)?(/|$)", endpoint) is not None
+    creds = (
+        AnonymousCredentials()
+        if local
+        else google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])[0]
+    )
+    return AuthorizedSession(creds)
 
 
 def _transient(exc: BaseException) -> bool:

@@ -29,10 +29,10 @@ from typing import Any
 from flowyml.artifacts.storage import INTERNAL_PREFIX, check_key, folder_prefix, is_internal_key
 from flowyml.artifacts.streams import READ_CHUNK, MiB, PartWriter, RangeReader
 from flowyml.core.errors import ArtifactError, ArtifactNotFoundError, AuthError, ConfigError
+from flowyml.plugins.clients import ClientCache
 from flowyml_gcp.errors import CREDENTIALS_HINT
 
-_CLIENTS: dict[tuple[Any, ...], Any] = {}
-_LOCK = threading.Lock()
+_CLIENTS: ClientCache[Any] = ClientCache()
 PARTS = f"{INTERNAL_PREFIX}parts"
 COMPOSE_MAX = 32  # sources per compose request (a GCS limit)
 log = logging.getLogger("flowyml.gcp")
@@ -63,29 +63,28 @@ def storage_client(settings: Mapping[str, Any]) -> Any:
     anonymous = str(settings.get("anonymous", "")).lower() in ("1", "true", "yes") or bool(
         endpoint and str(endpoint).startswith("http://")
     )
-    key = (endpoint, project, anonymous)
-    with _LOCK:
-        client = _CLIENTS.get(key)
-        if client is None:
-            from google.cloud.storage import Client
+    return _CLIENTS.get((endpoint, project, anonymous), lambda: _new_client(endpoint, project, anonymous))
 
-            kwargs: dict[str, Any] = {"project": project}
-            if endpoint:
-                kwargs["client_options"] = {"api_endpoint": endpoint}
-            if anonymous:
-                from google.auth.credentials import AnonymousCredentials
 
-                kwargs["credentials"] = AnonymousCredentials()
-                kwargs["project"] = project or "flowyml-local"
-            try:
-                client = _CLIENTS[key] = Client(**kwargs)
-            except Exception as exc:  # no Application Default Credentials here: say what to set
-                from google.auth import exceptions as auth_exc
+def _new_client(endpoint: str | None, project: str | None, anonymous: bool) -> Any:
+    from google.cloud.storage import Client
 
-                if isinstance(exc, auth_exc.DefaultCredentialsError):
-                    raise AuthError(f"gs:// artifact store: no Google credentials found: {CREDENTIALS_HINT}") from exc
-                raise
-        return client
+    kwargs: dict[str, Any] = {"project": project}
+    if endpoint:
+        kwargs["client_options"] = {"api_endpoint": endpoint}
+    if anonymous:
+        from google.auth.credentials import AnonymousCredentials
+
+        kwargs["credentials"] = AnonymousCredentials()
+        kwargs["project"] = project or "flowyml-local"
+    try:
+        return Client(**kwargs)
+    except Exception as exc:  # no Application Default Credentials here: say what to set
+        from google.auth import exceptions as auth_exc
+
+        if isinstance(exc, auth_exc.DefaultCredentialsError):
+            raise AuthError(f"gs:// artifact store: no Google credentials found: {CREDENTIALS_HINT}") from exc
+        raise
 
 
 class GCSStorage:
