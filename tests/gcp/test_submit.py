@@ -269,6 +269,75 @@ def test_the_cli_says_what_to_set_in_one_line_and_exits_5(fake, config, store_se
     assert not fake.calls("create")
 
 
+@pytest.mark.parametrize("pipeline", ["single", "dag4"])
+def test_a_submission_refused_part_way_cancels_what_it_created(fake, config, store_settings, pipeline):
+    """A create that took effect but answered 403: core cancels with its provisional handle (the
+    run id only), which is aimed at the job the create made; a create that made nothing has
+    nothing to cancel."""
+    from flowyml.orchestrators.registry import RunRegistry
+    from flowyml_gcp.names import run_key
+
+    orch = orchestrator(config, store_settings)
+    with fake.faults_for("submit", 1, status=403, after_commit=True), pytest.raises(AuthError):
+        orch.run_pipeline(getattr(P, pipeline), run_id=f"part-{pipeline}")
+    [job] = fake.jobs_for_run(run_key(f"part-{pipeline}"))
+    assert [c.path.rsplit("/", 1)[-1] for c in fake.calls("cancel")] == [job.rsplit("/", 1)[-1] + ":cancel"]
+    record = RunRegistry().get(f"part-{pipeline}")
+    assert record.status is ExecutionStatus.FAILED and record.message.endswith("what it created was cancelled")
+
+    with fake.faults_for("submit", 1, status=403), pytest.raises(AuthError):
+        orch.run_pipeline(getattr(P, pipeline), run_id=f"none-{pipeline}")
+    assert not fake.jobs_for_run(run_key(f"none-{pipeline}")) and len(fake.calls("cancel")) == 1
+    assert RunRegistry().get(f"none-{pipeline}").status is ExecutionStatus.FAILED
+
+
+def test_a_permission_denied_reaches_flowyml_run_and_status_as_one_line_and_exit_5(
+    fake, config, store_settings, bucket, tmp_path
+):
+    """Vertex AI's 403 PERMISSION_DENIED (over REST google.api_core raises ``Forbidden``, the HTTP
+    class of ``PermissionDenied``) on submit and on status: exit 5 and one line, no traceback."""
+    import subprocess
+    import sys
+
+    from google.api_core import exceptions as gexc
+
+    from tests.gcp.conftest import REPO
+
+    (tmp_path / "flowyml.yaml").write_text(
+        "stacks:\n"
+        "  prod:\n"
+        f"    orchestrator: {{type: vertex_ai, project_id: {config.project_id}, region: {config.region},\n"
+        f"                   api_endpoint: '{fake.url}'}}\n"
+        f"    artifact_store: {{uri: 'gs://{bucket}/flowyml', settings: {{endpoint: '{store_settings['endpoint']}',\n"
+        f"                     project: {config.project_id}}}}}\n"
+        f"    docker: {{image: {IMAGE}}}\n"
+    )
+    flowyml = Path(sys.executable).parent / "flowyml"
+
+    def cli(*args: str) -> str:
+        proc = subprocess.run([str(flowyml), *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert proc.returncode == 5, proc.stdout + proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+        return lines[0]
+
+    with fake.faults_for("submit", 1, status=403):
+        line = cli("run", str(REPO / "tests/gcp/gcp_pipelines.py") + ":single", "--stack", "prod", "--detach")
+    assert "vertex_ai submit: Vertex AI denied permission" in line and "roles/aiplatform.user" in line
+    assert len(fake.calls("create")) == 1, "a 403 is not retried"
+
+    orch = orchestrator(config, store_settings)
+    sub = orch.run_pipeline(P.single, run_id="denied-status")
+    with fake.faults_for("status", 100, status=403):
+        with pytest.raises(AuthError) as info:  # the same answer in this process: the SDK's own exception
+            orch.get_status_report(sub.run_id)
+        assert isinstance(info.value.__cause__, gexc.Forbidden) and info.value.__cause__.code == 403
+        line = cli("status", sub.run_id)
+    assert line.startswith(
+        "flowyml: the backend refused our credentials: vertex_ai status: Vertex AI denied permission"
+    )
+
+
 def test_resources_disk_is_the_custom_jobs_boot_disk(fake, config, store_settings) -> None:
     orchestrator(config, store_settings).run_pipeline(P.disk, run_id="disk-1")
     [create] = fake.calls("create")

@@ -13,7 +13,7 @@ from flowyml_gcp import client as gcp
 from flowyml_gcp import names
 from flowyml_gcp.config import VertexAIConfig
 from flowyml_gcp.states import run_status, task_status
-from flowyml_gcp.submit import CUSTOM_JOB, PIPELINE_JOB, console_url
+from flowyml_gcp.submit import CUSTOM_JOB, PIPELINE_JOB, console_url, find_custom_job
 
 log = logging.getLogger("flowyml.gcp.jobs")
 #: runs per list call in :func:`status_many` (one filter ORs their run keys; also the page size)
@@ -198,8 +198,32 @@ def request_cancel(handle: RunHandle, config: VertexAIConfig, job: Any) -> bool:
 
 
 def cancel(handle: RunHandle, config: VertexAIConfig, graceful: bool = True) -> bool:
-    """Vertex AI always stops gracefully (SIGTERM, then a grace period); ``graceful`` is accepted."""
-    return request_cancel(handle, config, fetch(handle, config))
+    """Vertex AI always stops gracefully (SIGTERM, then a grace period); ``graceful`` is accepted.
+
+    Core's provisional handle (recorded before Vertex AI answered: the run id, no resource name),
+    when a submission failed part-way, is aimed at what that submission created first."""
+    if has_resource_name(handle):
+        return request_cancel(handle, config, fetch(handle, config))
+    created = created_by(handle, config)
+    try:
+        return created is not None and request_cancel(created, config, fetch(created, config))
+    except RunNotFoundError:
+        return False  # the submission created nothing: nothing to stop
+
+
+def has_resource_name(handle: RunHandle) -> bool:
+    return "/customJobs/" in handle.job_id or "/pipelineJobs/" in handle.job_id
+
+
+def created_by(handle: RunHandle, config: VertexAIConfig) -> RunHandle | None:
+    """A provisional handle aimed at the job its submission made, found as submit's idempotency
+    check finds it: a PipelineJob's id comes from the run id (the job may not exist), a CustomJob
+    has the run's run-key label (None: there is none)."""
+    if len(handle.units) > 1:
+        name = f"{config.location_path}/pipelineJobs/{names.pipeline_job_id(handle.run_id)}"
+        return handle.evolve(job_id=name, metadata={**handle.metadata, "kind": PIPELINE_JOB})
+    found = gcp.call(lambda: find_custom_job(config, handle.run_id), f"find the CustomJob of run {handle.run_id}")
+    return None if found is None else handle.evolve(job_id=found.name, metadata={**handle.metadata, "kind": CUSTOM_JOB})
 
 
 def _iso(value: Any) -> str | None:
