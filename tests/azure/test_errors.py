@@ -76,3 +76,59 @@ def test_a_400_on_submit_is_refused_not_retried(fake: FakeAzureML, config: Azure
         orchestrator(config, file_root(tmp_path)).run_pipeline(az_pipelines.ticking, run_id="bad-1")
     assert "HTTP 400" in _one_line(info.value) and not isinstance(info.value, AuthError)
     assert fault.hits == 1, "a refused request is not retried"
+
+
+_STACK = """
+stacks:
+  azure:
+    orchestrator: {{type: azureml, subscription_id: {sub}, resource_group: {rg}, workspace_name: {ws},
+                   compute: cpu-cluster, credential: "{credential}", arm_endpoint: "{arm}", ca_bundle: "{ca}"}}
+    artifact_store: {{uri: "{root}", settings: {{shared: "true"}}}}
+    docker: {{image: ghcr.io/example/flowyml-runner:1.0}}
+"""
+
+
+def test_a_401_reaches_flowyml_run_and_status_as_one_line_and_exit_5(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path
+) -> None:
+    """Azure's 401 (azure-core raises ``ClientAuthenticationError``) on submit and on status: a
+    CLI user gets exit 5 and one line saying which setting to change, never a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from azfake_knobs import process_env
+    from azure.core.exceptions import ClientAuthenticationError
+
+    root = file_root(tmp_path)
+    (tmp_path / "flowyml.yaml").write_text(
+        _STACK.format(
+            sub=fake.subscription_id, rg=fake.resource_group, ws=fake.workspace, credential=config.credential,
+            arm=fake.base_url, ca=fake.ca_file, root=root,
+        )
+    )  # fmt: skip
+    env = {**os.environ, **process_env()}
+
+    def cli(*args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "flowyml.cli.main", *args], capture_output=True, text=True, cwd=tmp_path, env=env,
+            timeout=180,
+        )  # fmt: skip
+        assert proc.returncode == 5, proc.stdout + proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+        assert lines[0].startswith("flowyml: the backend refused our credentials: ") and "HTTP 401" in lines[0]
+        assert "orchestrator.credential" in lines[0]
+        return lines[0]
+
+    with fake.faulted(fake.inject(401, 100, path=r"/jobs/cli-401$")) as [fault]:
+        line = cli("run", "az_pipelines:ticking", "--stack", "azure", "--detach", "--run-id", "cli-401")
+    assert "submitting Azure ML job cli-401" in line and fault.hits >= 1 and "cli-401" not in fake.jobs
+
+    orch = orchestrator(config, root)
+    sub = orch.run_pipeline(az_pipelines.ticking, run_id="cli-401-status")
+    with fake.faulted(fake.inject(401, 100, method="GET", path=r"/jobs/cli-401-status$")):
+        with pytest.raises(AuthError) as info:  # the same answer in this process: the SDK's own exception
+            orch.get_status_report(sub.job_id)
+        assert isinstance(info.value.__cause__, ClientAuthenticationError), repr(info.value.__cause__)
+        assert "cli-401-status" in cli("status", sub.run_id)
