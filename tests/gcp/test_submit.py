@@ -414,3 +414,42 @@ def test_pipelines_submitted_from_many_threads_at_once_each_get_their_job(fake, 
     assert len({s.job_id for s in subs}) == 6 and len(fake.calls("create")) == 6
     for sub in subs:
         assert set(sub.handle.metadata["tasks"]) == {"load", "featurize", "train", "report"}
+
+
+@pytest.mark.parametrize("pipeline", ["single", "dag4"])
+def test_a_run_whose_submitter_died_before_recording_it_is_adopted_or_reads_interrupted(
+    fake, config, store_settings, pipeline
+):
+    """The registry holds only core's provisional handle (run id, no resource name) and the
+    submitter is gone: ``find`` looks the job up as submit does; the run is adopted with the
+    handle submit returned, or, its job gone, reads "submission interrupted"."""
+    import socket
+    import sqlite3
+    import subprocess
+    import sys
+
+    from flowyml.orchestrators.registry import SUBMITTER, is_provisional
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orch = orchestrator(config, store_settings)
+    handles = {}
+    for run_id in (f"adopt-{pipeline}", f"gone-{pipeline}"):
+        sub = orch.run_pipeline(getattr(P, pipeline), run_id=run_id)
+        handles[run_id] = sub.handle
+        spec = JobSpec.from_dict(orch._run_store(sub.handle).read_json(RunLayout(run_id).spec))
+        with sqlite3.connect(orch.registry.path) as db:  # as if the submitter died before recording the job
+            db.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
+        provisional = orch._provisional_handle(spec)
+        who = {"host": socket.gethostname(), "pid": dead.pid}
+        assert orch.registry.begin(provisional.evolve(metadata={**provisional.metadata, SUBMITTER: who}))
+    with fake.lock:
+        del fake.jobs[handles[f"gone-{pipeline}"].job_id]
+
+    assert orch.get_status_report(f"adopt-{pipeline}").native_state.endswith("_STATE_PENDING")
+    adopted = orch.registry.get(f"adopt-{pipeline}").handle
+    assert not is_provisional(adopted)
+    want = handles[f"adopt-{pipeline}"]
+    assert (adopted.job_id, adopted.units, adopted.metadata["kind"]) == (want.job_id, want.units, want.metadata["kind"])
+    gone = orch.get_status_report(f"gone-{pipeline}")
+    assert gone.status is ExecutionStatus.FAILED and "submission interrupted" in (gone.message or "")

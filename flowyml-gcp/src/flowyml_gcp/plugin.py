@@ -32,6 +32,11 @@ class VertexAIBackend(Backend):
 
         return submit(spec, config)
 
+    def find(self, spec: JobSpec, config: VertexAIConfig) -> RunHandle | None:
+        from flowyml_gcp.submit import find
+
+        return find(spec, config)
+
     def status(self, handle: RunHandle, config: VertexAIConfig) -> StatusReport:
         from flowyml_gcp.jobs import status
 

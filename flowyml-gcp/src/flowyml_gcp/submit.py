@@ -186,18 +186,41 @@ def _submit_pipeline_job(spec: JobSpec, config: VertexAIConfig) -> tuple[Any, di
 def submit(spec: JobSpec, config: VertexAIConfig) -> RunHandle:
     """Create the run's job (or find the one a previous attempt created) and return its handle."""
     config.validate()
-    metadata: dict[str, Any] = {"project": config.project_id, "region": config.region}
     if len(spec.units) == 1:
-        job = _submit_custom_job(spec, config)
+        return handle_of(spec, config, _submit_custom_job(spec, config), None)
+    job, tasks = _submit_pipeline_job(spec, config)
+    return handle_of(spec, config, job, tasks)
+
+
+def find(spec: JobSpec, config: VertexAIConfig) -> RunHandle | None:
+    """The handle of the job an earlier submit of ``spec`` created (found as submit finds it), or
+    None; creates nothing. Core adopts with it a run whose submitter died before recording it."""
+    from google.api_core import exceptions as gexc
+
+    if len(spec.units) == 1:
+        job = gcp.call(lambda: find_custom_job(config, spec.run_id), f"find the CustomJob of run {spec.run_id}")
+        return None if job is None else handle_of(spec, config, job, None)
+    from flowyml_gcp.compile import compile_pipeline
+
+    name = f"{config.location_path}/pipelineJobs/{names.pipeline_job_id(spec.run_id)}"
+    c = gcp.pipeline_client(config)
+    try:
+        job = gcp.call(lambda: c.get_pipeline_job(name=name, retry=None, timeout=config.request_timeout), f"get {name}")
+    except gexc.NotFound:
+        return None
+    return handle_of(spec, config, job, compile_pipeline(spec, config)[1])
+
+
+def handle_of(spec: JobSpec, config: VertexAIConfig, job: Any, tasks: dict[str, str] | None) -> RunHandle:
+    """The run's handle on ``job``: a CustomJob (``tasks`` None) or a PipelineJob (unit -> KFP task key)."""
+    metadata: dict[str, Any] = {"project": config.project_id, "region": config.region}
+    if tasks is None:
         units = {spec.units[0].name: job.name}
         metadata.update(kind=CUSTOM_JOB, tasks={})
-        kind = CUSTOM_JOB
     else:
-        job, tasks = _submit_pipeline_job(spec, config)
         units = {u: f"{job.name}#{key}" for u, key in tasks.items()}
         metadata.update(kind=PIPELINE_JOB, tasks=tasks)
-        kind = PIPELINE_JOB
-    metadata["console_url"] = console_url(kind, job.name, config)
+    metadata["console_url"] = console_url(metadata["kind"], job.name, config)
     if spec.timeout_seconds:
         # counted from the job's creation, so a retried submit does not extend it
         created = job.create_time.timestamp() if job.create_time else time.time()
