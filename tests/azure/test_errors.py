@@ -132,3 +132,19 @@ def test_a_401_reaches_flowyml_run_and_status_as_one_line_and_exit_5(
             orch.get_status_report(sub.job_id)
         assert isinstance(info.value.__cause__, ClientAuthenticationError), repr(info.value.__cause__)
         assert "cli-401-status" in cli("status", sub.run_id)
+
+
+def test_a_refused_submission_has_nothing_to_cancel_and_says_so_in_one_line(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Core cancels a failed submission with its provisional handle (the run id only): aimed at
+    the job name the run id gives (``v1-2-run-<hash>``), which does not exist, so nothing is stopped and nothing else is
+    logged (a second stderr line under the CLI's one-line error)."""
+    from flowyml.orchestrators.registry import RunRegistry
+
+    fault = fake.inject(400, 100, method="PUT", path=r"/jobs/v1-2-run-[0-9a-f]{8}$")
+    with fake.faulted(fault), caplog.at_level("WARNING"), pytest.raises(RefusedError):
+        orchestrator(config, file_root(tmp_path)).run_pipeline(az_pipelines.ticking, run_id="v1.2-run")
+    assert fault.hits == 1 and not fake.find("POST", r"/cancel")
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
+    assert RunRegistry().get("v1.2-run").status.name == "FAILED"

@@ -184,3 +184,42 @@ def test_a_local_file_store_is_refused_at_submit_unless_shared(
     sub = shared.run_pipeline(az_pipelines.ticking, run_id="local-2")
     fake.execute(sub.job_id)
     assert shared.get_run_status(sub.job_id) is S.COMPLETED and sub.get_output("ticks") == 5
+
+
+@pytest.mark.parametrize("pipeline", ["ticking", "three_units"])
+def test_a_run_whose_submitter_died_before_recording_it_is_adopted_or_reads_interrupted(
+    fake: FakeAzureML, config: AzureMLConfig, tmp_path: Path, pipeline: str
+) -> None:
+    """The registry holds only core's provisional handle (run id, no job type) and the submitter is
+    gone: ``find`` reads the job named after the run id; the run is adopted with the handle submit
+    returned, or, with no such job, reads "submission interrupted"."""
+    import socket
+    import sqlite3
+    import subprocess
+    import sys
+
+    from flowyml.orchestrators.registry import SUBMITTER, is_provisional
+    from flowyml.plugins.types import JobSpec
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orch = orchestrator(config, file_root(tmp_path))
+    handles = {}
+    for run_id in (f"adopt.{pipeline}", f"gone.{pipeline}"):  # '.': the job name is not the run id
+        sub = orch.run_pipeline(getattr(az_pipelines, pipeline), run_id=run_id)
+        handles[run_id] = sub.handle
+        spec = JobSpec.from_dict(orch._run_store(sub.handle).read_json(RunLayout(run_id).spec))
+        with sqlite3.connect(orch.registry.path) as db:  # as if the submitter died before recording the job
+            db.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
+        provisional = orch._provisional_handle(spec)
+        who = {"host": socket.gethostname(), "pid": dead.pid}
+        assert orch.registry.begin(provisional.evolve(metadata={**provisional.metadata, SUBMITTER: who}))
+    with fake._lock:
+        del fake.jobs[handles[f"gone.{pipeline}"].job_id]
+
+    assert orch.get_status_report(f"adopt.{pipeline}").native_state == "NotStarted"
+    adopted, want = orch.registry.get(f"adopt.{pipeline}").handle, handles[f"adopt.{pipeline}"]
+    assert not is_provisional(adopted) and (adopted.job_id, adopted.units) == (want.job_id, want.units)
+    assert adopted.metadata["job_type"] == want.metadata["job_type"]
+    gone = orch.get_status_report(f"gone.{pipeline}")
+    assert gone.status is S.FAILED and "submission interrupted" in (gone.message or "")

@@ -9,6 +9,7 @@ from flowyml.core.status import ExecutionStatus
 from flowyml.plugins.types import RunHandle, StatusReport
 from flowyml_azure.client import get_job, ml_client, refused, retrying, transient
 from flowyml_azure.config import AzureMLConfig
+from flowyml_azure.names import job_name
 from flowyml_azure.runhistory import run_history
 from flowyml_azure.states import to_status
 
@@ -158,9 +159,18 @@ def status_many(handles: list[RunHandle], config: AzureMLConfig) -> dict[str, St
 def cancel(handle: RunHandle, config: AzureMLConfig) -> bool:
     """``begin_cancel`` without waiting on its poller: the 202 is the answer we need.
 
-    True when a cancel was requested (or already is), False when the job had ended.
+    True when a cancel was requested (or already is), False when the job had ended. Core's
+    provisional handle (a submission that failed part-way: the run id, no job type) is aimed at
+    the job that submission would have made; False if it made none.
     """
-    job = get_job(config, handle.job_id)
+    if "job_type" not in handle.metadata:
+        try:
+            handle = handle.evolve(job_id=job_name(handle.run_id))
+            job = get_job(config, handle.job_id)
+        except RunNotFoundError:
+            return False  # the submission created nothing: nothing to stop
+    else:
+        job = get_job(config, handle.job_id)
     native = native_state(job).lower()
     if native in _ENDED:
         return False

@@ -45,6 +45,11 @@ class AzureMLBackend(Backend):
 
         return status_many(handles, config)
 
+    def find(self, spec: JobSpec, config: AzureMLConfig) -> RunHandle | None:
+        from flowyml_azure.submit import find
+
+        return find(spec, config)
+
     def cancel(self, handle: RunHandle, config: AzureMLConfig, graceful: bool) -> bool:
         from flowyml_azure.jobs import cancel
 

@@ -14,9 +14,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from flowyml.core.errors import ConfigError
+from flowyml.core.errors import ConfigError, RunNotFoundError
 from flowyml.plugins.types import STORE_SETTINGS_ENV, JobSpec, RunHandle, UnitSpec, store_settings_env
-from flowyml_azure.client import is_conflict, is_not_found, ml_client, refused, retrying
+from flowyml_azure.client import get_job, is_conflict, is_not_found, ml_client, refused, retrying
 from flowyml_azure.config import AzureMLConfig
 from flowyml_azure.names import experiment_name, job_name, node_names
 
@@ -252,6 +252,21 @@ def submit(spec: JobSpec, config: AzureMLConfig) -> RunHandle:
         job = retrying(lambda: _ensure_job(spec, config, name), f"submit Azure ML job {name}", config)
     except Exception as exc:
         raise refused(exc, f"submitting Azure ML job {name}") from exc
+    return handle_of(spec, config, job)
+
+
+def find(spec: JobSpec, config: AzureMLConfig) -> RunHandle | None:
+    """The handle of the job an earlier submit of ``spec`` created (its name comes from the run id),
+    or None; creates nothing. Core adopts with it a run whose submitter died before recording it."""
+    try:
+        return handle_of(spec, config, get_job(config, job_name(spec.run_id)))
+    except RunNotFoundError:
+        return None
+
+
+def handle_of(spec: JobSpec, config: AzureMLConfig, job: Any) -> RunHandle:
+    """The run's handle on its Azure ML job (a command job for one unit, else a pipeline job)."""
+    name = job_name(spec.run_id)
     pipeline = len(spec.units) > 1
     units = node_names([u.name for u in spec.units]) if pipeline else {spec.units[0].name: name}
     services = getattr(job, "services", None) or {}
