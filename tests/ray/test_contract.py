@@ -43,7 +43,7 @@ def native_state_setter(cluster: Any, proxy: LossyProxy, artifacts: Path) -> Cal
     from flowyml_ray import progress
     from flowyml_ray.client import job_info
     from flowyml_ray.config import RayConfig
-    from flowyml_ray.states import STOP_REQUESTED, TIMED_OUT
+    from flowyml_ray.states import FINISHED, STOP_REQUESTED, TIMED_OUT
 
     direct = RayConfig(address=cluster.address)
 
@@ -60,7 +60,7 @@ def native_state_setter(cluster: Any, proxy: LossyProxy, artifacts: Path) -> Cal
         elif refinement != STOP_REQUESTED:
             stop.unlink(missing_ok=True)
         doc = progress.read_progress(store, handle.run_id)
-        verdict = "TIMED_OUT" if refinement == TIMED_OUT else state
+        verdict = {TIMED_OUT: "TIMED_OUT", FINISHED: "SUCCEEDED"}.get(refinement, state)
         progress.write_progress(store, handle.run_id, {**doc, "state": verdict})
         proxy.forced[handle.job_id] = state
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,10 @@ def test_the_http_status_path_reads_errors_as_the_sdk_did(ray_cluster: Any, tmp_
     )
     assert sub.wait_for_completion(timeout=120, poll_interval=0.2) is S.COMPLETED
     config = RayConfig(address=ray_cluster.address)
+    # the run is COMPLETED once the driver published its success; Ray says SUCCEEDED when the driver has exited
+    deadline = time.monotonic() + 30
+    while job_info(config, sub.job_id).status != "SUCCEEDED" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert job_info(config, sub.job_id).status == "SUCCEEDED"
     assert sub.job_id in {j.submission_id for j in list_job_infos(config)}
     assert orchestrator.get_run_statuses([sub.run_id])[sub.run_id].status is S.COMPLETED  # status_many

@@ -109,6 +109,10 @@ def test_the_state_table_and_its_refinements() -> None:
     assert run_status(job_native_state("STOPPED", True, False)) is S.CANCELLED
     assert run_status(job_native_state("FAILED", False, True)) is S.TIMED_OUT
     assert run_status(job_native_state("SUCCEEDED", True, False)) is S.COMPLETED
+    # the driver published that every unit succeeded while Ray still runs its process: the run is done
+    assert run_status(job_native_state("RUNNING", False, False, True)) is S.COMPLETED
+    assert run_status(job_native_state("RUNNING", True, False, True)) is S.COMPLETED
+    assert run_status(job_native_state("FAILED", False, False, True)) is S.FAILED
     assert all(isinstance(v, S) for v in JOB_STATES.values())
     units = unit_statuses(["a", "b", "c"], {"a": "SUCCEEDED", "b": "RUNNING"}, S.CANCELLED)
     assert units == {"a": S.COMPLETED, "b": S.CANCELLED, "c": S.CANCELLED}

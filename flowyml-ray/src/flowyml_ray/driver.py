@@ -188,10 +188,10 @@ class DriverRun:
         states = {u["state"] for u in self.units.values()}
         if final is None:
             final = "SUCCEEDED" if states == {"SUCCEEDED"} else "FAILED"
+        emit(DRIVER, f"run {self.spec.run_id} {final.lower()}")
+        sys.stdout.flush()  # before the last record: a status that reads it finished may end a log follow
         self.progress.update(state=final, finished_at=time.time())
         self.publish(force=True)
-        emit(DRIVER, f"run {self.spec.run_id} {final.lower()}")
-        sys.stdout.flush()
         return {"SUCCEEDED": EXIT_OK, "FAILED": EXIT_FAILED, "CANCELLED": EXIT_STOPPED}.get(final, EXIT_TIMED_OUT)
 
 

@@ -2,9 +2,11 @@
 
 A run is one Ray Job: its state (``PENDING``, ``RUNNING``, ``STOPPED``, ``SUCCEEDED``,
 ``FAILED``) decides the run's status. Two refinements come from flowyml itself: a cancel was
-requested while the job still runs (``RUNNING/stop-requested``: STOPPING until Ray confirms), and
-the driver ended the run at its timeout (``FAILED/timed-out``). Units are Ray tasks whose states
-the driver publishes (``UNIT_STATES``).
+requested while the job still runs (``RUNNING/stop-requested``: STOPPING until Ray confirms), the
+driver ended the run at its timeout (``FAILED/timed-out``), and the driver has published that every
+unit succeeded while its process is still exiting (``RUNNING/finished``: COMPLETED, since the
+outputs are all in the store; Ray calls the job SUCCEEDED 0.3 to 1 s later). Units are Ray tasks
+whose states the driver publishes (``UNIT_STATES``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping
 
 from flowyml.core.status import ExecutionStatus as S
 
-STOP_REQUESTED, TIMED_OUT = "stop-requested", "timed-out"
+STOP_REQUESTED, TIMED_OUT, FINISHED = "stop-requested", "timed-out", "finished"
 
 #: Ray Job states (``JobSubmissionClient.get_job_info().status``), with flowyml's refinements.
 JOB_STATES: dict[str, S] = {
@@ -21,6 +23,7 @@ JOB_STATES: dict[str, S] = {
     f"PENDING/{STOP_REQUESTED}": S.STOPPING,
     "RUNNING": S.RUNNING,
     f"RUNNING/{STOP_REQUESTED}": S.STOPPING,
+    f"RUNNING/{FINISHED}": S.COMPLETED,  # the driver published its success and is exiting
     "STOPPED": S.CANCELLED,
     "SUCCEEDED": S.COMPLETED,
     "FAILED": S.FAILED,
@@ -39,8 +42,11 @@ UNIT_STATES: dict[str, S] = {
 }
 
 
-def job_native_state(job_state: str, stop_requested: bool, timed_out: bool) -> str:
-    """The refined native state: ``RUNNING/stop-requested``, ``FAILED/timed-out`` or the job state."""
+def job_native_state(job_state: str, stop_requested: bool, timed_out: bool, succeeded: bool = False) -> str:
+    """The refined native state: ``RUNNING/finished`` (the driver published ``succeeded``),
+    ``RUNNING/stop-requested``, ``FAILED/timed-out`` or the job state."""
+    if succeeded and job_state == "RUNNING":
+        return f"RUNNING/{FINISHED}"
     if timed_out and job_state == "FAILED":
         return f"FAILED/{TIMED_OUT}"
     if stop_requested and f"{job_state}/{STOP_REQUESTED}" in JOB_STATES:

@@ -256,7 +256,7 @@ def report(handle: RunHandle, info: Any) -> StatusReport:
     store = _store(handle)
     doc = progress.read_progress(store, handle.run_id)
     stop = state != "SUCCEEDED" and state != "STOPPED" and progress.stop_requested(store, handle.run_id)
-    native = job_native_state(state, stop, doc.get("state") == "TIMED_OUT")
+    native = job_native_state(state, stop, doc.get("state") == "TIMED_OUT", doc.get("state") == "SUCCEEDED")
     status = run_status(native)
     published = {unit: str(entry.get("state")) for unit, entry in (doc.get("units") or {}).items()}
     units = unit_statuses(list(handle.units), published, status)
