@@ -288,6 +288,7 @@ def test_a_submission_refused_part_way_cancels_what_it_created(fake, config, sto
     with fake.faults_for("submit", 1, status=403), pytest.raises(AuthError):
         orch.run_pipeline(getattr(P, pipeline), run_id=f"none-{pipeline}")
     assert not fake.jobs_for_run(run_key(f"none-{pipeline}")) and len(fake.calls("cancel")) == 1
+    assert "cancelled" not in RunRegistry().get(f"none-{pipeline}").message  # nothing was created to cancel
     assert RunRegistry().get(f"none-{pipeline}").status is ExecutionStatus.FAILED
 
 

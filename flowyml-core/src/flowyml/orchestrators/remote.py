@@ -393,8 +393,8 @@ class RemoteOrchestrator:
         """A submit that failed part-way: cancel what it created (best effort), record FAILED with the reason."""
         reason = "submission interrupted" if not isinstance(exc, Exception) else "submission failed"
         try:
-            self.plugin_manager.cancel(created, self.config, False)
-            undone = "; what it created was cancelled"
+            cancelled = self.plugin_manager.cancel(created, self.config, False)
+            undone = "; what it created was cancelled" if cancelled else ""
         except Exception as cancel_exc:  # best effort: the submit's own error is the news
             # the same failure again (no credentials, service down) says nothing new: keep stderr to one line
             level = logging.DEBUG if type(cancel_exc) is type(exc) else logging.WARNING
