@@ -193,27 +193,14 @@ def test_a_run_whose_submitter_died_before_recording_it_is_adopted_or_reads_inte
     """The registry holds only core's provisional handle (run id, no job type) and the submitter is
     gone: ``find`` reads the job named after the run id; the run is adopted with the handle submit
     returned, or, with no such job, reads "submission interrupted"."""
-    import socket
-    import sqlite3
-    import subprocess
-    import sys
+    from flowyml.orchestrators.registry import is_provisional
+    from tests.submitters import dead_pid, forget_the_recorded_job
 
-    from flowyml.orchestrators.registry import SUBMITTER, is_provisional
-    from flowyml.plugins.types import JobSpec
-
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    orch = orchestrator(config, file_root(tmp_path))
+    orch, pid = orchestrator(config, file_root(tmp_path)), dead_pid()
     handles = {}
     for run_id in (f"adopt.{pipeline}", f"gone.{pipeline}"):  # '.': the job name is not the run id
-        sub = orch.run_pipeline(getattr(az_pipelines, pipeline), run_id=run_id)
-        handles[run_id] = sub.handle
-        spec = JobSpec.from_dict(orch._run_store(sub.handle).read_json(RunLayout(run_id).spec))
-        with sqlite3.connect(orch.registry.path) as db:  # as if the submitter died before recording the job
-            db.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
-        provisional = orch._provisional_handle(spec)
-        who = {"host": socket.gethostname(), "pid": dead.pid}
-        assert orch.registry.begin(provisional.evolve(metadata={**provisional.metadata, SUBMITTER: who}))
+        handles[run_id] = orch.run_pipeline(getattr(az_pipelines, pipeline), run_id=run_id).handle
+        forget_the_recorded_job(orch, run_id, pid)
     with fake._lock:
         del fake.jobs[handles[f"gone.{pipeline}"].job_id]
 

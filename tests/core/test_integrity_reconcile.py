@@ -4,8 +4,6 @@ submitter died, for backends with and without ``find`` (in process, through the 
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from flowyml.plugins import Backend
 from flowyml.plugins.manager import get_plugin_manager
 from flowyml.plugins.types import JobSpec, RunHandle, StatusReport
 from flowyml.testing import pipelines
+from tests.submitters import dead_pid
 
 S = ExecutionStatus
 
@@ -91,12 +90,6 @@ def fake(request) -> Iterator[PartwayBackend]:
 @pytest.fixture
 def orch(fake: PartwayBackend, tmp_path: Path) -> RemoteOrchestrator:
     return RemoteOrchestrator(backend=fake.name, artifact_store=str(tmp_path / "artifacts"))
-
-
-def dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
 
 
 def orphan(orch: RemoteOrchestrator, run_id: str, *, with_spec: bool) -> JobSpec:

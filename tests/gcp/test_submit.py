@@ -424,26 +424,14 @@ def test_a_run_whose_submitter_died_before_recording_it_is_adopted_or_reads_inte
     """The registry holds only core's provisional handle (run id, no resource name) and the
     submitter is gone: ``find`` looks the job up as submit does; the run is adopted with the
     handle submit returned, or, its job gone, reads "submission interrupted"."""
-    import socket
-    import sqlite3
-    import subprocess
-    import sys
+    from flowyml.orchestrators.registry import is_provisional
+    from tests.submitters import dead_pid, forget_the_recorded_job
 
-    from flowyml.orchestrators.registry import SUBMITTER, is_provisional
-
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    orch = orchestrator(config, store_settings)
+    orch, pid = orchestrator(config, store_settings), dead_pid()
     handles = {}
     for run_id in (f"adopt-{pipeline}", f"gone-{pipeline}"):
-        sub = orch.run_pipeline(getattr(P, pipeline), run_id=run_id)
-        handles[run_id] = sub.handle
-        spec = JobSpec.from_dict(orch._run_store(sub.handle).read_json(RunLayout(run_id).spec))
-        with sqlite3.connect(orch.registry.path) as db:  # as if the submitter died before recording the job
-            db.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
-        provisional = orch._provisional_handle(spec)
-        who = {"host": socket.gethostname(), "pid": dead.pid}
-        assert orch.registry.begin(provisional.evolve(metadata={**provisional.metadata, SUBMITTER: who}))
+        handles[run_id] = orch.run_pipeline(getattr(P, pipeline), run_id=run_id).handle
+        forget_the_recorded_job(orch, run_id, pid)
     with fake.lock:
         del fake.jobs[handles[f"gone-{pipeline}"].job_id]
 
