@@ -44,12 +44,15 @@ ATTEMPT_LABEL = "flowyml-attempt"
 
 @attrs.define(frozen=True)
 class RetryDecision:
-    """Resume the run as ``run_id`` after ``delay`` seconds (attempt number ``attempt``, 1-based)."""
+    """Resume ``source`` (the run that ended) as ``run_id`` after ``delay`` seconds: attempt number
+    ``attempt`` (1-based) of the chain that began with run ``first_run``, for the ``units`` that died."""
 
     run_id: str
     delay: float
     attempt: int
     units: tuple[str, ...]
+    first_run: str
+    source: JobSpec
 
 
 def policy_of(spec: JobSpec) -> OrchestratorRetryPolicy | None:
@@ -91,11 +94,11 @@ def next_attempt(submission: SubmissionResult, report: StatusReport) -> RetryDec
     died = died_units(store, spec)
     if not died:
         return None  # a step failed: the step-runner already retried it as the policy says
-    base = spec.labels.get(FIRST_RUN_LABEL) or spec.run_id
-    run_id = f"{base}-retry{attempt}"
+    first = spec.labels.get(FIRST_RUN_LABEL) or spec.run_id
+    run_id = f"{first}-retry{attempt}"
     if not is_valid_name(run_id):
         run_id = f"{spec.run_id[:40]}-retry{attempt}"
-    return RetryDecision(run_id, policy.delay(attempt), attempt + 1, tuple(died))
+    return RetryDecision(run_id, policy.delay(attempt), attempt + 1, tuple(died), first, spec)
 
 
 def follow_retries(submission: SubmissionResult, wait: Wait, timeout: float | None) -> StatusReport | None:
@@ -145,16 +148,16 @@ def _decide(submission: SubmissionResult, report: StatusReport, deadline: float 
 def _resubmit(submission: SubmissionResult, decision: RetryDecision) -> bool:
     """Resume the run as ``decision.run_id`` (or attach to it, if another waiter already did) and
     have ``submission`` follow it; False (logged) if it could not be submitted."""
-    from flowyml.orchestrators.resume import plan_for
+    from flowyml.orchestrators.resume import plan_resume
 
     orchestrator = submission.orchestrator
     try:
         try:
             handle: RunHandle = orchestrator.registry.get(decision.run_id).handle
-        except RunNotFoundError:
-            plan = plan_for(orchestrator, submission.run_id, new_run_id=decision.run_id)
-            base = plan.spec.labels.get(FIRST_RUN_LABEL) or submission.run_id
-            labels = {**plan.spec.labels, FIRST_RUN_LABEL: base, ATTEMPT_LABEL: str(decision.attempt)}
+        except RunNotFoundError:  # the run that ended is read already: plan from it, no second look
+            store = orchestrator._run_store(submission.handle)
+            plan = plan_resume(store, decision.source, decision.run_id)
+            labels = {**plan.spec.labels, FIRST_RUN_LABEL: decision.first_run, ATTEMPT_LABEL: str(decision.attempt)}
             log.warning(
                 "run %s: unit(s) %s died outside any step; attempt %d of its retry policy runs as %s",
                 submission.run_id,
