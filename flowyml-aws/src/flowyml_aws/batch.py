@@ -190,6 +190,12 @@ def job_definition(
 
 def _base_request(spec: JobSpec, config: AWSBatchConfig, definition: JobDefinition, unit: str) -> dict[str, Any]:
     tags = {**config.tags, **spec.labels, "flowyml:run-id": spec.run_id, "flowyml:unit": unit}
+    return submit_fields(config, definition, tags)
+
+
+def submit_fields(config: AWSBatchConfig, definition: JobDefinition, tags: dict[str, str]) -> dict[str, Any]:
+    """The SubmitJob fields every job of ``config`` carries (queue, definition, tags, the queue's
+    options), spelled as boto3 takes them; a schedule's target takes them capitalised."""
     request: dict[str, Any] = {
         "jobQueue": config.job_queue,
         "jobDefinition": definition.ref,

@@ -95,24 +95,17 @@ def target(spec: ScheduleSpec, config: AWSBatchConfig) -> dict[str, Any]:
     command = [*launcher_command(template.runner_command), "--job", template.spec_uri]
     command += ["--schedule", spec.name, "--fire-time", eb.FIRE_TIME]
     tags = {**config.tags, **template.labels, "flowyml:schedule": spec.name, "flowyml:fire-time": eb.FIRE_TIME}
+    # the universal target takes the SubmitJob API's own member names: boto3's, capitalised
+    fields = {k[0].upper() + k[1:]: v for k, v in batch.submit_fields(config, definition, tags).items()}
     request: dict[str, Any] = {
         "JobName": launcher_name(config, spec.name),
-        "JobQueue": config.job_queue,
-        "JobDefinition": definition.ref,
+        **fields,
         "ContainerOverrides": {
             "Command": command,
             "Environment": [{"Name": k, "Value": v} for k, v in sorted(env.items())],
         },
         "Timeout": {"AttemptDurationSeconds": LAUNCHER_TIMEOUT_SECONDS},
-        "Tags": {k[:128]: str(v)[:256] for k, v in tags.items()},
-        "PropagateTags": True,
     }
-    if config.parameters:
-        request["Parameters"] = dict(config.parameters)
-    if config.share_identifier:
-        request["ShareIdentifier"] = config.share_identifier
-    if config.scheduling_priority is not None:
-        request["SchedulingPriorityOverride"] = config.scheduling_priority
     # EventBridge saw SubmitJob succeed: only Batch can retry a launcher that failed (it is idempotent)
     request["RetryStrategy"] = {"Attempts": max(LAUNCHER_ATTEMPTS, config.retry_attempts or 0)}
     return eb.target(eb.BATCH_TARGET, config, request)
