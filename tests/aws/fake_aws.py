@@ -67,6 +67,7 @@ class AwsFake:
         self.lose_answers = 0  # creates performed whose answers are then "lost" (5xx after the fact)
         self.inject_secrets = True  # Batch sets the job definition's `secrets` in the container (False: it fails to)
         self.job_env: dict[str, str] = {}  # extra environment of every job process (e.g. endpoints it cannot reach)
+        self.batch_retries = False  # a failed Batch attempt is run again while its retryStrategy allows (as Batch does)
         self.lock = threading.RLock()
         self.batch = direct_client("batch", moto_endpoint)
         self.sm = direct_client("sagemaker", moto_endpoint)
@@ -441,8 +442,13 @@ class AwsFake:
                 self._fail_batch(job_id, f"ResourceInitializationError: unable to pull secrets or registry auth: {exc}")
             return
         stream = self.batch.describe_jobs(jobs=[job_id])["jobs"][0]["container"]["logStreamName"]
-        code, lines = self._run_command(overrides["command"], env)
-        self._write_logs("/aws/batch/job", stream, lines)
+        attempts = int((request.get("retryStrategy") or {}).get("attempts") or 1) if self.batch_retries else 1
+        for attempt in range(attempts):  # Batch sets these in every container; the job id is kept across attempts
+            env.update(AWS_BATCH_JOB_ID=job_id, AWS_BATCH_JOB_ATTEMPT=str(attempt + 1))
+            code, lines = self._run_command(overrides["command"], env)
+            self._write_logs("/aws/batch/job", stream, lines)
+            if code == 0:
+                break
         with self.lock:
             if code == 0:
                 over.update(

@@ -50,13 +50,13 @@ def _batch(config: AWSBatchConfig) -> Any:
 
 
 # -- submit ------------------------------------------------------------------------------------
-def find_existing(config: AWSBatchConfig, run_id: str) -> dict[str, dict]:
-    """Jobs of this run a previous (lost) attempt created: job name -> summary."""
+def list_named(config: AWSBatchConfig, run_id: str) -> list[dict]:
+    """Every job on the queue whose name starts with the run's prefix (``list_jobs`` summaries, all of them)."""
     from botocore.exceptions import ClientError
 
     batch = _batch(config)
     prefix = names.batch_name_prefix(config.job_name_prefix, run_id)
-    found: dict[str, dict] = {}
+    found: list[dict] = []
     token = None
     while True:
         kwargs: dict[str, Any] = {
@@ -69,14 +69,21 @@ def find_existing(config: AWSBatchConfig, run_id: str) -> dict[str, dict]:
             page = call(partial(batch.list_jobs, **kwargs), "aws_batch list_jobs")
         except ClientError as exc:
             raise backend_error(f"aws_batch list_jobs on queue {config.job_queue!r}", exc) from exc
-        for summary in page.get("jobSummaryList", []):
-            # Batch names are not unique: keep the newest job of each name
-            old = found.get(summary["jobName"])
-            if old is None or summary.get("createdAt", 0) > old.get("createdAt", 0):
-                found[summary["jobName"]] = summary
+        found += page.get("jobSummaryList", [])
         token = page.get("nextToken")
         if not token:
             return found
+
+
+def find_existing(config: AWSBatchConfig, run_id: str) -> dict[str, dict]:
+    """Jobs of this run a previous (lost) attempt created: job name -> summary."""
+    found: dict[str, dict] = {}
+    for summary in list_named(config, run_id):
+        # Batch names are not unique: keep the newest job of each name
+        old = found.get(summary["jobName"])
+        if old is None or summary.get("createdAt", 0) > old.get("createdAt", 0):
+            found[summary["jobName"]] = summary
+    return found
 
 
 @attrs.define(frozen=True)

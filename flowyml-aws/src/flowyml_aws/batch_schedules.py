@@ -5,9 +5,10 @@ with ``dependsOn``, so the schedule's target is Batch ``SubmitJob`` of a launche
 (``<prefix>-<name>-fire``, the stack's queue and job definition) running
 ``python -m flowyml_aws.fire --job <template> --schedule <name> --fire-time <aws.scheduler.scheduled-time>``.
 The launcher makes the firing's own spec from the template (run id ``<name>-<yyyymmdd-hhmmss>``)
-and submits it through the backend's normal, idempotent path: a firing EventBridge delivers twice
-finds the jobs of the first. :func:`runs` finds the firings' jobs by their names (one
-``list_jobs`` walk), for core to record in the run registry.
+and submits it through the backend's normal, idempotent path, after claiming the submission
+create-only (a firing EventBridge delivers twice starts two launchers, of which one submits).
+:func:`runs` finds the firings' jobs by their names (one ``list_jobs`` walk), for core to
+record in the run registry.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ LAUNCHER_MODULE = "flowyml_aws.fire"
 LAUNCHER_TIMEOUT_SECONDS = 900
 LAUNCHER_ATTEMPTS = 2
 _STAMP = re.compile(r"(\d{8}-\d{6})-")
+#: launcher jobs ``schedule list`` describes to find a failed one among a firing's deliveries
+_SIBLINGS = 10
 _NEEDS = "batch:SubmitJob on the job queue and job definition"
 
 
@@ -133,16 +136,29 @@ def delete(name: str, config: AWSBatchConfig) -> bool:
 
 
 def last_firing(name: str, config: AWSBatchConfig) -> tuple[str | None, str | None]:
-    """(run id, message) of the newest launcher job: its message says why a firing started no run."""
-    existing = batch.find_existing(config, name)  # every "<prefix>-<name>-*" job, the newest of each name
-    newest = existing.get(launcher_name(config, name))
-    if newest is None:
+    """(run id, message) of the newest firing: its message says why the firing started no run.
+
+    A firing delivered twice has two launcher jobs, of which one submits (``flowyml_aws.fire``):
+    the newest launcher failing is reported, and so is a launcher of the same firing that failed
+    when its run has no job (the owner died; the other delivery exited 0, naming it).
+    """
+    summaries = batch.list_named(config, name)  # every "<prefix>-<name>-*" job: launchers and the runs' jobs
+    launcher = launcher_name(config, name)
+    launchers = sorted((s for s in summaries if s["jobName"] == launcher), key=lambda s: -s.get("createdAt", 0))
+    if not launchers:
         return None, None
-    job = batch.describe_many(config, [newest["jobId"]]).get(newest["jobId"]) or {}
-    fired = _fire_time(job)
+    described = batch.describe_many(config, [s["jobId"] for s in launchers[:_SIBLINGS]])
+    jobs = [described.get(s["jobId"]) or {} for s in launchers[:_SIBLINGS]]  # newest first
+    fired = _fire_time(jobs[0])
     run_id = scheduled_run_id(name, fired) if fired else None
-    if job.get("status") != "FAILED":
+    failed = [j for j in jobs if j.get("status") == "FAILED" and _fire_time(j) == fired]
+    if not failed:
         return run_id, None
+    if jobs[0].get("status") != "FAILED" and run_id is not None:
+        prefix = names.batch_name_prefix(config.job_name_prefix, run_id)
+        if any(s["jobName"].startswith(prefix) for s in summaries):
+            return run_id, None  # another delivery of the firing submitted its run
+    job = failed[0]
     stream = (job.get("container") or {}).get("logStreamName")
     where = f"; its log: {config.log_group} {stream}" if stream else ""
     reason = job.get("statusReason") or "the launcher job failed"

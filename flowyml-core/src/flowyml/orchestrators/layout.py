@@ -7,6 +7,7 @@
     runs/<run id>/outputs/<step>/<name>/      step outputs (artifacts)
     runs/<run id>/units/<unit>.json           each unit's result (UnitResult), written by the step-runner
     runs/<run id>/outcome.json                how a run executed in-process ended (written when it ends)
+    runs/<run id>/submitter.json              which process owns submitting a scheduled firing's run (create-only)
 
 Names become single key components: run ids, step and unit names as they are (validated), output
 names percent-encoded, so FlowyML's asset-path names (``data/raw``) stay one component.
@@ -64,6 +65,11 @@ class RunLayout:
     @property
     def outcome(self) -> str:
         return f"{self.root}/outcome.json"
+
+    @property
+    def submitter(self) -> str:
+        """The claim of the one launcher that submits a firing's run (a firing delivered twice starts two)."""
+        return f"{self.root}/submitter.json"
 
     @property
     def units_prefix(self) -> str:
