@@ -4,6 +4,11 @@ flowyml owns the retries: clients are built with botocore's ``total_max_attempts
 request is never re-sent blindly; ``call`` retries throttling, 5xx and connection errors with
 backoff + jitter (``call_with_retry``), and the submit code looks for a job a lost attempt created
 before creating again.
+
+One connection error is not retried: an endpoint botocore built from a region it does not know
+(for that service, in any partition) that cannot be reached is a mistyped region, not an outage,
+so it raises :class:`UnknownRegionError` at once, naming the region and where it was set. A region
+botocore does not know whose endpoint answers (a region newer than botocore) works as any other.
 """
 
 from __future__ import annotations
@@ -53,6 +58,58 @@ CREDENTIALS_HELP = (
     "`profile:` in the orchestrator config), or run where an IAM role is attached (EC2/ECS/EKS)"
 )
 REGION_HELP = "no AWS region: set `region:` in the orchestrator config / store settings, or AWS_REGION"
+
+
+class UnknownRegionError(ConfigError):
+    """The endpoint of a region botocore does not know cannot be reached: a wrong region (not retried)."""
+
+
+def region_known(session: Any, service: str, region: str) -> bool:
+    """Whether botocore's own endpoint data has ``region`` for ``service`` in any partition (no network).
+
+    True when botocore lists no region at all for the service (a global one): then it cannot tell.
+    """
+    try:
+        listed = [session.get_available_regions(service, p) for p in session.get_available_partitions()]
+    except Exception:  # botocore's data unreadable: do not judge
+        return True
+    return not any(listed) or any(region in regions for regions in listed)
+
+
+def region_source(region: str | None, profile: str | None) -> str:
+    """Where boto3's chain found the region when no setting gave one."""
+    if region:
+        return "`region:` in the settings"
+    if os.environ.get("AWS_REGION"):
+        return "the environment variable AWS_REGION"
+    if os.environ.get("AWS_DEFAULT_REGION"):
+        return "the environment variable AWS_DEFAULT_REGION"
+    name = profile or os.environ.get("AWS_PROFILE") or "default"
+    where = os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
+    return f"the `region` of the AWS profile {name!r} in {where}"
+
+
+def _unknown_region_check(session: Any, service: str, region: str, source: str) -> Callable[..., None]:
+    """An ``after-call-error`` handler: an unreachable endpoint botocore built from an unknown region
+    raises :class:`UnknownRegionError` in place of the connection error (which ``call`` would retry)."""
+
+    def check(exception: BaseException | None = None, **_: Any) -> None:
+        from urllib.parse import urlsplit
+
+        from botocore.exceptions import EndpointConnectionError
+
+        if not isinstance(exception, EndpointConnectionError):
+            return
+        host = urlsplit(str(exception.kwargs.get("endpoint_url") or "")).hostname or ""
+        if f".{region}." not in f".{host}." or region_known(session, service, region):
+            return  # a custom endpoint (AWS_ENDPOINT_URL, the profile's), or a region botocore knows: an outage
+        raise UnknownRegionError(
+            f"{service}: AWS region {region!r} (from {source}) is unknown to the installed AWS SDK for {service}, "
+            f"and its endpoint {host} cannot be reached: correct it to an AWS region such as eu-west-1 (`aws ec2 "
+            "describe-regions` lists them), or set `endpoint_url:` if the service has an endpoint of its own there"
+        ) from exception
+
+    return check
 
 
 def transient(exc: BaseException) -> bool | float:
@@ -185,14 +242,17 @@ def client(
     secret_key: str | None = None,
     session_token: str | None = None,
     addressing_style: str | None = None,
+    source: str | None = None,
 ) -> Any:
     """A cached boto3 client configured for flowyml's retry policy.
 
     With no ``region``, boto3's usual chain decides (``AWS_REGION``, ``AWS_DEFAULT_REGION``,
-    the profile's ``region``); no default region is assumed.
+    the profile's ``region``); no default region is assumed. ``source`` names the setting
+    ``region`` came from (``orchestrator.region``), for :class:`UnknownRegionError`.
     """
+    source = (source if region else None) or region_source(region, profile)
     region = region or os.environ.get("AWS_REGION") or None
-    key = (service, region, endpoint_url, profile, access_key, secret_key, session_token, addressing_style)
+    key = (service, region, endpoint_url, profile, access_key, secret_key, session_token, addressing_style, source)
 
     def build() -> Any:
         import boto3
@@ -220,12 +280,16 @@ def client(
         from botocore.exceptions import InvalidRegionError
 
         try:
-            return session.client(service, endpoint_url=endpoint_url, config=cfg)
+            made = session.client(service, endpoint_url=endpoint_url, config=cfg)
         except InvalidRegionError as exc:  # e.g. AWS_REGION=eu_west_1 (a config's region is checked when loaded)
             raise ConfigError(
                 f"{service}: {session.region_name!r} is not an AWS region name: set `region:` in the orchestrator "
                 "config / store settings, or AWS_REGION, to one such as eu-west-1"
             ) from exc
+        if not endpoint_url:  # an endpoint flowyml was given is never judged by the region's name
+            check = _unknown_region_check(session, service, str(session.region_name), source)
+            made.meta.events.register("after-call-error", check)
+        return made
 
     return CLIENTS.get(key, build)
 
@@ -240,4 +304,5 @@ def client_for(service: str, config: Any) -> Any:
         access_key=config.aws_access_key_id,
         secret_key=config.aws_secret_access_key,
         session_token=config.aws_session_token,
+        source="orchestrator.region",
     )

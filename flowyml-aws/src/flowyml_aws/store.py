@@ -65,6 +65,7 @@ class S3Storage:
                 endpoint_url=self.settings.endpoint_url,
                 profile=self.settings.profile,
                 addressing_style=self.settings.addressing_style,
+                source="artifact_store.settings.region, or orchestrator.region when the store sets none",
             )
         return self._client
 
