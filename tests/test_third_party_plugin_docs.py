@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.cli_process import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "examples" / "third_party_plugin" / "src" / "flowyml_httpjobs"
@@ -55,9 +56,7 @@ def test_the_sizes_the_guide_and_the_readme_state_are_the_real_ones() -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *args], capture_output=True, text=True, timeout=120, check=True
-    )
+    return run_cli(*args, check=True)
 
 
 def test_flowyml_plugins_shows_what_the_guide_says() -> None:

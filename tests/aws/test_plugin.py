@@ -12,6 +12,7 @@ from flowyml.core.errors import ConfigError
 from flowyml.core.status import ExecutionStatus as S
 from flowyml.plugins.manager import get_plugin_manager
 from flowyml_aws import states
+from tests.cli_process import cli_env, run_cli
 
 pytestmark = pytest.mark.aws
 
@@ -30,9 +31,7 @@ def test_registering_the_plugin_imports_no_boto3() -> None:
 
 
 def test_flowyml_plugins_lists_both_backends() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", "plugins"], capture_output=True, text=True, timeout=60
-    )
+    out = run_cli("plugins", timeout=60)
     if out.returncode != 0:
         out = subprocess.run(["flowyml", "plugins"], capture_output=True, text=True, timeout=60)
     assert "aws_batch" in out.stdout and "sagemaker" in out.stdout, out.stdout + out.stderr
@@ -170,9 +169,6 @@ def test_the_cli_says_what_aws_refused_in_one_line_with_exit_5(
 ) -> None:
     """What AWS answers at the HTTP boundary reaches a CLI user as one line and exit 5 (docs/cli.md),
     never a botocore traceback."""
-    import os
-    from pathlib import Path
-
     import yaml
 
     stack = {
@@ -187,17 +183,10 @@ def test_the_cli_says_what_aws_refused_in_one_line_with_exit_5(
     }
     (tmp_path / "flowyml.yaml").write_text(yaml.safe_dump({"stacks": {"batch": stack}}))
     fake.proxy.fail(["SubmitJob"], 100, status=status, code=code)
-    repo = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(repo), "FLOWYML_HOME": str(tmp_path / "home")}
-    env.pop("FLOWYML_CONFIG", None)
-    cmd = [sys.executable, "-m", "flowyml.cli.main", "run", "tests.aws.aws_pipelines:failing_chain"]
-    proc = subprocess.run(
-        [*cmd, "--stack", "batch", "--detach", "--run-id", f"cli-{code.lower()}"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    env = cli_env(tmp_path / "home", repo_on_path=True, without=["FLOWYML_CONFIG"])
+    target = "tests.aws.aws_pipelines:failing_chain"
+    proc = run_cli(
+        "run", target, "--stack", "batch", "--detach", "--run-id", f"cli-{code.lower()}", cwd=tmp_path, env=env
     )
     assert proc.returncode == 5, proc.stdout + proc.stderr
     assert says in proc.stderr and code in proc.stderr

@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.aws.test_schedules import ROLE, scheduler
+from tests.cli_process import cli_env, run_cli
 
 pytestmark = pytest.mark.aws
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "FLOWYML_HOME": str(tmp_path / "home")}
-    env.pop("FLOWYML_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(*args, cwd=tmp_path, env=cli_env(tmp_path / "home", repo_on_path=True, without=["FLOWYML_CONFIG"]))
 
 
 def test_schedule_commands_on_a_batch_stack(fake, batch_config, artifact_root, store_settings, tmp_path) -> None:

@@ -93,12 +93,11 @@ def test_a_401_reaches_flowyml_run_and_status_as_one_line_and_exit_5(
 ) -> None:
     """Azure's 401 (azure-core raises ``ClientAuthenticationError``) on submit and on status: a
     CLI user gets exit 5 and one line saying which setting to change, never a traceback."""
-    import os
-    import subprocess
-    import sys
 
     from azfake_knobs import process_env
     from azure.core.exceptions import ClientAuthenticationError
+
+    from tests.cli_process import cli_env, run_cli
 
     root = file_root(tmp_path)
     (tmp_path / "flowyml.yaml").write_text(
@@ -107,13 +106,10 @@ def test_a_401_reaches_flowyml_run_and_status_as_one_line_and_exit_5(
             arm=fake.base_url, ca=fake.ca_file, root=root,
         )
     )  # fmt: skip
-    env = {**os.environ, **process_env()}
+    env = cli_env(**process_env())
 
     def cli(*args: str) -> str:
-        proc = subprocess.run(
-            [sys.executable, "-m", "flowyml.cli.main", *args], capture_output=True, text=True, cwd=tmp_path, env=env,
-            timeout=180,
-        )  # fmt: skip
+        proc = run_cli(*args, cwd=tmp_path, env=env, timeout=180)
         assert proc.returncode == 5, proc.stdout + proc.stderr
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr

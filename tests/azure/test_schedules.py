@@ -205,24 +205,19 @@ def test_the_cli_creates_lists_pauses_resumes_and_deletes_and_flowyml_runs_shows
     fake: FakeAzureML, tmp_path: Path
 ) -> None:
     import json
-    import os
     import subprocess
-    import sys
 
     from azfake_knobs import process_env
+
+    from tests.cli_process import cli_env, run_cli
 
     (tmp_path / "flowyml.yaml").write_text(
         STACK.format(sub=fake.subscription_id, arm=fake.base_url, ca=fake.ca_file, root=file_root(tmp_path))
     )
-    env = {**os.environ, **process_env()}
+    env = cli_env(**process_env())
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "flowyml.cli.main", *args], capture_output=True, text=True, cwd=tmp_path, env=env,
-            timeout=180,
-        )  # fmt: skip
-        assert proc.returncode == 0, f"flowyml {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
-        return proc
+        return run_cli(*args, cwd=tmp_path, env=env, timeout=180, check=True)
 
     created = json.loads(
         cli("schedule", "create", "az_pipelines:three_units", "--cron", "0 3 * * *", "--name", "nightly",

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.cli_process import run_cli
 
 ROOT = Path(__file__).parent.parent.parent
 
 
 def flowyml(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *args], capture_output=True, text=True, cwd=cwd, timeout=120
-    )
+    return run_cli(*args, cwd=cwd)
 
 
 def test_help_and_no_command():

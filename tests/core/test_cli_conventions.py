@@ -17,12 +17,13 @@ import pytest
 import flowyml
 from flowyml.cli.completion import nodes
 from flowyml.cli.main import build_parser, subparsers
+from tests.cli_process import run_cli
 
 ROOT = Path(__file__).parent.parent.parent
 
 
 def flowyml_cli(*args: str, cwd: Path = ROOT, module: str = "flowyml.cli.main") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return run_cli(*args, cwd=cwd, module=module)
 
 
 def test_version_and_python_dash_m():

@@ -21,15 +21,14 @@ from flowyml.core.errors import ConfigError
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.registry import RunRegistry
 from flowyml.plugins.types import RunHandle
+from tests.cli_process import run_cli
 
 ROOT = Path(__file__).parent.parent.parent
 PIPELINES = "tests/core/history_pipelines.py"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
+    return run_cli(*args, cwd=ROOT)
 
 
 def submit(target: str) -> str:

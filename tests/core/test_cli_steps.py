@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 from flowyml.core.capture import LineLabel, capture_output, label_lines
+from tests.cli_process import run_cli
 
 PIPELINE = """
 import threading, time
@@ -49,13 +49,7 @@ pipeline = Pipeline("parallel-prints", enable_cache=False).add_step(left).add_st
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "prints.py").write_text(PIPELINE)
-    return subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", "run", "prints.py", *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    return run_cli("run", "prints.py", *args, cwd=tmp_path)
 
 
 def test_parallel_steps_print_whole_lines_prefixed_by_step(tmp_path: Path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from flowyml.config.errors import ConfigFieldError
 from flowyml.config.loader import load_config
 from flowyml.core.errors import ConfigError
 from flowyml.core.resources import ResourceConfig
+from tests.cli_process import cli_env, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).parent / "config_corpus"
@@ -188,10 +188,7 @@ def test_field_errors_pickle_with_their_parts():
 def test_the_real_cli_process_fails_fast_without_a_traceback(name: str, flowyml_home: Path):
     path = CORPUS / name
     started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", "--config", str(path), "stack", "validate"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    proc = run_cli("--config", str(path), "stack", "validate", timeout=60)
     assert time.perf_counter() - started < 20
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith(f"flowyml: {path}") and proc.stderr.count("\n") == 1, proc.stderr
@@ -218,10 +215,7 @@ stacks:
 
 
 def _cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *args], capture_output=True, text=True, cwd=cwd, timeout=120,
-        env={**os.environ, **env},
-    )  # fmt: skip
+    return run_cli(*args, cwd=cwd, env=cli_env(**env))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("flowyml_aws") is None, reason="needs flowyml[aws]")

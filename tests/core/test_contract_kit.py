@@ -15,6 +15,7 @@ import attrs
 
 from flowyml.plugins.polling import poll_until
 from flowyml.testing import BackendContract, ContractEnv
+from tests.cli_process import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 TUTORIAL = REPO / "docs" / "plugins" / "tutorial.md"
@@ -83,13 +84,7 @@ def test_the_kit_cancels_the_runs_a_failing_test_leaves_behind(tmp_path: Path) -
     env["FLOWYML_HOME"] = seen["home"]
 
     def status() -> str:
-        proc = subprocess.run(
-            [sys.executable, "-m", "flowyml.cli.main", "status", seen["run"], "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        proc = run_cli("status", seen["run"], "--json", env=env, timeout=60)
         return str(json.loads(proc.stdout)["status"]) if proc.stdout.strip() else proc.stderr
 
     # teardown asked for the cancel; the supervisor confirms it

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from flowyml import Pipeline, step
 from flowyml.cli.main import main
 from flowyml.core.visualize import to_text
+from tests.cli_process import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = re.compile(r'^\s+(\w+)\["([^"]*)"\]$', re.M)
@@ -95,19 +95,11 @@ def test_the_cli_prints_each_format_for_a_target_as_flowyml_run_takes_it(capsys:
     for fmt, expected in [("mermaid", pipeline.to_mermaid()), ("dot", pipeline.to_dot())]:
         assert main(["dag", str(ROOT / "examples" / "digits.py"), "--format", fmt]) == 0
         assert capsys.readouterr().out == expected
-    proc = subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", "dag", "examples/digits.py:pipeline"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_cli("dag", "examples/digits.py:pipeline", cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("pipeline digits: 5 steps, 6 dependencies\n"), proc.stdout
     assert re.search(r"^  register +<- train \(model\), evaluate \(metrics\)$", proc.stdout, re.M), proc.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", "dag", "examples/nope.py"], cwd=ROOT, capture_output=True, text=True
-    )
+    bad = run_cli("dag", "examples/nope.py", cwd=ROOT, timeout=60)
     assert bad.returncode == 2 and "examples/nope.py: no such pipeline file" in bad.stderr
 
 
@@ -137,13 +129,7 @@ def _examples() -> list[str]:
 
 
 def _mermaid_of(target: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", "dag", target, "--format", "mermaid"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_cli("dag", target, "--format", "mermaid", cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 

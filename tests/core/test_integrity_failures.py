@@ -14,22 +14,15 @@ from pathlib import Path
 from flowyml import Pipeline, step
 from flowyml.orchestrators.registry import RunRegistry
 from flowyml.plugins.types import RunHandle
+from tests.cli_process import cli_env, run_cli
 
 ROOT = Path(__file__).parent.parent.parent
 
 HEADER = "from flowyml import Pipeline, step\n\n"
 
 
-def cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-        **kwargs,
-    )
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, cwd=ROOT, env=cli_env(**(env or {})))
 
 
 def pipeline_file(tmp_path: Path, body: str, name: str = "pipe.py") -> Path:

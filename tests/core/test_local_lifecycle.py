@@ -17,6 +17,7 @@ from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.registry import RunRegistry
 from flowyml.plugins.processes import ProcessId
 from flowyml.stacks.local import LocalOrchestrator
+from tests.cli_process import run_cli
 
 HERE = Path(__file__).parent
 TARGET = "tests/core/lifecycle_pipelines.py"
@@ -24,12 +25,7 @@ ROOT = HERE.parent.parent
 
 
 def cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"flowyml {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run_cli(*args, cwd=ROOT, timeout=timeout, check=check)
 
 
 def status_of(run_id: str) -> dict:
@@ -229,10 +225,9 @@ def test_a_run_id_in_use_is_refused_for_another_pipeline_and_nothing_is_lost():
 
 
 def test_the_cli_refuses_a_taken_run_id_in_one_line(tmp_path: Path):
-    env = {**os.environ}
-    base = [sys.executable, "-m", "flowyml.cli.main", "run", "--stack", "local", "--run-id", "cli-taken"]
-    ok = subprocess.run([*base, f"{TARGET}:quick"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    base = ["run", "--stack", "local", "--run-id", "cli-taken"]
+    ok = cli(*base, f"{TARGET}:quick", check=False)
     assert ok.returncode == 0, ok.stderr
-    clash = subprocess.run([*base, f"{TARGET}:slow"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    clash = cli(*base, f"{TARGET}:slow", check=False)
     assert clash.returncode == 2
     assert clash.stderr.count("\n") == 1 and "run id 'cli-taken' is taken" in clash.stderr

@@ -13,15 +13,14 @@ import pytest
 
 from flowyml.core.errors import ConfigError
 from flowyml.orchestrators.registry import RunRegistry
+from tests.cli_process import run_cli
 
 ROOT = Path(__file__).parent.parent.parent
 TARGET = "tests/core/resume_pipelines.py:pipeline"
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout
-    )
+    return run_cli(*args, cwd=ROOT, timeout=timeout)
 
 
 def executions(home: Path) -> list[str]:

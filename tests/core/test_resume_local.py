@@ -14,15 +14,14 @@ from flowyml.core.errors import ConfigError, FlowymlError, RunIdConflictError
 from flowyml.core.status import ExecutionStatus
 from flowyml.orchestrators.resume import NothingToResumeError
 from flowyml.stacks.local import LocalOrchestrator
+from tests.cli_process import run_cli
 
 ROOT = Path(__file__).parent.parent.parent
 TARGET = "tests/core/resume_pipelines.py:pipeline"
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout
-    )
+    return run_cli(*args, cwd=ROOT, timeout=timeout)
 
 
 def executions(home: Path) -> list[str]:

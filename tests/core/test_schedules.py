@@ -7,7 +7,6 @@ import itertools
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from flowyml.plugins.schedules import (
     scheduled_run_id,
 )
 from flowyml.stacks.local import LocalOrchestrator
+from tests.cli_process import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = "tests/core/lifecycle_pipelines.py"
@@ -35,12 +35,7 @@ UTC = dt.timezone.utc
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"flowyml {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run_cli(*args, cwd=ROOT, check=check)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from flowyml.orchestrators.remote import RemoteOrchestrator
 from flowyml.plugins import Backend, JobSpec, RunHandle, hookimpl
 from flowyml.plugins.manager import get_plugin_manager
 from flowyml.plugins.types import PipelineRef, UnitSpec
+from tests.cli_process import cli_env, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 # A quote and a backslash: JSON escapes them, so masking must happen before encoding too.
@@ -271,16 +272,11 @@ def test_an_unresolvable_secret_fails_the_unit_naming_the_reference(monkeypatch:
 
 
 def test_the_cli_shows_references_and_masked_logs_only(secret_env: Path, flowyml_home: Path):
-    import subprocess
 
-    env = {**os.environ, "FLOWYML_CONFIG": str(secret_env)}
+    env = cli_env(FLOWYML_CONFIG=str(secret_env))
 
     def cli(*args: str) -> str:
-        proc = subprocess.run(
-            [sys.executable, "-m", "flowyml.cli.main", *args], capture_output=True, text=True, cwd=ROOT, env=env,
-            timeout=180,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        proc = run_cli(*args, cwd=ROOT, env=env, timeout=180, check=True)
         return proc.stdout + proc.stderr
 
     outputs = [cli("run", "tests/core/secrets_pipelines.py:token", "--stack", "dev", "--json")]

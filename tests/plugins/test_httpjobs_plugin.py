@@ -17,6 +17,7 @@ from flowyml.orchestrators import RemoteOrchestrator
 from flowyml.testing import pipelines
 from flowyml_httpjobs.backend import NATIVE_STATES, RUN_LABEL, HttpJobsConfig, job_name
 from flowyml_httpjobs.server import JobServer
+from tests.cli_process import cli_env, run_cli
 
 from .conftest import TOKEN
 
@@ -133,15 +134,8 @@ def test_a_bad_url_in_flowyml_yaml_names_the_key(tmp_path: Path) -> None:
 
 
 # -- loading -----------------------------------------------------------------------------------------
-def _cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=120,
-    )
+def _cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, cwd=cwd, env=cli_env(**(env or {})))
 
 
 def test_the_plugin_loads_without_its_http_machinery() -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,8 +14,8 @@ import pytest
 from flowyml.core.errors import RunFailedError
 from flowyml.core.resources import DockerConfig
 from flowyml.core.status import ExecutionStatus as S
+from tests.cli_process import cli_env, run_cli
 from tests.ray import ray_pipelines
-from tests.ray.conftest import REPO
 
 
 def _run_id(prefix: str) -> str:
@@ -140,10 +138,7 @@ def test_submitting_a_run_twice_gives_the_same_ray_job(orchestrator: Any) -> Non
 
 
 def _cli(args: list[str], cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FLOWYML_HOME": str(home), "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+    return run_cli(*args, cwd=cwd, env=cli_env(home, repo_on_path=True))
 
 
 def test_the_cli_runs_watches_and_cancels_from_fresh_processes(ray_cluster: Any, tmp_path: Path) -> None:

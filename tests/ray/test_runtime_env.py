@@ -3,9 +3,7 @@ package-index name: that is another project), and ``working_dir`` brings the pip
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 import yaml
 
 from flowyml.core.status import ExecutionStatus as S
+from tests.cli_process import cli_env, run_cli
 from tests.ray.conftest import REPO
 
 if sys.version_info >= (3, 11):
@@ -90,17 +89,8 @@ def test_working_dir_brings_the_pipeline_module_to_the_nodes(ray_cluster: Any, t
         f"    artifact_store: {{uri: '{(tmp_path / 'artifacts').as_uri()}'}}\n"
     )
     run_id = f"wd-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "FLOWYML_HOME": str(home)}
-    env.pop("PYTHONPATH", None)
     argv = ["run", f"{module}:pipeline", "--stack", "ray-wd", "--run-id", run_id]
-    proc = subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *argv],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_cli(*argv, cwd=project, env=cli_env(home, without=["PYTHONPATH"]), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     monkeypatch.setenv("FLOWYML_HOME", str(home))
     run = attach(run_id)

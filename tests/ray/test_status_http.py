@@ -4,7 +4,6 @@ loaded, and the answers and errors read as through the SDK (404 not found, 401 A
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -15,8 +14,8 @@ from typing import Any
 import pytest
 
 from flowyml.core.status import ExecutionStatus as S
+from tests.cli_process import cli_env, run_cli
 from tests.ray import ray_pipelines
-from tests.ray.conftest import REPO
 
 
 def test_status_of_a_ray_run_does_not_import_ray(ray_cluster: Any, tmp_path: Path) -> None:
@@ -26,17 +25,10 @@ def test_status_of_a_ray_run_does_not_import_ray(ray_cluster: Any, tmp_path: Pat
         f"stacks:\n  ray-test:\n    orchestrator: {{type: ray, address: '{ray_cluster.address}'}}\n"
         f"    artifact_store: {{uri: '{(tmp_path / 'artifacts').as_uri()}'}}\n"
     )
-    env = {**os.environ, "FLOWYML_HOME": str(home), "PYTHONPATH": str(REPO)}
+    env = cli_env(home, repo_on_path=True)
     run_id = f"http-{uuid.uuid4().hex[:8]}"
     argv = ["run", "tests.ray.ray_pipelines:fan_out", "--stack", "ray-test", "--run-id", run_id, "-p", "seconds=0.1"]
-    submitted = subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", *argv],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    submitted = run_cli(*argv, cwd=project, env=env, timeout=300)
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     code = (
         "import sys, io, contextlib, json\n"
