@@ -18,9 +18,10 @@ import pytest
 import yaml
 
 from tests.aws.fake_aws import REGION
+from tests.cli_process import REPO, run_cli
 
 pytestmark = pytest.mark.aws
-REPO = Path(__file__).resolve().parents[2]
+
 BAD = "us-nowhere-1"
 PIPELINE = "tests.aws.aws_pipelines:diamond"
 
@@ -42,14 +43,7 @@ def _env(tmp_path: Path, guard_dir: Path, **extra: str) -> dict[str, str]:
 
 def _run(tmp_path: Path, env: dict[str, str], stack: dict, *args: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "flowyml.yaml").write_text(yaml.safe_dump({"stacks": {"bad": stack}}))
-    return subprocess.run(
-        [sys.executable, "-m", "flowyml.cli.main", "run", PIPELINE, "--stack", "bad", "--detach", *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli("run", PIPELINE, "--stack", "bad", "--detach", *args, cwd=tmp_path, env=env)
 
 
 def _stack(fake, artifact_root: str, orchestrator: dict, store: dict | None = None) -> dict:
