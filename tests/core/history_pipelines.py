@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from flowyml import Pipeline, step
+from tests.core.lifecycle_pipelines import wait_for_gate
 
 
 @step(outputs=["raw"])
@@ -35,8 +36,13 @@ broken = Pipeline("hist-broken", enable_cache=False).add_step(zeta_load).add_ste
 
 
 @step(outputs=["slow"])
-def a_rather_long_step_name_that_a_live_status_line_must_cut(seconds: float = 2.0):
-    time.sleep(seconds)
+def a_rather_long_step_name_that_a_live_status_line_must_cut(seconds: float = 2.0, gate: str = ""):
+    """Sleep ``seconds``; given a ``gate`` file (``-p gate=PATH``), wait until it exists instead."""
+    if gate:
+        print("waiting for the gate", flush=True)
+        wait_for_gate(gate)
+    else:
+        time.sleep(seconds)
     return seconds
 
 

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from flowyml import Pipeline, context, step
+
+
+def wait_for_gate(gate: str, bound: float = 600.0) -> None:
+    """Wait until the file ``gate`` exists: the test creates it when the run may go on.
+
+    ``bound`` seconds at most, so a broken test cannot leave a run waiting for ever: past it the step fails.
+    """
+    deadline = time.monotonic() + bound
+    while not Path(gate).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the gate {gate} did not open within {bound:.0f}s")
+        time.sleep(0.05)
 
 
 @step(outputs=["numbers"])
@@ -14,7 +27,11 @@ def produce(count: int = 3):
 
 
 @step(inputs=["numbers"], outputs=["total"])
-def consume(numbers, pause: float = 0.0):
+def consume(numbers, pause: float = 0.0, gate: str = ""):
+    """Tick through ``numbers``; given a ``gate`` file (``-p gate=PATH``), first wait until it exists."""
+    if gate:
+        print("waiting for the gate", flush=True)
+        wait_for_gate(gate)
     for n in numbers:
         print(f"tick {n}", flush=True)
         time.sleep(pause)

@@ -16,7 +16,10 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from flowyml.cli.live import fit, status_line
 from flowyml.core.status import ExecutionStatus
@@ -37,9 +40,12 @@ def on_terminal(
         os.execve(sys.executable, [sys.executable, "-m", "flowyml.cli.main", *args], env)
     fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     output = b""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # generous for a loaded machine: each read ends as soon as output comes
     interrupted = False
-    while time.monotonic() < deadline:
+    while True:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)  # it never ended: fail with -9 rather than hang in waitpid
+            break
         ready, _, _ = select.select([master], [], [], 0.2)
         if ready:
             try:
@@ -101,39 +107,61 @@ def test_live_status_line_fits_60_columns_and_shows_elapsed_time():
     assert re.fullmatch(r"2\.\d\ds", summary[1].split()[2])  # the step's own 2 s, from its unit result
 
 
-def test_ctrl_c_while_following_leaves_the_run_going_and_says_how_to_reattach():
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[Path]:
+    """The file a ``slow`` run given ``-p gate=PATH`` waits for; created when the test ends at the latest."""
+    path = tmp_path / "gate"
+    yield path
+    path.touch()
+
+
+def status_of(run_id: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "flowyml.cli.main", "status", run_id, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    return str(json.loads(proc.stdout)["status"])
+
+
+def wait_finished(run_id: str, timeout: float = 300) -> str:
+    """The run's status once it is no longer RUNNING or PENDING: as soon as it is, or when ``timeout`` passed."""
+    deadline = time.monotonic() + timeout
+    status = status_of(run_id)
+    while status in ("RUNNING", "PENDING") and time.monotonic() < deadline:
+        time.sleep(0.3)
+        status = status_of(run_id)
+    return status
+
+
+def test_ctrl_c_while_following_leaves_the_run_going_and_says_how_to_reattach(gate: Path):
+    # the run's step waits for the gate, opened only after the interrupt: the run cannot end before Ctrl-C lands
     code, output = on_terminal(
-        ["run", f"{TARGET}:slow", "--stack", "local"], 60, child_env(COLUMNS="60"), interrupt_after="RUNNING"
+        ["run", f"{TARGET}:slow", "-p", f"gate={gate}", "--stack", "local"],
+        60,
+        child_env(COLUMNS="60"),
+        interrupt_after="RUNNING",
     )
     assert code == 130, output
     text = ANSI.sub("", output).replace("\r", "")
     run_id = re.search(r"run (hist-slow-[\w-]+) goes on \(local\)", text)[1]
     assert f"Re-attach with: flowyml logs -f {run_id}" in text and f"flowyml cancel {run_id}" in text
     assert "Traceback" not in text
-    deadline = time.monotonic() + 60
-    while True:  # nobody follows it any more, and it still completes
-        proc = subprocess.run(
-            [sys.executable, "-m", "flowyml.cli.main", "status", run_id, "--json"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-        )
-        status = json.loads(proc.stdout)["status"]
-        if status not in ("RUNNING", "PENDING") or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
-    assert status == "COMPLETED"
+    assert status_of(run_id) == "RUNNING"  # the interrupt stopped the follower, not the run
+    gate.touch()
+    assert wait_finished(run_id) == "COMPLETED"  # nobody follows it any more, and it still completes
 
 
-def test_ctrl_c_while_following_logs_says_the_same():
+def test_ctrl_c_while_following_logs_says_the_same(gate: Path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flowyml.cli.main", "run", f"{TARGET}:slow", "--detach"],
+        [sys.executable, "-m", "flowyml.cli.main", "run", f"{TARGET}:slow", "-p", f"gate={gate}", "--detach"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
     )
-    run_id = proc.communicate(timeout=60)[0].strip()
+    run_id = proc.communicate(timeout=300)[0].strip()
     follow = subprocess.Popen(
         [sys.executable, "-m", "flowyml.cli.main", "logs", "-f", run_id],
         stdout=subprocess.PIPE,
@@ -141,10 +169,17 @@ def test_ctrl_c_while_following_logs_says_the_same():
         text=True,
         cwd=ROOT,
     )
-    assert follow.stdout is not None and follow.stdout.readline()  # following: its first record came
-    follow.send_signal(signal.SIGINT)
-    _, stderr = follow.communicate(timeout=60)
+    try:
+        assert follow.stdout is not None and follow.stdout.readline()  # following: its first record came
+        follow.send_signal(signal.SIGINT)  # the run waits for the gate: the follower is still following
+        _, stderr = follow.communicate(timeout=300)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
     assert follow.returncode == 130 and f"run {run_id} goes on (local)" in stderr, stderr
+    gate.touch()
+    assert wait_finished(run_id) == "COMPLETED"
 
 
 def test_status_line_pieces():
