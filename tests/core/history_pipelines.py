@@ -39,7 +39,6 @@ broken = Pipeline("hist-broken", enable_cache=False).add_step(zeta_load).add_ste
 def a_rather_long_step_name_that_a_live_status_line_must_cut(seconds: float = 2.0, gate: str = ""):
     """Sleep ``seconds``; given a ``gate`` file (``-p gate=PATH``), wait until it exists instead."""
     if gate:
-        print("waiting for the gate", flush=True)
         wait_for_gate(gate)
     else:
         time.sleep(seconds)

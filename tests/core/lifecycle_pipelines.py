@@ -9,10 +9,11 @@ from flowyml import Pipeline, context, step
 
 
 def wait_for_gate(gate: str, bound: float = 600.0) -> None:
-    """Wait until the file ``gate`` exists: the test creates it when the run may go on.
+    """Say so on stdout, then wait until the file ``gate`` exists: the test creates it when the run may go on.
 
     ``bound`` seconds at most, so a broken test cannot leave a run waiting for ever: past it the step fails.
     """
+    print("waiting for the gate", flush=True)
     deadline = time.monotonic() + bound
     while not Path(gate).exists():
         if time.monotonic() > deadline:
@@ -30,7 +31,6 @@ def produce(count: int = 3):
 def consume(numbers, pause: float = 0.0, gate: str = ""):
     """Tick through ``numbers``; given a ``gate`` file (``-p gate=PATH``), first wait until it exists."""
     if gate:
-        print("waiting for the gate", flush=True)
         wait_for_gate(gate)
     for n in numbers:
         print(f"tick {n}", flush=True)

@@ -172,10 +172,7 @@ def pipeline_ended(pipeline: Pipeline, result: PipelineResult) -> None:
 
 def watching_steps() -> bool:
     """Whether any step hook or a metrics collector wants step events (the run loop's fast path)."""
-    hooks = _global_hooks
-    return bool(
-        hooks.on_step_start or hooks.on_step_end or hooks.on_metrics_collected or observability._collector is not None
-    )
+    return _global_hooks.has_step_hooks() or observability._collector is not None
 
 
 def step_started(step: Step, inputs: dict[str, Any], pipeline_name: str, run_id: str) -> None:
